@@ -1,0 +1,288 @@
+"""The library API: list_models, show, plan_transfer (pull, push, copy), execute, verify, plan_restore.
+
+Every function returns data; nothing here prints. Errors are DrmodelError subclasses with exit codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from drmodel import layouts, paramsfile
+from drmodel.address import Address, parse
+from drmodel.compare import facts, same_content, stream_sha256
+from drmodel.errors import NotFoundError, UsageError
+from drmodel.execute import BACKUP_FILE, Result, execute
+from drmodel.layouts import ModelLocation, ModelSummary, TargetRequest
+from drmodel.model import METADATA, TRAINING_PARAMS_RE, metadata_summary, parse_json, read_checkpoints, role
+from drmodel.options import TransferOptions
+from drmodel.plan import Action, Plan, build_plan
+from drmodel.stores.base import ObjectInfo, Store
+from drmodel.stores.local import LocalStore
+from drmodel.stores.s3 import S3Store
+
+__all__ = ["list_models", "show", "open_model", "plan_transfer", "execute", "verify", "plan_restore", "Result"]
+
+EVAL_COPY = "model/model_metadata.json"
+LOCATION_KEYS = ("SAGEMAKER_SHARED_S3_BUCKET", "SAGEMAKER_SHARED_S3_PREFIX", "MODEL_METADATA_FILE_S3_KEY",
+                 "REWARD_FILE_S3_KEY", "METRICS_S3_BUCKET", "METRICS_S3_OBJECT_KEY")
+
+
+def make_store(addr: Address, profile: str | None, options: TransferOptions | None = None) -> Store:
+    if addr.scheme == "s3":
+        assert addr.bucket
+        return S3Store(addr.bucket, profile=profile, options=options)
+    assert addr.root
+    return LocalStore(addr.root)
+
+
+def _local_must_exist(addr: Address) -> None:
+    if addr.scheme == "file" and not (addr.root and addr.root.is_dir()):
+        raise NotFoundError(f"folder {addr.root} does not exist", fix="check the path")
+
+
+def open_model(address: str, *, profile: str | None = None, layout: str | None = None,
+               training_job: str | None = None, options: TransferOptions | None = None) -> ModelLocation:
+    addr = parse(address)
+    _local_must_exist(addr)
+    store = make_store(addr, profile, options)
+    lay, kind = layouts.detect(store, addr.path, layout)
+    if kind == "container":
+        raise UsageError(f"{address} holds several models, not one", fix=f"name one: {address.rstrip('/')}/NAME "
+                         f"(see `drmodel ls {address}`)")
+    loc = lay.open_model(store, addr.path, training_job=training_job)
+    loc.details["layout"] = lay.name
+    return loc
+
+
+def list_models(address: str, *, profile: str | None = None, layout: str | None = None) -> list[ModelSummary]:
+    addr = parse(address)
+    _local_must_exist(addr)
+    store = make_store(addr, profile)
+    lay, kind = layouts.detect(store, addr.path, layout)
+    if kind == "model" and lay.name == "folder":
+        loc = lay.open_model(store, addr.path)
+        return [ModelSummary(loc.name, lay.name, loc.address, sum(f.size for f in loc.files.values()),
+                             len(read_checkpoints(list(loc.files), loc.read).iterations), loc.details)]
+    return lay.list_models(store, addr.path)
+
+
+def show(address: str, *, profile: str | None = None, layout: str | None = None,
+         training_job: str | None = None) -> dict[str, Any]:
+    loc = open_model(address, profile=profile, layout=layout, training_job=training_job)
+    meta_bytes = loc.read(METADATA)
+    summary = metadata_summary(parse_json(meta_bytes, loc.store.describe(loc.key_for(METADATA))), METADATA)
+    ck = read_checkpoints(list(loc.files), loc.read)
+    eval_copy = None
+    if EVAL_COPY in loc.files:
+        eval_copy = "identical to model_metadata.json" if loc.read(EVAL_COPY) == meta_bytes else "DIFFERS"
+    return {
+        "name": loc.name, "address": loc.address, "layout": loc.layout, "details": loc.details,
+        "files": [{"path": p, "key": loc.key_for(p), "size": f.size, "role": role(p)} for p, f in sorted(loc.files.items())],
+        "size": sum(f.size for f in loc.files.values()), "metadata": summary, "checkpoints": ck.as_dict(),
+        "evaluation_metadata_copy": eval_copy,
+    }
+
+
+def resolve_target(address: str, source: ModelLocation, *, profile: str | None, layout: str | None,
+                   request: TargetRequest, options: TransferOptions | None) -> ModelLocation:
+    addr = parse(address)
+    store = make_store(addr, profile, options)
+    if isinstance(store, LocalStore):
+        if store.root.exists() and not store.root.is_dir():
+            raise UsageError(f"{store.root} is a file", fix="give a folder for the model")
+        if store.root.is_dir() and any(store.root.iterdir()) and store.head(METADATA) is None:
+            raise UsageError(f"{store.root} is not empty and holds no model",
+                             fix="choose a new or empty folder, or a model folder to replace")
+        lay = layouts.get_layout(layout or "folder")
+    else:
+        store.exists()  # NoSuchBucket / AccessDenied here, before any planning
+        lay, kind = layouts.detect(store, addr.path, layout, default="legacy")
+        if kind == "container" or not addr.path:
+            request = TargetRequest(name=request.name or source.name, create=request.create,
+                                    training_job=request.training_job, account_id=request.account_id)
+    loc = lay.resolve_target(store, addr.path, request)
+    loc.details["layout"] = lay.name
+    return loc
+
+
+def _backup_folder(backup_to: str | None, target: ModelLocation) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{target.address.removeprefix('s3://')}".strip("/"))[-80:]
+    return Path(backup_to or "drmodel-backups").expanduser().absolute() / f"{slug}-{stamp}"
+
+
+def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | None = None,
+                  target_profile: str | None = None, layout: str | None = None, target_layout: str | None = None,
+                  training_job: str | None = None, target_training_job: str | None = None, create: bool = False,
+                  account_id: str | None = None, name: str | None = None, backup_to: str | None = None,
+                  options: TransferOptions | None = None) -> Plan:
+    """Compare source and target and return the Plan of a pull, push or copy. Lists and reads; writes nothing."""
+    options = options or TransferOptions()
+    src = open_model(source, profile=source_profile, layout=layout, training_job=training_job, options=options)
+    request = TargetRequest(name=name, create=create, training_job=target_training_job, account_id=account_id)
+    tgt = resolve_target(target, src, profile=target_profile, layout=target_layout, request=request, options=options)
+    if src.store.describe(src.key_for(METADATA)) == tgt.store.describe(tgt.key_for(METADATA)):
+        raise UsageError("the source and the target are the same model", fix="name another target")
+    notes: list[str] = []
+    src_files = dict(src.files)
+    rewritten: dict[str, tuple[bytes, str]] = {}
+    meta = src.read(METADATA)
+    parse_json(meta, src.store.describe(src.key_for(METADATA)))
+    if EVAL_COPY not in src_files:
+        rewritten[EVAL_COPY] = (meta, "added: evaluation reads this copy")
+        src_files[EVAL_COPY] = src_files[METADATA]
+    elif src.read(EVAL_COPY) != meta:
+        notes.append("warning: the source's model/model_metadata.json differs from its model_metadata.json; both are "
+                     "copied as they are (evaluation reads model/model_metadata.json)")
+    if tgt.rewrite:
+        for path in src_files:
+            if TRAINING_PARAMS_RE.match(path):
+                data = src.read(path)
+                new = tgt.rewrite(path, data)
+                if new != data:
+                    rewritten[path] = (new, "rewrote " + ", ".join(paramsfile.changed_keys(data, new)))
+    same = _same_paths(src, tgt, src_files, rewritten)
+    s3_target = isinstance(tgt.store, S3Store)
+
+    def metadata_for(path: str, info: ObjectInfo) -> dict[str, str]:
+        if not s3_target or path in rewritten or not info.etag or isinstance(src.store, LocalStore):
+            return {}
+        return {"drmodel-source-etag": info.etag}
+
+    plan = build_plan(kind, source_address=src.address, target_address=tgt.address, source_store=src.store,
+                      target_store=tgt.store, source_files=src_files, source_key_for=src.key_for,
+                      target_files=tgt.files, target_key_for=tgt.key_for, same=same, rewritten=rewritten,
+                      stale_candidates=tgt.stale_candidates(), metadata_for=metadata_for)
+    for a in plan.actions:
+        if a.data is not None:
+            a.sha256 = hashlib.sha256(a.data).hexdigest()
+    plan.notes = notes
+    plan.details.update({
+        "source": {"layout": src.layout, **src.details}, "target": {"layout": tgt.layout, **tgt.details},
+        "target_exists": tgt.exists,
+        "allowed_keys": {tgt.key_for(p) for p in src_files} | {o.key for o in tgt.files.values()},
+    })
+    if plan.destructive:
+        plan.backup_root = _backup_folder(backup_to, tgt)
+    plan.write_manifest = isinstance(tgt.store, LocalStore)
+    return plan
+
+
+def _same_paths(src: ModelLocation, tgt: ModelLocation, src_files: dict[str, ObjectInfo],
+                rewritten: dict[str, tuple[bytes, str]]) -> set[str]:
+    same = set()
+    for path, info in src_files.items():
+        old = tgt.files.get(path)
+        if old is None:
+            continue
+        if path in rewritten:
+            data = rewritten[path][0]
+            if old.size == len(data) and tgt.store.read_bytes(old.key) == data:
+                same.add(path)
+        elif old.size == info.size and same_content(facts(src.store, info), facts(tgt.store, old)):
+            same.add(path)
+    return same
+
+
+# -- verify --------------------------------------------------------------------------------------------------
+@dataclass
+class FileComparison:
+    path: str
+    status: str  # same, same (locations rewritten), differs, only in A, only in B
+    size_a: int | None = None
+    size_b: int | None = None
+    sha256_a: str | None = None
+    sha256_b: str | None = None
+    proof: str = ""
+
+
+@dataclass
+class VerifyReport:
+    a: str
+    b: str
+    files: list[FileComparison] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return all(f.status.startswith("same") for f in self.files)
+
+
+def _params_without_locations(data: bytes, where: str) -> dict[str, Any]:
+    doc = paramsfile.load(data, where)
+    return {k: v for k, v in doc.items() if k not in LOCATION_KEYS}
+
+
+def verify(a: str, b: str, *, a_profile: str | None = None, b_profile: str | None = None,
+           layout: str | None = None, b_layout: str | None = None, training_job: str | None = None,
+           b_training_job: str | None = None) -> VerifyReport:
+    """Compare two models file by file by sha256: from stored checksums where they prove it, else by reading."""
+    ma = open_model(a, profile=a_profile, layout=layout, training_job=training_job)
+    mb = open_model(b, profile=b_profile, layout=b_layout, training_job=b_training_job)
+    report = VerifyReport(ma.address, mb.address)
+    for path in sorted(set(ma.files) | set(mb.files)):
+        fa, fb = ma.files.get(path), mb.files.get(path)
+        if fa is None or fb is None:
+            report.files.append(FileComparison(path, "only in B" if fa is None else "only in A",
+                                               fa.size if fa else None, fb.size if fb else None))
+            continue
+        row = FileComparison(path, "differs", fa.size, fb.size)
+        if TRAINING_PARAMS_RE.match(path):
+            da, db = ma.read(path), mb.read(path)
+            row.sha256_a, row.sha256_b = hashlib.sha256(da).hexdigest(), hashlib.sha256(db).hexdigest()
+            if da == db:
+                row.status, row.proof = "same", "bytes"
+            elif _params_without_locations(da, path) == _params_without_locations(db, path):
+                row.status, row.proof = "same (locations rewritten)", "yaml values"
+        else:
+            facts_a, facts_b = facts(ma.store, fa), facts(mb.store, fb)
+            verdict = same_content(facts_a, facts_b, provenance=False)
+            row.proof = "stored checksums" if not (facts_a.local_path or facts_b.local_path) else "sha256"
+            if verdict is None:
+                facts_a.sha256 = facts_a.sha256 or stream_sha256(ma.store, fa.key)
+                facts_b.sha256 = facts_b.sha256 or stream_sha256(mb.store, fb.key)
+                verdict, row.proof = facts_a.sha256 == facts_b.sha256, "sha256 of the bytes read"
+            row.sha256_a, row.sha256_b = facts_a.sha256, facts_b.sha256
+            if verdict:
+                row.status = "same"
+        report.files.append(row)
+    return report
+
+
+# -- restore ---------------------------------------------------------------------------------------------------
+def plan_restore(backup: str, *, profile: str | None = None, backup_to: str | None = None) -> Plan:
+    """Undo a replace: put every saved object back and delete the keys that replace created."""
+    root = Path(backup).expanduser().absolute()
+    try:
+        doc = json.loads((root / BACKUP_FILE).read_text())
+    except FileNotFoundError:
+        raise NotFoundError(f"{root} is not a drmodel backup (no {BACKUP_FILE})",
+                            fix="give the backup folder named in the copy's output") from None
+    spec = doc["store"]
+    target: Store = (LocalStore(Path(spec["root"])) if spec["type"] == "local"
+                     else S3Store(spec["bucket"], profile=profile or spec.get("profile")))
+    files = LocalStore(root / "files")
+    actions = []
+    for item in doc["saved"]:
+        now = target.head(item["key"])
+        same = now is not None and same_content(facts(files, ObjectInfo(item["key"], item["size"])),
+                                                facts(target, now))
+        op = "skip" if same else "overwrite" if now is not None else "create"
+        actions.append(Action(op=op, path=item["key"], key=item["key"], size=item["size"], source_key=item["key"],
+                              old_size=now.size if now else None, sha256=item["sha256"], note="saved copy"))
+    for key in doc["created"]:
+        now = target.head(key)
+        if now is not None:
+            actions.append(Action(op="delete", path=key, key=key, size=now.size, note="created by the replace"))
+    plan = Plan(kind="restore", source_address=str(root), target_address=doc["target"], source_store=files,
+                target_store=target, actions=actions)
+    plan.details["allowed_keys"] = {i["key"] for i in doc["saved"]} | set(doc["created"])
+    if plan.destructive:
+        plan.backup_root = Path(backup_to or "drmodel-backups").expanduser().absolute() / (
+            f"before-restore-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}")
+    return plan

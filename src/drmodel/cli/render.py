@@ -1,0 +1,122 @@
+"""Text rendering of library results. Data goes to stdout; progress and notes go to stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from drmodel.progress import Progress
+
+
+def human(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def table(rows: list[list[str]], out: TextIO) -> None:
+    if not rows:
+        return
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        out.write("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
+
+
+def dump_json(data: Any, out: TextIO) -> None:
+    out.write(json.dumps(data, indent=2, default=lambda o: sorted(o) if isinstance(o, set) else str(o)) + "\n")
+
+
+OP_WORDS = {"create": "upload", "overwrite": "OVERWRITE", "skip": "skip (identical)", "delete": "DELETE"}
+
+
+def render_plan(plan: Any, out: TextIO, *, dry_run: bool, verbose: bool = False) -> None:
+    verb = "Would" if dry_run else "Will"
+    tgt = plan.details.get("target", {})
+    src = plan.details.get("source", {})
+    out.write(f"Plan: {plan.kind} {plan.source_address} -> {plan.target_address}\n")
+    if src.get("training_prefix"):
+        out.write(f"  source training job: {src['training_prefix']} (tied by {src.get('tied_by')})\n")
+    if tgt.get("training_prefix"):
+        state = "NEW, will be created" if tgt.get("created") else "existing"
+        out.write(f"  target training prefix ({state}): {tgt['training_prefix']}  (<prefix> below)\n")
+    prefix = tgt.get("training_prefix")
+    rows = [["action", "size", "was", "target key", "note"]]
+    for a in plan.actions:
+        if a.op == "skip" and not verbose:
+            continue
+        key = "<prefix>/" + a.key[len(prefix) + 1:] if prefix and a.key.startswith(prefix + "/") else a.key
+        rows.append([OP_WORDS[a.op], human(a.size), human(a.old_size) if a.op == "overwrite" else "", key, a.note])
+    if len(rows) > 1:
+        table(rows, out)
+    counts = {op: len(plan.by_op(op)) for op in ("create", "overwrite", "skip", "delete")}
+    out.write(f"{verb} upload {counts['create']} new and overwrite {counts['overwrite']} files "
+              f"({human(plan.bytes_to_write)}), skip {counts['skip']} identical, delete {counts['delete']} stale.\n")
+    if plan.backup_root:
+        out.write(f"{verb} first back up the {counts['overwrite'] + counts['delete']} replaced files to "
+                  f"{plan.backup_root}\n")
+    for note in plan.notes:
+        out.write(f"  {note}\n")
+
+
+class Bar(Progress):
+    """A one-line progress bar on stderr: phase, bytes, rate, files. Silent when quiet or not a terminal."""
+
+    def __init__(self, stream: TextIO | None = None, enabled: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.lock = threading.Lock()
+        self.name, self.total, self.done, self.files, self.files_done = "", 0, 0, 0, 0
+        self.started = self.last = time.monotonic()
+
+    def phase(self, name: str, *, total_bytes: int = 0, total_files: int = 0, **kwargs: Any) -> None:
+        with self.lock:
+            self._end_line()
+            self.name, self.total, self.files = name, total_bytes, total_files
+            self.done = self.files_done = 0
+            self.started = time.monotonic()
+            self._draw(force=True)
+
+    def advance(self, nbytes: int, **kwargs: Any) -> None:
+        with self.lock:
+            self.done += nbytes
+            self._draw()
+
+    def file_done(self, path: str, **kwargs: Any) -> None:
+        with self.lock:
+            self.files_done += 1
+            self._draw(force=True)
+
+    def note(self, text: str, **kwargs: Any) -> None:
+        with self.lock:
+            self._end_line()
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def close(self, **kwargs: Any) -> None:
+        with self.lock:
+            self._end_line()
+
+    def _end_line(self) -> None:
+        if self.enabled and self.name:
+            self._draw(force=True)
+            self.stream.write("\n")
+            self.name = ""
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or not self.name or (not force and now - self.last < 0.1):
+            return
+        self.last = now
+        rate = self.done / max(now - self.started, 1e-6)
+        pct = f"{100 * self.done / self.total:5.1f}%" if self.total else "      "
+        self.stream.write(f"\r{self.name:<7} {pct} {human(self.done):>10} / {human(self.total):<10} "
+                          f"{human(int(rate))}/s  files {self.files_done}/{self.files}\x1b[K")
+        self.stream.flush()

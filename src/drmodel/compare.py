@@ -1,0 +1,127 @@
+"""Is the object on one side the same bytes as on the other? Decided from stored checksums when possible.
+
+Proofs, cheapest first: equal full sha256 (local hash, `drmodel-sha256` metadata, a single-part S3
+ChecksumSHA256); equal S3 checksums (a composite checksum fixes every part's digest, so equal means equal
+bytes); the target's `drmodel-source-etag` equal to the source's current ETag; a local file hashed into the
+S3 object's checksum or MD5 ETag. Anything else is unknown, and unknown is never treated as equal.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+from drmodel.hashing import b64, composite_checksum
+from drmodel.stores.base import ObjectInfo, Store
+from drmodel.stores.local import LocalStore
+
+MiB = 1024 * 1024
+GUESS_PART_SIZES = (16 * MiB, 8 * MiB, 5 * MiB, 32 * MiB, 64 * MiB, 10 * MiB, 100 * MiB)
+
+
+@dataclass
+class Facts:
+    size: int
+    sha256: str | None = None
+    s3_checksum: str | None = None
+    etag: str | None = None
+    source_etag: str | None = None
+    local_path: str | None = None
+
+
+def facts(store: Store, info: ObjectInfo, *, head: bool = True) -> Facts:
+    if isinstance(store, LocalStore):
+        return Facts(size=info.size, local_path=str(store.root / info.key))
+    if head:
+        info = store.head(info.key, checksums=True) or info
+    return Facts(size=info.size, sha256=info.sha256 or _full_sha_from_checksum(info.checksum_sha256),
+                 s3_checksum=info.checksum_sha256, etag=info.etag,
+                 source_etag=info.metadata.get("drmodel-source-etag") if info.metadata else None)
+
+
+def _full_sha_from_checksum(checksum: str | None) -> str | None:
+    if not checksum or "-" in checksum:
+        return None
+    try:
+        raw = base64.b64decode(checksum, validate=True)
+    except ValueError:
+        return None
+    return raw.hex() if len(raw) == 32 else None
+
+
+def _local_digests(path: str, part_size: int) -> tuple[str, str, list[bytes], list[bytes]]:
+    """Full sha256 and md5, and per-part sha256 and md5 digests, in one read."""
+    whole, whole_md5 = hashlib.sha256(), hashlib.md5()
+    parts, md5s = [], []
+    with open(path, "rb") as f:
+        while block := f.read(part_size):
+            whole.update(block)
+            whole_md5.update(block)
+            parts.append(hashlib.sha256(block).digest())
+            md5s.append(hashlib.md5(block).digest())
+    return whole.hexdigest(), whole_md5.hexdigest(), parts, md5s
+
+
+def _local_matches(local: Facts, remote: Facts) -> bool | None:
+    assert local.local_path is not None
+    if remote.sha256 is not None:
+        return _local_sha(local) == remote.sha256
+    for value, kind in ((remote.s3_checksum, "sha"), (remote.etag, "md5")):
+        if not value:
+            continue
+        if "-" not in value:
+            if kind == "sha":
+                return b64(bytes.fromhex(_local_sha(local))) == value
+            if len(value) == 32:
+                return _local_digests(local.local_path, 64 * MiB)[1] == value
+            continue
+        n = int(value.rsplit("-", 1)[1]) if value.rsplit("-", 1)[1].isdigit() else 0
+        for part in GUESS_PART_SIZES:
+            if n and -(-local.size // part) == n:
+                _, _, shas, md5s = _local_digests(local.local_path, part)
+                if kind == "sha" and composite_checksum(shas).split("-")[0] == value.split("-")[0]:
+                    return True
+                if kind == "md5" and f"{hashlib.md5(b''.join(md5s)).hexdigest()}-{n}" == value:
+                    return True
+    return None
+
+
+def _local_sha(f: Facts) -> str:
+    if f.sha256 is None:
+        from drmodel.hashing import sha256_file
+
+        f.sha256 = sha256_file(f.local_path)  # type: ignore[arg-type]
+    return f.sha256
+
+
+def same_content(src: Facts, dst: Facts, *, provenance: bool = True) -> bool | None:
+    """True: proven identical. False: proven different. None: unknown without reading the bytes.
+
+    `provenance` accepts the target's record of the source ETag it was copied from (its bytes were verified
+    by SHA256 when written); `verify` turns it off and insists on sha256 values on both sides.
+    """
+    if src.size != dst.size:
+        return False
+    if src.local_path and dst.local_path:
+        return _local_sha(src) == _local_sha(dst)
+    if src.local_path:
+        return _local_matches(src, dst)
+    if dst.local_path:
+        return _local_matches(dst, src)
+    if src.sha256 and dst.sha256:
+        return src.sha256 == dst.sha256
+    if src.s3_checksum and dst.s3_checksum and src.s3_checksum.split("-")[0] == dst.s3_checksum.split("-")[0]:
+        return True
+    if provenance and dst.source_etag and src.etag and dst.source_etag == src.etag:
+        return True
+    return None
+
+
+def stream_sha256(store: Store, key: str) -> str:
+    """The full sha256 of an object, read once."""
+    h = hashlib.sha256()
+    with store.open_read(key) as stream:
+        while block := stream.read(MiB):
+            h.update(block)
+    return h.hexdigest()

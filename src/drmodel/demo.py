@@ -1,0 +1,92 @@
+"""`drmodel demo`: the main job on an embedded local S3, start to finish, with nothing to set up.
+
+SeaweedFS runs on loopback with two identities standing for two AWS accounts, each able to read and write
+only its own bucket. The source account holds a realistic legacy-console model (and its clone whose name
+begins with the same letters); the target account holds a placeholder. The demo shows the plan, copies,
+verifies, shows that one account cannot touch the other's bucket, and stops the server.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, TextIO
+
+SOURCE_BUCKET = "aws-deepracer-6f1c3b2e-0a4d-4c8e-9b7f-2d5e8a1c9f30"
+TARGET_BUCKET = "aws-deepracer-9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+
+
+@contextmanager
+def _env(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in list(values) + ["AWS_PROFILE", "AWS_ENDPOINT_URL",
+                                                          "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]}
+    for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.pop(k, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run_demo(out: TextIO, err: TextIO, *, scale: float = 0.1, workdir: str | None = None, quiet: bool = False) -> int:
+    from drmodel.cli.main import main
+    from drmodel.localserver import Identity, SeaweedS3, s3_client, write_aws_profiles
+    from drmodel.synth import legacy_bucket, placeholder, put_all
+
+    root = Path(workdir).absolute() if workdir else Path(tempfile.mkdtemp(prefix="drmodel-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    racer = Identity("racer-account", "AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30),
+                     (SOURCE_BUCKET,))
+    friend = Identity("friend-account", "AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30),
+                      (TARGET_BUCKET,))
+    failures = 0
+    out.write(f"drmodel demo: SeaweedFS on 127.0.0.1 with two accounts, files in {root}\n")
+    with SeaweedS3(root / "seaweedfs", [racer, friend], [SOURCE_BUCKET, TARGET_BUCKET]) as server:
+        env = write_aws_profiles(root / "aws", {"racer": (racer, server.endpoint), "friend": (friend, server.endpoint)})
+        put_all(s3_client(server.endpoint, racer.access_key, racer.secret_key), SOURCE_BUCKET,
+                legacy_bucket(SOURCE_BUCKET, scale=scale))
+        put_all(s3_client(server.endpoint, friend.access_key, friend.secret_key), TARGET_BUCKET,
+                placeholder(TARGET_BUCKET, "Apex-Hunter"))
+        out.write(f"  profile 'racer'  = account A, owns s3://{SOURCE_BUCKET} (two trained models)\n"
+                  f"  profile 'friend' = account B, owns s3://{TARGET_BUCKET} (a placeholder Apex-Hunter)\n"
+                  f"  AWS_CONFIG_FILE={env['AWS_CONFIG_FILE']}\n\n")
+        src, dst = f"s3://{SOURCE_BUCKET}/Apex-Hunter", f"s3://{TARGET_BUCKET}/Apex-Hunter"
+        steps: list[tuple[str, list[str], int]] = [
+            ("The racer's models", ["ls", f"s3://{SOURCE_BUCKET}", "--profile", "racer"], 0),
+            ("The model to copy", ["show", src, "--profile", "racer"], 0),
+            ("Account A's keys cannot touch account B's bucket", ["ls", f"s3://{TARGET_BUCKET}", "--profile", "racer"], 4),
+            ("The plan, without changing anything", ["copy", src, dst, "--source-profile", "racer",
+                                                     "--target-profile", "friend", "--dry-run"], 0),
+            ("The copy: back up the placeholder, stream A -> B, verify, delete stale checkpoints",
+             ["copy", src, dst, "--source-profile", "racer", "--target-profile", "friend", "--yes",
+              "--backup-to", str(root / "backups")] + (["--quiet"] if quiet else []), 0),
+            ("Proof: both models file by file", ["verify", src, dst, "--source-profile", "racer",
+                                                 "--target-profile", "friend"], 0),
+            ("Running the copy again skips everything (checksums stored in S3)",
+             ["copy", src, dst, "--source-profile", "racer", "--target-profile", "friend", "--yes"], 0),
+            ("The friend's bucket now", ["ls", f"s3://{TARGET_BUCKET}", "--profile", "friend"], 0),
+        ]
+        with _env(env):
+            for title, argv, expected in steps:
+                flags = [a for a in argv if a == "--quiet"]
+                argv = [a for a in argv if a != "--quiet"]
+                out.write(f"== {title}\n$ drmodel {' '.join(argv)}\n")
+                out.flush()
+                code = main(flags + argv, out=out, err=out)
+                if code != expected:
+                    failures += 1
+                    out.write(f"!! exit code {code}, expected {expected}\n")
+                out.write("\n")
+    out.write("Server stopped. " + ("Demo OK.\n" if not failures else f"{failures} step(s) FAILED.\n"))
+    if not workdir:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0 if not failures else 1

@@ -1,0 +1,71 @@
+"""One exception hierarchy; each class carries its exit code and inherits the built-in it resembles.
+
+The CLI turns any DrmodelError into one line on stderr and its exit code (see README, "Exit codes").
+Messages always end with the fix: a flag to pass, a permission to grant, a command to run.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    ERROR = 1  # unexpected failure (a bug, or an error drmodel does not know yet)
+    USAGE = 2  # wrong or missing argument
+    NOT_FOUND = 3  # model, bucket, folder or training job not found
+    ACCESS_DENIED = 4  # credentials missing, refused or lacking a permission
+    INVALID_MODEL = 5  # not a DeepRacer layout, unreadable JSON or YAML, broken model
+    AMBIGUOUS = 6  # several training jobs or layouts fit: choose one
+    REFUSED = 7  # a destructive step was not confirmed (no --yes, or answered no)
+    DIFFERENT = 8  # verify: the two models differ; a written file failed verification
+    TRANSFER_FAILED = 9  # a transfer failed or was cut; rerun the same command to resume
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class DrmodelError(Exception):
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        self.message = message
+        self.fix = fix
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        return f"{self.message} - {self.fix}" if self.fix else self.message
+
+
+class UsageError(DrmodelError, ValueError):
+    exit_code = ExitCode.USAGE
+
+
+class NotFoundError(DrmodelError, FileNotFoundError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class AccessDeniedError(DrmodelError, PermissionError):
+    exit_code = ExitCode.ACCESS_DENIED
+
+
+class InvalidModelError(DrmodelError, ValueError):
+    exit_code = ExitCode.INVALID_MODEL
+
+
+class AmbiguousError(DrmodelError, LookupError):
+    exit_code = ExitCode.AMBIGUOUS
+
+
+class RefusedError(DrmodelError):
+    exit_code = ExitCode.REFUSED
+
+
+class VerificationError(DrmodelError):
+    exit_code = ExitCode.DIFFERENT
+
+
+class TransferError(DrmodelError, OSError):
+    exit_code = ExitCode.TRANSFER_FAILED
+
+
+class InterruptedRun(DrmodelError):
+    exit_code = ExitCode.INTERRUPTED

@@ -1,0 +1,185 @@
+"""Run a Plan: back up what will be overwritten or deleted, write, verify, then delete stale files.
+
+Each write is verified as it lands (size and the server's SHA256 against the digest computed while the bytes
+streamed). Failures of single files do not stop the batch; they are reported together, and the stale-file
+deletes only run when every write verified. A rerun of the same command resumes: verified files are skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from drmodel import __version__
+from drmodel.errors import DrmodelError, InterruptedRun, TransferError, VerificationError
+from drmodel.plan import Action, Plan
+from drmodel.progress import Progress
+from drmodel.stores.base import Store
+from drmodel.stores.local import LocalStore
+
+BACKUP_FILE = "drmodel-backup.json"
+
+
+@dataclass
+class Result:
+    plan: Plan
+    written: dict[str, str] = field(default_factory=dict)  # key -> sha256 of the bytes written
+    deleted: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    backup: Path | None = None
+    seconds: float = 0.0
+
+
+def store_spec(store: Store) -> dict[str, Any]:
+    """Enough to reach a store again (restore): bucket, profile and endpoint, or a folder. Never keys."""
+    if isinstance(store, LocalStore):
+        return {"type": "local", "root": str(store.root)}
+    client = getattr(store, "client", None)
+    return {"type": "s3", "bucket": getattr(store, "bucket", None), "profile": getattr(store, "profile", None),
+            "endpoint_url": client.meta.endpoint_url if client is not None else None}
+
+
+def restore_command(backup: Path, spec: dict[str, Any]) -> str:
+    profile = f" --profile {spec['profile']}" if spec.get("profile") else ""
+    return f"drmodel restore {backup}{profile}"
+
+
+def take_backup(plan: Plan, progress: Progress) -> Path:
+    """Save every target object the plan overwrites or deletes, and list the keys it creates, before any write."""
+    assert plan.backup_root is not None, "a destructive plan needs a backup folder"
+    root = plan.backup_root
+    files = LocalStore(root / "files")
+    doomed = [a for a in plan.actions if a.op in ("overwrite", "delete")]
+    progress.phase("backup", total_bytes=sum(a.old_size if a.op == "overwrite" else a.size for a in doomed) or 0,
+                   total_files=len(doomed))
+    saved = []
+    for a in doomed:
+        size = a.old_size if a.op == "overwrite" else a.size
+        with plan.target_store.open_read(a.key) as stream:
+            res = files.write_stream(a.key, stream, size or 0, progress=progress.advance)
+        saved.append({"key": a.key, "size": res.info.size, "sha256": res.sha256})
+        progress.file_done(a.key)
+    spec = store_spec(plan.target_store)
+    doc = {"drmodel_version": __version__, "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "kind": plan.kind, "target": plan.target_address, "store": spec, "saved": saved,
+           "created": [a.key for a in plan.actions if a.op == "create"], "restore": restore_command(root, spec)}
+    (root / BACKUP_FILE).write_text(json.dumps(doc, indent=2) + "\n")
+    progress.note(f"backup of the target's {len(saved)} replaced files: {root}")
+    return root
+
+
+def _write(plan: Plan, action: Action, progress: Progress) -> str:
+    if action.data is not None:
+        stream: Any = io.BytesIO(action.data)
+    else:
+        stream = plan.source_store.open_read(action.source_key or action.path)
+    try:
+        res = plan.target_store.write_stream(action.key, stream, action.size, progress=progress.advance,
+                                             metadata=action.metadata or None)
+    finally:
+        stream.close()
+    if action.sha256 and res.sha256 != action.sha256:
+        raise VerificationError(f"{plan.target_store.describe(action.key)}: wrote sha256 {res.sha256}, expected "
+                                f"{action.sha256}", fix="the source changed during the copy; run it again")
+    progress.file_done(action.path)
+    return res.sha256
+
+
+def _guard(plan: Plan) -> None:
+    allowed = plan.details.get("allowed_keys")
+    if allowed is None:
+        return
+    for a in plan.actions:
+        if a.op != "skip" and a.key not in allowed:
+            raise DrmodelError(f"refusing to touch {plan.target_store.describe(a.key)}: not a key of the target model",
+                               fix="this is a drmodel bug; please report it with --debug output")
+
+
+def execute(plan: Plan, progress: Progress | None = None) -> Result:
+    progress = progress or Progress()
+    _guard(plan)
+    result = Result(plan=plan, skipped=[a.key for a in plan.by_op("skip")])
+    started = time.monotonic()
+    stage = "backup"
+    try:
+        if plan.destructive:
+            result.backup = take_backup(plan, progress)
+        stage = "write"
+        writes = plan.writes
+        progress.phase("write", total_bytes=plan.bytes_to_write, total_files=len(writes))
+        failures: list[tuple[Action, BaseException]] = []
+        workers = max(1, getattr(getattr(plan.target_store, "options", None), "file_concurrency", 4))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [(a, pool.submit(_write, plan, a, progress)) for a in writes]
+            for action, fut in futures:
+                try:
+                    result.written[action.key] = fut.result()
+                except Exception as exc:  # finish the batch, then report
+                    failures.append((action, exc))
+        if failures:
+            first = failures[0][1]
+            detail = first.line() if isinstance(first, DrmodelError) else f"{first.__class__.__name__}: {first}"
+            err_cls = VerificationError if isinstance(first, VerificationError) else TransferError
+            raise err_cls(f"{len(failures)} of {len(writes)} files were not written ({failures[0][0].path}: "
+                          f"{detail}); nothing was deleted",
+                          fix="rerun the same command: it skips the files already verified") from first
+        stage = "verify"
+        progress.phase("verify", total_files=len(plan.actions))
+        for a in writes:
+            info = plan.target_store.head(a.key)
+            if info is None or info.size != a.size:
+                raise VerificationError(f"{plan.target_store.describe(a.key)} is missing or has the wrong size after "
+                                        "the copy", fix="rerun the same command to resume")
+        stage = "delete"
+        deletes = plan.by_op("delete")
+        if deletes:
+            progress.phase("delete", total_files=len(deletes))
+            plan.target_store.delete([a.key for a in deletes])
+            result.deleted = [a.key for a in deletes]
+        if plan.write_manifest:
+            write_manifest(plan, result)
+    except KeyboardInterrupt:
+        raise InterruptedRun(_interrupted_state(stage, plan, result),
+                             fix="rerun the same command to finish" + (
+                                 f", or undo with `{restore_command(result.backup, store_spec(plan.target_store))}`"
+                                 if result.backup else "")) from None
+    finally:
+        progress.close()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _interrupted_state(stage: str, plan: Plan, result: Result) -> str:
+    if stage == "backup":
+        return "interrupted while backing up: the target was not changed yet"
+    if stage == "write":
+        return (f"interrupted while writing: {len(result.written)} of {len(plan.writes)} files written, "
+                "old checkpoint files not yet deleted (the target is a mix of old and new)")
+    return f"interrupted during {stage}: every file was written"
+
+
+def write_manifest(plan: Plan, result: Result) -> None:
+    from drmodel.hashing import sha256_file
+    from drmodel.model import MANIFEST
+
+    target = plan.target_store
+    files = []
+    for a in sorted(plan.actions, key=lambda a: a.path):
+        if a.op == "delete":
+            continue
+        digest = result.written.get(a.key)
+        if digest is None and isinstance(target, LocalStore):
+            digest = sha256_file(str(target.root / a.key))
+        files.append({"path": a.path, "size": a.size, "sha256": digest})
+    doc = {"drmodel_version": __version__, "source": plan.source_address,
+           "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "details": plan.details.get("source"),
+           "files": files}
+    data = (json.dumps(doc, indent=2, default=str) + "\n").encode()
+    prefix = plan.details.get("target_prefix", "")
+    target.write_stream(prefix + MANIFEST, io.BytesIO(data), len(data))

@@ -1,0 +1,85 @@
+"""sha256 computed while bytes stream, never in a second pass.
+
+S3 stores an additional SHA256 checksum per object: the plain digest for a single PUT, and for a multipart
+upload the composite `base64(sha256(d1 || d2 || ...))-N` of the part digests. A reader that hashes both the
+whole stream and each part lets drmodel predict the value the server must report.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import BinaryIO
+
+
+def b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+def composite_checksum(part_digests: list[bytes]) -> str:
+    return f"{b64(hashlib.sha256(b''.join(part_digests)).digest())}-{len(part_digests)}"
+
+
+def sha256_file(path: str, chunk: int = 1024 * 1024) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+class HashingReader:
+    """A read-only, non-seekable stream that hashes everything read through it, whole and per part."""
+
+    def __init__(self, raw: BinaryIO, part_size: int, progress=None) -> None:
+        self._raw = raw
+        self._part_size = part_size
+        self._progress = progress
+        self._whole = hashlib.sha256()
+        self._part = hashlib.sha256()
+        self._in_part = 0
+        self.part_digests: list[bytes] = []
+        self.bytes_read = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read() if n is None or n < 0 else self._raw.read(n)
+        if data:
+            self._whole.update(data)
+            self._feed_parts(data)
+            self.bytes_read += len(data)
+            if self._progress:
+                self._progress(len(data))
+        return data
+
+    def _feed_parts(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            take = min(len(view), self._part_size - self._in_part)
+            self._part.update(view[:take])
+            self._in_part += take
+            view = view[take:]
+            if self._in_part == self._part_size:
+                self.part_digests.append(self._part.digest())
+                self._part, self._in_part = hashlib.sha256(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._raw.close()
+
+    @property
+    def sha256(self) -> str:
+        return self._whole.hexdigest()
+
+    def expected_s3_checksum(self, multipart: bool) -> str:
+        """The ChecksumSHA256 the server must report for what was read (call after the last read)."""
+        if not multipart:
+            return b64(self._whole.digest())
+        parts = list(self.part_digests)
+        if self._in_part:
+            parts.append(self._part.digest())
+        return composite_checksum(parts)

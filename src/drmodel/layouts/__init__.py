@@ -1,0 +1,41 @@
+"""Layouts, each detecting itself. To add one: write a module with a class like these, register it here."""
+
+from __future__ import annotations
+
+from drmodel.errors import AmbiguousError, InvalidModelError, UsageError
+from drmodel.layouts.base import Layout, ModelLocation, ModelSummary, TargetRequest
+from drmodel.layouts.folder import FolderLayout
+from drmodel.layouts.legacy import LegacyConsoleLayout
+from drmodel.stores.base import Store
+
+LAYOUTS: dict[str, type] = {"legacy": LegacyConsoleLayout, "folder": FolderLayout}
+
+__all__ = ["LAYOUTS", "Layout", "ModelLocation", "ModelSummary", "TargetRequest", "detect", "get_layout"]
+
+
+def get_layout(name: str) -> Layout:
+    if name not in LAYOUTS:
+        raise UsageError(f"unknown layout {name!r}", fix=f"use one of: {', '.join(LAYOUTS)}")
+    return LAYOUTS[name]()  # type: ignore[no-any-return]
+
+
+def detect(store: Store, path: str, forced: str | None = None, *, default: str | None = None) -> tuple[Layout, str]:
+    """The one layout that recognises the address, and whether it names a 'model' or a 'container'.
+
+    `default` is used for an address nothing recognises yet (a new target): the layout it will be written in.
+    """
+    if forced:
+        layout = get_layout(forced)
+        return layout, layout.detect(store, path) or ("model" if path.strip("/") else "container")
+    found = [(layout, kind) for layout in (cls() for cls in LAYOUTS.values())
+             if (kind := layout.detect(store, path)) is not None]
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        names = ", ".join(f"{lay.name} ({kind})" for lay, kind in found)
+        raise AmbiguousError(f"{store.describe(path)} matches several layouts: {names}",
+                             fix="choose one with --layout")
+    if default:
+        return get_layout(default), "model"
+    raise InvalidModelError(f"{store.describe(path)} is not a DeepRacer model layout drmodel knows",
+                            fix=f"point at a model or a bucket, or force one with --layout ({', '.join(LAYOUTS)})")

@@ -1,0 +1,70 @@
+"""What a layout is: where one model's files live in a store, mapped to and from canonical paths.
+
+A layout detects itself, lists the models of a container, opens a model as a source, and resolves a
+target (the keys a model will be written to, and what is there now). Adding a layout means adding a
+module with one class and registering it in `layouts/__init__.py`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from drmodel.stores.base import ObjectInfo, Store
+
+
+@dataclass
+class ModelSummary:
+    name: str
+    layout: str
+    address: str
+    size: int
+    checkpoints: int
+    details: dict[str, Any] = field(default_factory=dict)  # e.g. training_prefix, training_timestamp
+
+
+@dataclass
+class ModelLocation:
+    """A model in a store: its canonical files, and the store key of each canonical path."""
+
+    store: Store
+    layout: str
+    name: str
+    address: str
+    files: dict[str, ObjectInfo]  # canonical path -> the object now there
+    key_for: Callable[[str], str]  # canonical path -> store key
+    details: dict[str, Any] = field(default_factory=dict)
+    exists: bool = True
+    # canonical path -> function giving the bytes this location should hold for a source file's bytes
+    # (a training_params file names its model's own bucket and prefix: rewritten when a model moves)
+    rewrite: Callable[[str, bytes], bytes] | None = None
+
+    def read(self, path: str) -> bytes:
+        return self.store.read_bytes(self.key_for(path))
+
+    def stale_candidates(self) -> list[str]:
+        """Canonical paths a replace may delete when the source lacks them: only the checkpoint folder."""
+        return [p for p in self.files if p.startswith("model/")]
+
+
+@dataclass(frozen=True)
+class TargetRequest:
+    name: str | None
+    create: bool = False
+    training_job: str | None = None
+    account_id: str | None = None
+
+
+class Layout(Protocol):
+    name: str
+    description: str
+
+    def detect(self, store: Store, path: str) -> str | None:
+        """'model' or 'container' when this layout recognises the address; None otherwise."""
+
+    def list_models(self, store: Store, path: str) -> list[ModelSummary]: ...
+
+    def open_model(self, store: Store, path: str, *, training_job: str | None = None) -> ModelLocation: ...
+
+    def resolve_target(self, store: Store, path: str, request: TargetRequest) -> ModelLocation: ...

@@ -1,0 +1,77 @@
+"""A model in a folder (local disk, or the root of an S3 prefix): the import layout and the manual one.
+
+Import layout: `model_metadata.json`, `reward_function.py`, `model/*`, optional `ip/*`, `training_params*.yaml`.
+The manual procedure's folder keeps the checkpoints in `model-files/*` instead of `model/*`; it is read,
+and drmodel always writes the import layout.
+"""
+
+from __future__ import annotations
+
+from drmodel.errors import InvalidModelError, NotFoundError
+from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest
+from drmodel.model import METADATA, checkpoint_number, is_model_file
+from drmodel.stores.base import ObjectInfo, Store
+
+MANUAL_DIR = "model-files/"
+
+
+def _join(path: str, rel: str) -> str:
+    path = path.strip("/")
+    return f"{path}/{rel}" if path else rel
+
+
+class FolderLayout:
+    name = "folder"
+    description = "model folder (model_metadata.json, reward_function.py, model/ or model-files/)"
+
+    def detect(self, store: Store, path: str) -> str | None:
+        base = _join(path, "")
+        if store.head(base + METADATA) is not None:
+            return "model"
+        if any(store.head(d + METADATA) for d in store.list_dirs(base)):
+            return "container"
+        return None
+
+    def _files(self, store: Store, path: str) -> dict[str, ObjectInfo]:
+        base = _join(path, "")
+        files: dict[str, ObjectInfo] = {}
+        for obj in store.list(base):
+            rel = obj.key[len(base):]
+            canonical = "model/" + rel[len(MANUAL_DIR):] if rel.startswith(MANUAL_DIR) else rel
+            if is_model_file(canonical) and canonical not in files:
+                files[canonical] = obj
+        return files
+
+    def _location(self, store: Store, path: str, files: dict[str, ObjectInfo], exists: bool) -> ModelLocation:
+        base = _join(path, "")
+        manual = {p: o.key for p, o in files.items() if o.key.startswith(base + MANUAL_DIR)}
+        name = path.strip("/").rsplit("/", 1)[-1] or getattr(store, "root", None).name  # type: ignore[union-attr]
+        return ModelLocation(store=store, layout=self.name, name=name, address=store.describe(base), files=files,
+                             key_for=lambda p: manual.get(p, base + p), exists=exists,
+                             details={"folder": "manual (model-files/)" if manual else "import (model/)"})
+
+    def list_models(self, store: Store, path: str) -> list[ModelSummary]:
+        rows = []
+        for d in store.list_dirs(_join(path, "")):
+            if store.head(d + METADATA) is None:
+                continue
+            files = self._files(store, d)
+            n = len({checkpoint_number(p.split("/")[-1]) for p in files if p.startswith("model/")} - {None})
+            rows.append(ModelSummary(name=d.rstrip("/").rsplit("/", 1)[-1], layout=self.name,
+                                     address=store.describe(d), size=sum(f.size for f in files.values()),
+                                     checkpoints=n, details={}))
+        return rows
+
+    def open_model(self, store: Store, path: str, *, training_job: str | None = None) -> ModelLocation:
+        files = self._files(store, path)
+        if METADATA not in files:
+            where = store.describe(_join(path, ""))
+            if not files and not store.list_dirs(_join(path, "")):
+                raise NotFoundError(f"{where} does not exist or is empty", fix="check the folder name")
+            raise InvalidModelError(f"{where} has no model_metadata.json: not a DeepRacer model folder",
+                                    fix="point at the folder that holds model_metadata.json and model/")
+        return self._location(store, path, files, exists=True)
+
+    def resolve_target(self, store: Store, path: str, request: TargetRequest) -> ModelLocation:
+        files = self._files(store, path)
+        return self._location(store, path, files, exists=bool(files))

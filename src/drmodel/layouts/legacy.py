@@ -1,0 +1,215 @@
+"""The legacy console bucket (2019 - July 2020), `aws-deepracer-<uuid>` (reference sections 1 and 5).
+
+A model NAME is spread over `model-metadata/NAME/model_metadata.json`, `reward-functions/NAME/reward_function.py`
+and a training prefix `DeepRacer-SageMaker-RoboMaker-comm-<account>-<timestamp>-<uuid>/`. A training prefix
+is tied to NAME by its training_params*.yaml (MODEL_METADATA_FILE_S3_KEY), or, where it has none, by its
+`model/model_metadata.json` being identical to NAME's. Names are compared whole: `Apex-Hunter` never takes
+`Apex-Hunter-2`'s files.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from drmodel import paramsfile
+from drmodel.errors import DrmodelError, InvalidModelError, NotFoundError, UsageError
+from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest
+from drmodel.layouts.names import check_name, choose_job, not_found
+from drmodel.model import METADATA, REWARD, TRAINING_PARAMS_RE, checkpoint_number, is_model_file
+from drmodel.stores.base import ObjectInfo, Store
+
+JOB_PREFIX = "DeepRacer-SageMaker-RoboMaker-comm-"
+JOB_RE = re.compile(r"^DeepRacer-SageMaker-RoboMaker-comm-(?P<account>\d+)-(?P<ts>\d{14})-(?P<id>.+)$")
+META_KEY_RE = re.compile(r"^model-metadata/(?P<name>[^/]+)/model_metadata\.json$")
+
+
+@dataclass
+class BucketIndex:
+    metadata: dict[str, ObjectInfo] = field(default_factory=dict)  # NAME -> model-metadata/NAME/...
+    rewards: dict[str, ObjectInfo] = field(default_factory=dict)
+    jobs: dict[str, dict[str, ObjectInfo]] = field(default_factory=dict)  # prefix -> {relative key: info}
+    ties: dict[str, list[str]] = field(default_factory=dict)  # NAME -> prefixes
+    tied_by: dict[str, str] = field(default_factory=dict)  # prefix -> how it was tied
+
+
+def job_timestamp(prefix: str) -> str:
+    m = JOB_RE.match(prefix)
+    return m.group("ts") if m else ""
+
+
+def _meta_key(name: str) -> str:
+    return f"model-metadata/{name}/model_metadata.json"
+
+
+def _reward_key(name: str) -> str:
+    return f"reward-functions/{name}/reward_function.py"
+
+
+class LegacyConsoleLayout:
+    name = "legacy"
+    description = "legacy console bucket (model-metadata/, reward-functions/, DeepRacer-SageMaker-RoboMaker-comm-*)"
+
+    def __init__(self) -> None:
+        self._cache: dict[int, BucketIndex] = {}
+
+    def detect(self, store: Store, path: str) -> str | None:
+        if "/" in path.strip("/"):
+            return None
+        roots = store.list_dirs("")
+        if any(d in ("model-metadata/", "reward-functions/") or d.startswith(JOB_PREFIX) for d in roots):
+            return "model" if path.strip("/") else "container"
+        return None
+
+    # -- reading -------------------------------------------------------------------------------------
+    def index(self, store: Store) -> BucketIndex:
+        if id(store) in self._cache:
+            return self._cache[id(store)]
+        idx = BucketIndex()
+        for obj in store.list("model-metadata/"):
+            m = META_KEY_RE.match(obj.key)
+            if m:
+                idx.metadata[m.group("name")] = obj
+        for obj in store.list("reward-functions/"):
+            parts = obj.key.split("/")
+            if len(parts) == 3 and parts[2] == "reward_function.py":
+                idx.rewards[parts[1]] = obj
+        for obj in store.list(JOB_PREFIX):
+            prefix, _, rel = obj.key.partition("/")
+            if JOB_RE.match(prefix) and rel:
+                idx.jobs.setdefault(prefix, {})[rel] = ObjectInfo(obj.key, obj.size, obj.etag)
+        for prefix, files in idx.jobs.items():
+            for name in self._tie(store, idx, prefix, files):
+                idx.ties.setdefault(name, []).append(prefix)
+        self._cache[id(store)] = idx
+        return idx
+
+    def _tie(self, store: Store, idx: BucketIndex, prefix: str, files: dict[str, ObjectInfo]) -> list[str]:
+        names: set[str] = set()
+        for rel in files:
+            if TRAINING_PARAMS_RE.match(rel):
+                try:
+                    params = paramsfile.load(store.read_bytes(f"{prefix}/{rel}", 1024 * 1024), f"{prefix}/{rel}")
+                except DrmodelError:
+                    continue  # a broken yaml is reported by check; tie by content instead
+                m = META_KEY_RE.match(str(params.get("MODEL_METADATA_FILE_S3_KEY", "")))
+                if m:
+                    names.add(m.group("name"))
+        if names:
+            idx.tied_by[prefix] = "training_params"
+            return sorted(names)
+        copy = files.get("model/model_metadata.json")
+        if copy is None:
+            return []
+        data: bytes | None = None
+        for name, meta in idx.metadata.items():
+            if meta.size != copy.size:
+                continue
+            if data is None:
+                data = store.read_bytes(copy.key, 1024 * 1024)
+            if store.read_bytes(meta.key, 1024 * 1024) == data:
+                names.add(name)
+        idx.tied_by[prefix] = "model/model_metadata.json content"
+        return sorted(names)
+
+    def list_models(self, store: Store, path: str) -> list[ModelSummary]:
+        idx = self.index(store)
+        rows = []
+        for name in sorted(set(idx.metadata) | set(idx.ties)):
+            for prefix in sorted(idx.ties.get(name, [None]), key=lambda p: job_timestamp(p or "")):  # type: ignore
+                loc = self._location(store, idx, name, prefix)
+                n_ckpt = len({checkpoint_number(p.split("/")[-1]) for p in loc.files if p.startswith("model/")} - {None})
+                rows.append(ModelSummary(name=name, layout=self.name, address=store.describe(name),
+                                         size=sum(f.size for f in loc.files.values()), checkpoints=n_ckpt,
+                                         details={"training_prefix": prefix, "training_timestamp":
+                                                  job_timestamp(prefix) if prefix else None}))
+        return rows
+
+    def _location(self, store: Store, idx: BucketIndex, name: str, prefix: str | None) -> ModelLocation:
+        files: dict[str, ObjectInfo] = {}
+        if name in idx.metadata:
+            files[METADATA] = idx.metadata[name]
+        if name in idx.rewards:
+            files[REWARD] = idx.rewards[name]
+        for rel, info in (idx.jobs.get(prefix, {}) if prefix else {}).items():
+            if rel not in (METADATA, REWARD) and is_model_file(rel):
+                files[rel] = info
+
+        def key_for(path: str) -> str:
+            if path == METADATA:
+                return _meta_key(name)
+            if path == REWARD:
+                return _reward_key(name)
+            if prefix is None:
+                raise UsageError(f"model {name!r} has no training prefix", fix="pass --create")
+            return f"{prefix}/{path}"
+
+        details: dict[str, Any] = {"training_prefix": prefix, "training_timestamp": job_timestamp(prefix or "")}
+        if prefix:
+            details["tied_by"] = idx.tied_by.get(prefix)
+        return ModelLocation(store=store, layout=self.name, name=name, address=store.describe(name), files=files,
+                             key_for=key_for, details=details, exists=bool(files))
+
+    def open_model(self, store: Store, path: str, *, training_job: str | None = None) -> ModelLocation:
+        name = check_name(path.strip("/"))
+        idx = self.index(store)
+        if name not in idx.metadata and name not in idx.ties:
+            raise not_found(name, sorted(idx.metadata), store.describe())
+        jobs = {p: job_timestamp(p) for p in idx.ties.get(name, [])}
+        if not jobs:
+            raise InvalidModelError(f"model {name!r} in {store.describe()} has no training prefix tied to it",
+                                    fix="its training job's files are missing; check the bucket (drmodel ls)")
+        loc = self._location(store, idx, name, choose_job(name, jobs, training_job))
+        if METADATA not in loc.files:
+            raise InvalidModelError(f"{store.describe(_meta_key(name))} is missing",
+                                    fix="the model's metadata was deleted; restore it or copy a training prefix")
+        return loc
+
+    # -- writing -------------------------------------------------------------------------------------
+    def resolve_target(self, store: Store, path: str, request: TargetRequest) -> ModelLocation:
+        name = check_name((request.name or path).strip("/"))
+        idx = self.index(store)
+        jobs = {p: job_timestamp(p) for p in idx.ties.get(name, [])}
+        if jobs:
+            prefix = choose_job(name, jobs, request.training_job, flag="--target-training-job")
+            loc = self._location(store, idx, name, prefix)
+        elif request.create:
+            account = request.account_id or self.account_id(store, idx)
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+            prefix = f"{JOB_PREFIX}{account}-{stamp}-{uuid.uuid4()}"
+            loc = self._location(store, idx, name, prefix)
+            loc.details["created"] = True
+        else:
+            where = store.describe()
+            state = "has metadata but no training job" if name in idx.metadata else "does not exist"
+            raise NotFoundError(f"model {name!r} {state} in {where}",
+                                fix="create a placeholder model with that name, or pass --create to write a new one")
+        bucket = getattr(store, "bucket", None)
+        if bucket:
+            values = {"SAGEMAKER_SHARED_S3_BUCKET": bucket, "SAGEMAKER_SHARED_S3_PREFIX": prefix,
+                      "MODEL_METADATA_FILE_S3_KEY": _meta_key(name), "REWARD_FILE_S3_KEY": _reward_key(name),
+                      "METRICS_S3_BUCKET": bucket}
+            loc.rewrite = lambda p, data: paramsfile.rewrite(data, values) if TRAINING_PARAMS_RE.match(p) else data
+        return loc
+
+    def account_id(self, store: Store, idx: BucketIndex) -> str:
+        """The target account's id: from STS, else from the bucket's existing training prefixes."""
+        client = getattr(store, "client", None)
+        if client is not None:
+            try:
+                import boto3
+
+                sts = boto3.Session(profile_name=getattr(store, "profile", None)).client(
+                    "sts", region_name=client.meta.region_name, endpoint_url=client.meta.endpoint_url
+                    if "amazonaws.com" not in client.meta.endpoint_url else None)
+                return str(sts.get_caller_identity()["Account"])
+            except Exception:  # no STS (MinIO, SeaweedFS) or no permission: fall back below
+                pass
+        accounts = {m.group("account") for m in map(JOB_RE.match, idx.jobs) if m}
+        if len(accounts) == 1:
+            return accounts.pop()
+        raise UsageError(f"cannot tell the account id of {store.describe()} for a new training prefix",
+                         fix="pass --account-id 123456789012")

@@ -1,0 +1,125 @@
+"""The canonical model: files under their import-layout paths, their roles, checkpoints and manifest.
+
+Canonical paths are those of the import layout: `model_metadata.json`, `reward_function.py`, `model/*`,
+`ip/*`, `training_params*.yaml`. Every layout maps these to its own keys.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from drmodel.errors import InvalidModelError
+
+METADATA = "model_metadata.json"
+REWARD = "reward_function.py"
+MANIFEST = "drmodel-manifest.json"
+CKPT_RE = re.compile(r"^(\d+)_Step-(\d+)\.ckpt")
+PB_RE = re.compile(r"^model_(\d+)\.pb$")
+TRAINING_PARAMS_RE = re.compile(r"^training_params(_[^/]*)?\.yaml$")
+JUNK = {".DS_Store", "Thumbs.db", "desktop.ini"}
+
+
+def is_model_file(path: str) -> bool:
+    """Whether a canonical path belongs to what drmodel moves (what the manual procedure moved, plus ip/, params)."""
+    name = path.rsplit("/", 1)[-1]
+    if name in JUNK or ".drmodel-tmp-" in name:
+        return False
+    if path in (METADATA, REWARD) or TRAINING_PARAMS_RE.match(path):
+        return True
+    return (path.startswith("model/") or path.startswith("ip/")) and len(path) > 6
+
+
+def role(path: str) -> str:
+    name = path.rsplit("/", 1)[-1]
+    if path == METADATA:
+        return "metadata"
+    if path == REWARD:
+        return "reward function"
+    if TRAINING_PARAMS_RE.match(path):
+        return "training params"
+    if path.startswith("ip/"):
+        return "hyperparameters" if name == "hyperparameters.json" else "training state"
+    if CKPT_RE.match(name):
+        return "checkpoint"
+    if PB_RE.match(name):
+        return "frozen graph"
+    if name in (".coach_checkpoint", "coach_checkpoint", "checkpoint", "deepracer_checkpoints.json"):
+        return "checkpoint pointer"
+    if name == "model_metadata.json":
+        return "metadata (evaluation copy)"
+    return "other"
+
+
+def parse_json(data: bytes, where: str) -> Any:
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidModelError(f"{where} is not valid JSON ({exc})",
+                                fix="fix or replace that file, then run the command again") from None
+
+
+def metadata_summary(meta: Any, where: str) -> dict[str, Any]:
+    """Action space, sensors, network and algorithm of a model_metadata.json, in words and numbers."""
+    if not isinstance(meta, dict) or "action_space" not in meta:
+        raise InvalidModelError(f"{where} has no action_space", fix="this is not a DeepRacer model_metadata.json")
+    space = meta["action_space"]
+    kind = meta.get("action_space_type", "discrete")
+    if isinstance(space, list):
+        speeds = [float(a.get("speed", 0)) for a in space if isinstance(a, dict)]
+        steers = [float(a.get("steering_angle", 0)) for a in space if isinstance(a, dict)]
+        text = (f"discrete, {len(space)} actions, speed {min(speeds, default=0):g}-{max(speeds, default=0):g} m/s, "
+                f"steering {min(steers, default=0):g}..{max(steers, default=0):g} deg")
+    elif isinstance(space, dict):
+        sa, sp = space.get("steering_angle", {}), space.get("speed", {})
+        text = (f"continuous, speed {sp.get('low')}-{sp.get('high')} m/s, "
+                f"steering {sa.get('low')}..{sa.get('high')} deg")
+    else:
+        raise InvalidModelError(f"{where}: action_space is neither a list nor an object",
+                                fix="this is not a DeepRacer model_metadata.json")
+    return {
+        "action_space_type": kind, "action_space": text, "sensor": list(meta.get("sensor", ["FRONT_FACING_CAMERA"])),
+        "neural_network": meta.get("neural_network", "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"),
+        "training_algorithm": meta.get("training_algorithm", "clipped_ppo"), "version": str(meta.get("version", "")),
+    }
+
+
+@dataclass
+class Checkpoints:
+    iterations: dict[int, list[str]] = field(default_factory=dict)  # N -> model/ file names of checkpoint N
+    best: str | None = None  # checkpoint names as in deepracer_checkpoints.json, e.g. 140_Step-123889.ckpt
+    last: str | None = None
+    coach: str | None = None  # .coach_checkpoint (or the dotless copy)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "last": self.last, "coach_checkpoint": self.coach,
+                "iterations": sorted(self.iterations)}
+
+
+def checkpoint_number(name: str) -> int | None:
+    m = CKPT_RE.match(name) or PB_RE.match(name)
+    return int(m.group(1)) if m else None
+
+
+def read_checkpoints(model_files: list[str], read: Any) -> Checkpoints:
+    """Checkpoints from model/ file names plus the pointer files; `read(path)` returns a small file's bytes."""
+    ck = Checkpoints()
+    for path in model_files:
+        if not path.startswith("model/"):
+            continue
+        name = path[len("model/"):]
+        n = checkpoint_number(name)
+        if n is not None:
+            ck.iterations.setdefault(n, []).append(name)
+    if "model/deepracer_checkpoints.json" in model_files:
+        data = parse_json(read("model/deepracer_checkpoints.json"), "model/deepracer_checkpoints.json")
+        if isinstance(data, dict):
+            ck.best = (data.get("best_checkpoint") or {}).get("name")
+            ck.last = (data.get("last_checkpoint") or {}).get("name")
+    for pointer in ("model/.coach_checkpoint", "model/coach_checkpoint"):
+        if pointer in model_files:
+            ck.coach = read(pointer).decode("utf-8", "replace").strip() or None
+            break
+    return ck

@@ -1,0 +1,47 @@
+"""training_params*.yaml: read with yaml.safe_load, rewritten line by line so quoting and booleans stay as they were."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from drmodel.errors import InvalidModelError
+
+LINE_RE = re.compile(r"^(?P<key>[A-Z0-9_]+)(?P<sep>\s*:\s*)(?P<value>.*?)(?P<end>\s*(#.*)?)$")
+
+
+def load(data: bytes, where: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InvalidModelError(f"{where} is not valid YAML ({str(exc).splitlines()[0]})",
+                                fix="fix or remove that file, then run the command again") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise InvalidModelError(f"{where} is not a YAML mapping", fix="fix or remove that file")
+    return doc
+
+
+def rewrite(data: bytes, values: Mapping[str, str]) -> bytes:
+    """Set top-level KEY: value lines that exist; quoting style of each line is kept."""
+    out = []
+    for line in data.decode("utf-8-sig").splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        m = LINE_RE.match(body)
+        if m and m.group("key") in values:
+            old = m.group("value")
+            quote = old[0] if old[:1] in ("'", '"') else ('"' if not old else "")
+            new = f"{quote}{values[m.group('key')]}{quote}"
+            line = f"{m.group('key')}{m.group('sep')}{new}{m.group('end')}" + line[len(body):]
+        out.append(line)
+    return "".join(out).encode()
+
+
+def changed_keys(before: bytes, after: bytes) -> list[str]:
+    a = {m.group("key"): m.group("value") for m in map(LINE_RE.match, before.decode("utf-8-sig").splitlines()) if m}
+    b = {m.group("key"): m.group("value") for m in map(LINE_RE.match, after.decode("utf-8-sig").splitlines()) if m}
+    return sorted(k for k in b if a.get(k) != b[k])

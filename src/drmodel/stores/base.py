@@ -1,0 +1,48 @@
+"""The small interface every store implements; layouts and the executor use nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+ProgressFn = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str | None = None
+    checksum_sha256: str | None = None  # S3 additional checksum (base64, "-N" suffix when composite)
+    sha256: str | None = None  # full-object hex digest when known without reading (local hash, metadata)
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    info: ObjectInfo
+    sha256: str  # hex digest of the bytes written, computed while they streamed
+
+
+class Store(Protocol):
+    """Bytes only. Keys are '/'-separated; a local folder uses its relative paths as keys."""
+
+    def describe(self, key: str = "") -> str: ...
+
+    def list(self, prefix: str = "", delimiter: str | None = None) -> Iterator[ObjectInfo]: ...
+
+    def list_dirs(self, prefix: str = "") -> list[str]: ...
+
+    def head(self, key: str, *, checksums: bool = False) -> ObjectInfo | None: ...
+
+    def read_bytes(self, key: str, max_size: int = 16 * 1024 * 1024) -> bytes: ...
+
+    def open_read(self, key: str) -> BinaryIO: ...
+
+    def write_stream(self, key: str, stream: BinaryIO, size: int, *, progress: ProgressFn | None = None,
+                     metadata: Mapping[str, str] | None = None) -> WriteResult: ...
+
+    def delete(self, keys: list[str]) -> None: ...
+
+    def exists(self) -> bool: ...

@@ -1,0 +1,89 @@
+"""A local folder as a store: keys are relative POSIX paths, writes go to a temp file renamed into place."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import BinaryIO
+
+from drmodel.errors import NotFoundError, UsageError
+from drmodel.hashing import HashingReader
+from drmodel.stores.base import ObjectInfo, ProgressFn, WriteResult
+
+CHUNK = 1024 * 1024
+
+
+class LocalStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).expanduser().absolute()
+
+    def describe(self, key: str = "") -> str:
+        return str(self.root / key) if key else str(self.root)
+
+    def _path(self, key: str) -> Path:
+        parts = [p for p in key.split("/") if p]
+        if any(p in (".", "..") for p in parts) or key.startswith("/"):
+            raise UsageError(f"path {key!r} escapes the folder {self.root}", fix="use a plain relative path")
+        return self.root.joinpath(*parts)
+
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def list(self, prefix: str = "", delimiter: str | None = None) -> Iterator[ObjectInfo]:
+        if not self.root.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames.sort()
+            for fn in sorted(filenames):
+                full = Path(dirpath) / fn
+                if full.is_symlink() or not full.is_file():
+                    continue  # never follow links out of the folder
+                key = full.relative_to(self.root).as_posix()
+                if key.startswith(prefix) and ".drmodel-tmp-" not in fn:
+                    yield ObjectInfo(key=key, size=full.stat().st_size)
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        base = self._path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return []
+        return sorted(f"{prefix}{p.name}/" for p in base.iterdir() if p.is_dir() and not p.is_symlink())
+
+    def head(self, key: str, *, checksums: bool = False) -> ObjectInfo | None:
+        p = self._path(key)
+        if not p.is_file() or p.is_symlink():
+            return None
+        return ObjectInfo(key=key, size=p.stat().st_size)
+
+    def read_bytes(self, key: str, max_size: int = 16 * 1024 * 1024) -> bytes:
+        p = self._path(key)
+        if not p.is_file():
+            raise NotFoundError(f"{p} does not exist", fix="check the path")
+        if p.stat().st_size > max_size:
+            raise UsageError(f"{p} is {p.stat().st_size} bytes, more than the {max_size} a file of this kind may have",
+                             fix="check that this is a DeepRacer model file")
+        return p.read_bytes()
+
+    def open_read(self, key: str) -> BinaryIO:
+        return open(self._path(key), "rb")
+
+    def write_stream(self, key: str, stream: BinaryIO, size: int, *, progress: ProgressFn | None = None,
+                     metadata: Mapping[str, str] | None = None) -> WriteResult:
+        dest = self._path(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        reader = HashingReader(stream, CHUNK, progress)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.drmodel-tmp-", dir=dest.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while block := reader.read(CHUNK):
+                    out.write(block)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return WriteResult(ObjectInfo(key=key, size=reader.bytes_read, sha256=reader.sha256), reader.sha256)
+
+    def delete(self, keys: list[str]) -> None:
+        for key in keys:
+            self._path(key).unlink(missing_ok=True)

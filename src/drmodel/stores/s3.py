@@ -1,0 +1,164 @@
+"""An S3 bucket reached with one set of credentials (a profile, or the environment)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from functools import cached_property
+from typing import Any, BinaryIO
+
+from drmodel.errors import NotFoundError, UsageError, VerificationError
+from drmodel.hashing import HashingReader, b64
+from drmodel.options import TransferOptions
+from drmodel.stores.base import ObjectInfo, ProgressFn, WriteResult
+from drmodel.stores.s3errors import translate
+
+
+def close_connection_on_empty_put(request: Any, **kwargs: Any) -> None:
+    """SeaweedFS 4.48 stalls the next request on a keep-alive connection after a zero-byte PUT."""
+    body = request.body
+    if body is None or (isinstance(body, (bytes, bytearray)) and len(body) == 0):
+        request.headers["Connection"] = "close"
+
+
+def make_client(profile: str | None, options: TransferOptions) -> Any:
+    """A client from a profile (keys, region, role_arn, endpoint_url) or from the usual AWS environment."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+    config = Config(signature_version="s3v4", max_pool_connections=options.max_pool_connections,
+                    retries={"max_attempts": 5, "mode": "standard"})
+    client = session.client("s3", config=config, region_name=session.region_name or "us-east-1")
+    client.meta.events.register("before-send.s3.PutObject", close_connection_on_empty_put)
+    return client
+
+
+def _checksums_match(reported: str, expected: str) -> bool:
+    return reported.split("-")[0] == expected.split("-")[0]
+
+
+class S3Store:
+    def __init__(self, bucket: str, *, profile: str | None = None, options: TransferOptions | None = None,
+                 client: Any = None) -> None:
+        self.bucket = bucket
+        self.profile = profile
+        self.options = options or TransferOptions()
+        self._client = client
+
+    @property
+    def who(self) -> str:
+        return f"profile {self.profile!r}" if self.profile else "the default credentials"
+
+    @cached_property
+    def client(self) -> Any:
+        return self._client or make_client(self.profile, self.options)
+
+    @cached_property
+    def manager(self) -> Any:
+        from s3transfer.manager import TransferManager
+
+        return TransferManager(self.client, self.options.transfer_config())
+
+    def describe(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def _call(self, op: str, key: str = "", **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, op)(Bucket=self.bucket, **kwargs)
+        except Exception as exc:
+            raise translate(exc, op, self.describe(key), self.who) from exc
+
+    def exists(self) -> bool:
+        self._call("list_objects_v2", MaxKeys=1)
+        return True
+
+    def list(self, prefix: str = "", delimiter: str | None = None) -> Iterator[ObjectInfo]:
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call("list_objects_v2", prefix, **kwargs)
+            for obj in page.get("Contents", []):
+                yield ObjectInfo(key=obj["Key"], size=obj["Size"], etag=obj.get("ETag", "").strip('"'))
+            if not page.get("IsTruncated"):
+                return
+            token = page["NextContinuationToken"]
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        dirs: list[str] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Prefix": prefix, "Delimiter": "/"}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call("list_objects_v2", prefix, **kwargs)
+            dirs += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+            if not page.get("IsTruncated"):
+                return dirs
+            token = page["NextContinuationToken"]
+
+    def head(self, key: str, *, checksums: bool = False) -> ObjectInfo | None:
+        kwargs: dict[str, Any] = {"Key": key}
+        if checksums:
+            kwargs["ChecksumMode"] = "ENABLED"
+        try:
+            r = self._call("head_object", key, **kwargs)
+        except NotFoundError:
+            return None
+        meta = {k.lower(): v for k, v in r.get("Metadata", {}).items()}
+        return ObjectInfo(key=key, size=r["ContentLength"], etag=r.get("ETag", "").strip('"'),
+                          checksum_sha256=r.get("ChecksumSHA256"), sha256=meta.get("drmodel-sha256"), metadata=meta)
+
+    def read_bytes(self, key: str, max_size: int = 16 * 1024 * 1024) -> bytes:
+        r = self._call("get_object", key, Key=key)
+        if r["ContentLength"] > max_size:
+            r["Body"].close()
+            raise UsageError(f"{self.describe(key)} is {r['ContentLength']} bytes, more than the {max_size} a file "
+                             "of this kind may have", fix="check that this is a DeepRacer model")
+        return r["Body"].read()
+
+    def open_read(self, key: str) -> BinaryIO:
+        return self._call("get_object", key, Key=key)["Body"]
+
+    def write_stream(self, key: str, stream: BinaryIO, size: int, *, progress: ProgressFn | None = None,
+                     metadata: Mapping[str, str] | None = None) -> WriteResult:
+        opts = self.options
+        reader = HashingReader(stream, opts.part_size, progress)
+        extra: dict[str, Any] = {"ChecksumAlgorithm": "SHA256"}
+        if metadata:
+            extra["Metadata"] = dict(metadata)
+        multipart = size >= opts.multipart_threshold
+        try:
+            if multipart:
+                self.manager.upload(reader, self.bucket, key, extra_args=extra).result()
+            else:
+                body = reader.read()
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ChecksumSHA256=b64_of(reader),
+                                       **{k: v for k, v in extra.items() if k != "ChecksumAlgorithm"})
+        except Exception as exc:
+            raise translate(exc, "put_object", self.describe(key), self.who) from exc
+        if reader.bytes_read != size:
+            raise VerificationError(f"{self.describe(key)}: read {reader.bytes_read} bytes from the source, "
+                                    f"expected {size}", fix="the source changed during the copy; run it again")
+        expected = reader.expected_s3_checksum(multipart)
+        info = self.head(key, checksums=True)
+        if info is None or info.size != size:
+            raise VerificationError(f"{self.describe(key)} has {info.size if info else 'no'} bytes after upload, "
+                                    f"expected {size}", fix="run the same command again to resume")
+        if info.checksum_sha256 and not _checksums_match(info.checksum_sha256, expected):
+            raise VerificationError(f"{self.describe(key)}: the server's SHA256 {info.checksum_sha256} differs from "
+                                    f"the bytes sent ({expected})", fix="run the same command again to resume")
+        return WriteResult(info, reader.sha256)
+
+    def delete(self, keys: list[str]) -> None:
+        for i in range(0, len(keys), 1000):
+            batch = keys[i:i + 1000]
+            r = self._call("delete_objects", batch[0], Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+            if r.get("Errors"):
+                err = r["Errors"][0]
+                raise translate(err, "delete_object", self.describe(err.get("Key", "")), self.who)
+
+
+def b64_of(reader: HashingReader) -> str:
+    return b64(bytes.fromhex(reader.sha256))
