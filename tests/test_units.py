@@ -1,0 +1,135 @@
+"""Pure pieces: addresses, names and training-job choice, params rewriting, checksums, plans."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+
+from drmodel import paramsfile
+from drmodel.address import parse
+from drmodel.errors import AmbiguousError, InvalidModelError, NotFoundError, UsageError
+from drmodel.hashing import HashingReader, b64, composite_checksum
+from drmodel.layouts.names import check_name, choose_job
+from drmodel.model import is_model_file, metadata_summary, parse_json, read_checkpoints, role
+from drmodel.plan import build_plan
+from drmodel.stores.base import ObjectInfo
+from drmodel.synth import model_metadata, training_params
+
+P1 = "DeepRacer-SageMaker-RoboMaker-comm-123456789012-20200427103015-4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17"
+P2 = "DeepRacer-SageMaker-RoboMaker-comm-123456789012-20200503081244-b81d2e07-3c9a-4f15-8e6d-0a7c4b2f9e58"
+JOBS = {P1: "20200427103015", P2: "20200503081244"}
+
+
+def test_parse_s3_and_local_addresses(tmp_path):
+    a = parse("s3://aws-deepracer-abc/Apex-Hunter")
+    assert (a.scheme, a.bucket, a.path) == ("s3", "aws-deepracer-abc", "Apex-Hunter")
+    assert parse("s3://aws-deepracer-abc").path == ""
+    local = parse(str(tmp_path / "m"))
+    assert local.scheme == "file" and local.root == tmp_path / "m"
+
+
+@pytest.mark.parametrize("bad", ["s3://Bad_Bucket/x", "s3://ab", "s3://bucket-ok/../other", "s3://bucket-ok/a/./b",
+                                 "gs://bucket/x", "s3://bucket-ok/a\nb", ""])
+def test_bad_addresses_are_usage_errors(bad):
+    with pytest.raises(UsageError):
+        parse(bad)
+
+
+@pytest.mark.parametrize("bad", ["a/b", "..", "x..y", "bad\x07name", "", "-x"])
+def test_bad_model_names(bad):
+    with pytest.raises(UsageError):
+        check_name(bad)
+
+
+def test_choose_job_single_needs_no_flag():
+    assert choose_job("m", {P1: JOBS[P1]}, None) == P1
+
+
+def test_choose_job_several_is_ambiguous_and_lists_timestamps():
+    with pytest.raises(AmbiguousError) as exc:
+        choose_job("m", JOBS, None)
+    assert "20200427103015" in str(exc.value) and "20200503081244" in str(exc.value)
+    assert "--training-job" in str(exc.value)
+
+
+@pytest.mark.parametrize("wanted,expected", [("20200427", P1), ("202005", P2), (P2[:60], P2), ("b81d2e07", P2),
+                                             # the console's timestamp differs in its last characters
+                                             ("20200427103021", P1), ("20200503081299", P2)])
+def test_choose_job_by_prefix_or_close_timestamp(wanted, expected):
+    assert choose_job("m", JOBS, wanted) == expected
+
+
+def test_choose_job_errors():
+    with pytest.raises(AmbiguousError):
+        choose_job("m", JOBS, "2020")
+    with pytest.raises(NotFoundError):
+        choose_job("m", JOBS, "2019")
+
+
+def test_rewrite_training_params_keeps_quotes_and_booleans():
+    data = training_params("old-bucket", P1, "Apex-Hunter", "20200427103015") + b"FLAG: true\nPLAIN: value # c\n"
+    new = paramsfile.rewrite(data, {"SAGEMAKER_SHARED_S3_BUCKET": "new-bucket", "PLAIN": "other"})
+    doc = paramsfile.load(new, "x")
+    assert doc["SAGEMAKER_SHARED_S3_BUCKET"] == "new-bucket"
+    assert doc["FLAG"] is True and doc["TRACK_DIRECTION_CLOCKWISE"] == "false"
+    assert b'SAGEMAKER_SHARED_S3_BUCKET: "new-bucket"' in new and b"PLAIN: other # c" in new
+    assert paramsfile.changed_keys(data, new) == ["PLAIN", "SAGEMAKER_SHARED_S3_BUCKET"]
+
+
+def test_broken_yaml_and_json_are_invalid_model_errors():
+    with pytest.raises(InvalidModelError):
+        paramsfile.load(b"a: [1, 2\n", "training_params.yaml")
+    with pytest.raises(InvalidModelError):
+        parse_json(b"{not json", "model_metadata.json")
+
+
+def test_metadata_summary_discrete_and_continuous():
+    d = metadata_summary(parse_json(model_metadata("discrete"), "m"), "m")
+    assert d["action_space"].startswith("discrete, 5 actions") and d["sensor"] == ["FRONT_FACING_CAMERA"]
+    c = metadata_summary(parse_json(model_metadata("continuous"), "m"), "m")
+    assert c["action_space"].startswith("continuous, speed 1.1-3.8")
+    with pytest.raises(InvalidModelError):
+        metadata_summary({"sensor": []}, "m")
+
+
+def test_hashing_reader_predicts_single_and_composite_checksums():
+    data = bytes(range(256)) * 1000  # 256,000 bytes
+    r = HashingReader(io.BytesIO(data), part_size=100_000)
+    while r.read(7_777):
+        pass
+    assert r.sha256 == hashlib.sha256(data).hexdigest()
+    assert r.expected_s3_checksum(False) == b64(hashlib.sha256(data).digest())
+    parts = [hashlib.sha256(data[i:i + 100_000]).digest() for i in range(0, len(data), 100_000)]
+    assert r.expected_s3_checksum(True) == composite_checksum(parts)
+    assert r.expected_s3_checksum(True).endswith("-3")
+
+
+def test_roles_and_model_files():
+    assert role("model/140_Step-123889.ckpt.index") == "checkpoint"
+    assert role("model/model_140.pb") == "frozen graph"
+    assert role("training_params_1.yaml") == "training params"
+    assert is_model_file("model/.coach_checkpoint") and not is_model_file("model/.DS_Store")
+    assert not is_model_file("metrics/training.json") and not is_model_file("eval_params_1.yaml")
+
+
+def test_checkpoint_numbers_match_exactly():
+    files = ["model/1_Step-100.ckpt.index", "model/14_Step-1400.ckpt.index", "model/model_1.pb", "model/model_14.pb"]
+    ck = read_checkpoints(files, lambda p: b"")
+    assert ck.iterations == {1: ["1_Step-100.ckpt.index", "model_1.pb"], 14: ["14_Step-1400.ckpt.index", "model_14.pb"]}
+
+
+def test_plan_deletes_only_stale_checkpoint_files():
+    src = {"model_metadata.json": ObjectInfo("a", 10), "model/2_Step-2.ckpt.index": ObjectInfo("b", 5)}
+    tgt = {"model_metadata.json": ObjectInfo("T/meta", 10), "model/1_Step-1.ckpt.index": ObjectInfo("T/model/1", 3),
+           "ip/old.json": ObjectInfo("T/ip/old.json", 3)}
+    plan = build_plan("copy", source_address="s", target_address="t", source_store=None, target_store=None,  # type: ignore[arg-type]
+                      source_files=src, source_key_for=lambda p: p, target_files=tgt,
+                      target_key_for=lambda p: "T/" + p, same={"model_metadata.json"}, rewritten={},
+                      stale_candidates=[p for p in tgt if p.startswith("model/")])
+    ops = {(a.op, a.key) for a in plan.actions}
+    assert ops == {("skip", "T/model_metadata.json"), ("create", "T/model/2_Step-2.ckpt.index"),
+                   ("delete", "T/model/1")}
+    assert plan.destructive and plan.bytes_to_write == 5
+    assert plan.actions[-1].op == "delete"  # deletes come after every write
