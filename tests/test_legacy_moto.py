@@ -214,7 +214,13 @@ def test_push_manual_folder_layout(buckets, tmp_path):
     assert code == 0, err
     after = snapshot(client, dst)
     assert not any("1_Step-1021" in k for k in after if k.startswith(PT))
-    assert cli("verify", str(folder), f"s3://{dst}/Apex-Hunter")[0] == 0
+    code, out, _ = cli("verify", str(folder), f"s3://{dst}/Apex-Hunter", "--json")
+    rows = json.loads(out)["files"]
+    # every file of the folder is in the target; the placeholder's ip/ and training params stay (not in model/)
+    assert all(r["status"] == "same" for r in rows if not r["status"] == "only in B")
+    assert {r["path"] for r in rows if r["status"] == "only in B"} == {
+        "ip/done", "ip/hyperparameters.json", "ip/ip.json", "training_params_1.yaml"}
+    assert code == 8
 
 
 def test_verify_lists_differences(buckets, tmp_path):
