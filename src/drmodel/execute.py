@@ -124,10 +124,10 @@ def execute(plan: Plan, progress: Progress | None = None) -> Result:
                     failures.append((action, exc))
         if failures:
             first = failures[0][1]
-            detail = first.line() if isinstance(first, DrmodelError) else f"{first.__class__.__name__}: {first}"
+            detail = first.message if isinstance(first, DrmodelError) else f"{first.__class__.__name__}: {first}"
             err_cls = VerificationError if isinstance(first, VerificationError) else TransferError
             raise err_cls(f"{len(failures)} of {len(writes)} files were not written ({failures[0][0].path}: "
-                          f"{detail}); nothing was deleted",
+                          f"{detail}); nothing was deleted" + (f"; backup in {result.backup}" if result.backup else ""),
                           fix="rerun the same command: it skips the files already verified") from first
         stage = "verify"
         progress.phase("verify", total_files=len(plan.actions))

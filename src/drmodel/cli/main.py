@@ -6,6 +6,7 @@ Imports of boto3 and the library happen inside the commands, so `drmodel --help`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -168,7 +169,7 @@ def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
         out.write("Nothing to do: the target already holds every file, verified by checksum.\n")
         return 0
     confirm_or_refuse(plan, args, stdin, err)
-    result = api.execute(plan, Bar(err, enabled=None if not args.quiet else False))
+    result = api.execute(plan, Bar(err, quiet=args.quiet))
     mb = plan.bytes_to_write / 1e6
     if args.json:
         dump_json({"written": result.written, "deleted": result.deleted, "skipped": result.skipped,
@@ -199,7 +200,8 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
     out, err, stdin = out or sys.stdout, err or sys.stderr, stdin or sys.stdin
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     if args.version:

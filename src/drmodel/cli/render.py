@@ -69,9 +69,10 @@ def render_plan(plan: Any, out: TextIO, *, dry_run: bool, verbose: bool = False)
 class Bar(Progress):
     """A one-line progress bar on stderr: phase, bytes, rate, files. Silent when quiet or not a terminal."""
 
-    def __init__(self, stream: TextIO | None = None, enabled: bool | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, enabled: bool | None = None, quiet: bool = False) -> None:
         self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.quiet = quiet
+        self.enabled = not quiet and (self.stream.isatty() if enabled is None else enabled)
         self.lock = threading.Lock()
         self.name, self.total, self.done, self.files, self.files_done = "", 0, 0, 0, 0
         self.started = self.last = time.monotonic()
@@ -95,6 +96,8 @@ class Bar(Progress):
             self._draw(force=True)
 
     def note(self, text: str, **kwargs: Any) -> None:
+        if self.quiet:
+            return
         with self.lock:
             self._end_line()
             self.stream.write(text + "\n")

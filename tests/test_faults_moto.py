@@ -1,0 +1,86 @@
+"""Failures mid-copy: a file that cannot be written stops the deletes, keeps the backup, and a rerun finishes."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from helpers import cli, snapshot
+
+from drmodel.cli.render import Bar
+from drmodel.stores import s3 as s3store
+from drmodel.synth import legacy_bucket, placeholder, placeholder_prefix, put_all
+
+PT = placeholder_prefix("Apex-Hunter")
+REAL_MAKE_CLIENT = s3store.make_client
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = io.BytesIO(body)
+
+    def stream(self, **kwargs):  # botocore reads raw.stream()
+        yield self._body.read()
+
+
+def _server_error(request, **kwargs):
+    if "model_145.pb" in request.url:
+        body = b"<Error><Code>InternalError</Code><Message>injected</Message></Error>"
+        return AWSResponse(request.url, 500, {}, _Raw(body))
+    return None
+
+
+@pytest.fixture
+def failing_puts(monkeypatch):
+    real = REAL_MAKE_CLIENT
+
+    def make_client(profile, options):
+        client = real(profile, options)
+        client.meta.events.register("before-send.s3.PutObject", _server_error)
+        client.meta.events.register("before-send.s3.UploadPart", _server_error)
+        return client
+
+    monkeypatch.setattr(s3store, "make_client", make_client)
+
+
+def test_failed_file_blocks_deletes_and_rerun_finishes(moto_buckets, tmp_path, monkeypatch, failing_puts):
+    client, src, dst = moto_buckets
+    put_all(client, src, legacy_bucket(src, scale=0.01))
+    put_all(client, dst, placeholder(dst, "Apex-Hunter", scale=0.01))
+    args = ("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter", "--yes", "--backup-to", str(tmp_path))
+    code, out, err = cli(*args)
+    assert code == 9, err
+    assert "1 of 26 files were not written" in err and "model_145.pb" in err and "rerun" in err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("drmodel: error: 1 of 26")
+    assert f"backup in {tmp_path}" in err
+    keys = snapshot(client, dst)
+    assert any("1_Step-1021" in k for k in keys)  # stale files are only deleted once every write verified
+    assert list(tmp_path.iterdir())  # the backup was taken before anything was written
+    monkeypatch.setattr(s3store, "make_client", REAL_MAKE_CLIENT)  # the fault is gone
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert "skip 25 identical" in out or "skip 2" in out
+    assert not any("1_Step-1021" in k for k in snapshot(client, dst) if k.startswith(PT))
+    assert cli("verify", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter")[0] == 0
+
+
+def test_debug_shows_the_traceback(moto_buckets):
+    code, _, err = cli("--debug", "ls", "s3://aws-deepracer-missing-bucket")
+    assert code == 3 and "Traceback" in err
+
+
+def test_progress_bar_draws_on_a_terminal_only():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    shown, hidden = Tty(), io.StringIO()
+    for stream in (shown, hidden):
+        bar = Bar(stream)
+        bar.phase("write", total_bytes=2_000_000, total_files=2)
+        bar.advance(1_000_000)
+        bar.file_done("model/a")
+        bar.close()
+    assert "write" in shown.getvalue() and "50.0%" in shown.getvalue() and "files 1/2" in shown.getvalue()
+    assert hidden.getvalue() == ""
