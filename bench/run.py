@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -80,11 +81,11 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def keys_env(ident: Identity, s: Setup) -> dict[str, str]:
-    """aws-cli and s5cmd: one account's keys, no config files."""
+def keys_env(ident: Identity, s: Setup, config: Path | None = None) -> dict[str, str]:
+    """aws-cli and s5cmd: one account's keys in env vars, no credentials file, `config` or no config file."""
     none = str(s.work / "no-such-file")
     return clean_env(AWS_ACCESS_KEY_ID=ident.access_key, AWS_SECRET_ACCESS_KEY=ident.secret_key,
-                     AWS_REGION=REGION, AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE=none,
+                     AWS_REGION=REGION, AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE=str(config or none),
                      AWS_SHARED_CREDENTIALS_FILE=none)
 
 
@@ -116,8 +117,12 @@ def run_rclone(s: Setup) -> None:
 def run_awscli(s: Setup) -> None:
     aws = [str(BIN / "aws"), "--endpoint-url", s.endpoint, "s3", "cp", "--recursive", "--only-show-errors"]
     includes = [arg for place in s.sources for arg in ("--include", f"{place}*")]
+    # The plugin avoids SeaweedFS's 60 s stall after a zero-byte PUT (see awscli_empty_put.py).
+    plugin = s.work / "aws-cli-config"
+    plugin.write_text("[plugins]\nbench_empty_put = awscli_empty_put\n")
+    up = keys_env(s.b, s, plugin) | {"PYTHONPATH": str(HERE)}
     sh([*aws, f"s3://{s.src}", str(s.download), "--exclude", "*", *includes], keys_env(s.a, s), s.work)
-    sh([*aws, str(s.download), f"s3://{s.dst}"], keys_env(s.b, s), s.work)
+    sh([*aws, str(s.download), f"s3://{s.dst}"], up, s.work)
 
 
 def s5cmd_binary() -> str:
@@ -161,16 +166,31 @@ def shape(objects: dict[str, int]) -> dict[str, int]:
 
 
 def check_target(client: Any, s: Setup, tool: str, expected: dict[str, int]) -> None:
+    """The target must hold the model's objects with their sizes; fail loudly otherwise.
+
+    drmodel --create writes a new training prefix (same length) and rewrites the S3 keys inside
+    training_params_*.yaml, so for drmodel keys are compared as <job>/... and the yaml's size may differ.
+    """
     got = listing(client, s.dst)
-    exact = tool != "drmodel"  # drmodel writes a new training prefix and rewrites training_params_*.yaml
-    if len(got) != len(expected) or (exact and got != expected) or (not exact and shape(got).keys() != shape(expected).keys()):
-        missing = sorted(set(shape(expected)) - set(shape(got)))[:10]
-        extra = sorted(set(shape(got)) - set(shape(expected)))[:10]
-        raise RuntimeError(f"{tool}: target holds {len(got)} objects, {sum(got.values())} B; expected "
-                           f"{len(expected)} objects, {sum(expected.values())} B; missing {missing}, extra {extra}")
-    mismatched = {k: (v, shape(got)[k]) for k, v in shape(expected).items() if shape(got)[k] != v}
-    if any(not k.endswith(".yaml") for k in mismatched):
-        raise RuntimeError(f"{tool}: objects of the wrong size in the target: {mismatched}")
+    have, want = (shape(got), shape(expected)) if tool == "drmodel" else (got, expected)
+    bad = sorted(k for k in have.keys() | want.keys() if have.get(k) != want.get(k)
+                 and not (tool == "drmodel" and k.endswith(".yaml") and k in have and k in want))
+    if bad or len(got) != len(expected):
+        raise RuntimeError(f"{tool}: the target holds {len(got)} objects, {sum(got.values())} B; expected "
+                           f"{len(expected)} objects, {sum(expected.values())} B; wrong or missing: "
+                           + ", ".join(f"{k} ({have.get(k)} B, expected {want.get(k)} B)" for k in bad[:10]))
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of every finished child process so far (the tool commands)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int | None) -> float:
+    """User + system CPU seconds of a running process (the server), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def version(cmd: list[str]) -> str:
@@ -188,7 +208,7 @@ def machine() -> dict[str, Any]:
                    if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "platform": platform.platform(),
+    return {"nproc": os.cpu_count(), "loadavg_before": os.getloadavg(), "cpu": cpu, "platform": platform.platform(),
             "python": sys.version.split()[0],
             "versions": {"drmodel": version([str(BIN / "drmodel"), "--version"]),
                          "weed": version([str(BIN / "weed"), "version"]),
@@ -197,21 +217,26 @@ def machine() -> dict[str, Any]:
                          "s5cmd": version([s5cmd_binary(), "version"])}}
 
 
-def summarise(times: dict[str, list[float]], total_bytes: int) -> dict[str, dict[str, Any]]:
-    base = statistics.median(times["drmodel"])
+def summarise(runs: dict[str, list[dict[str, float]]], total_bytes: int) -> dict[str, dict[str, Any]]:
+    base = statistics.median(r["s"] for r in runs["drmodel"])
     out = {}
-    for tool, ts in times.items():
+    for tool, rs in runs.items():
+        ts = [r["s"] for r in rs]
         med = statistics.median(ts)
         out[tool] = {"median_s": med, "min_s": min(ts), "max_s": max(ts), "mb_per_s": total_bytes / med / 1e6,
-                     "ratio_vs_drmodel": med / base, "runs_s": ts}
+                     "ratio_vs_drmodel": med / base,
+                     "tool_cpu_s": statistics.median(r["tool_cpu_s"] for r in rs),
+                     "server_cpu_s": statistics.median(r["server_cpu_s"] for r in rs), "runs": rs}
     return out
 
 
 def table(summary: dict[str, dict[str, Any]]) -> str:
-    lines = [f"{'tool':<9} {'median s':>9} {'min s':>7} {'max s':>7} {'MB/s':>7} {'peer/drmodel':>13}"]
+    lines = [f"{'tool':<9} {'median s':>9} {'min s':>7} {'max s':>7} {'MB/s':>7} {'peer/drmodel':>13} "
+             f"{'tool CPU s':>11} {'server CPU s':>13}"]
     for tool, r in summary.items():
         lines.append(f"{tool:<9} {r['median_s']:>9.2f} {r['min_s']:>7.2f} {r['max_s']:>7.2f} "
-                     f"{r['mb_per_s']:>7.1f} {r['ratio_vs_drmodel']:>13.2f}")
+                     f"{r['mb_per_s']:>7.1f} {r['ratio_vs_drmodel']:>13.2f} {r['tool_cpu_s']:>11.2f} "
+                     f"{r['server_cpu_s']:>13.2f}")
     return "\n".join(lines)
 
 
@@ -238,24 +263,27 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             raise RuntimeError("the source bucket does not hold the model just uploaded")
         profiles = write_aws_profiles(work / "aws", {"A": (a, server.endpoint), "B": (b, server.endpoint)})
         s = Setup(server.endpoint, a, b, src, dst, prefix, work, profiles)
-        times: dict[str, list[float]] = {tool: [] for tool in TOOLS}
+        runs: dict[str, list[dict[str, float]]] = {tool: [] for tool in TOOLS}
         for round_no in range(-args.warmup, args.runs):
             for tool, fn in TOOLS.items():
                 empty_bucket(client_b, dst)
                 shutil.rmtree(s.download, ignore_errors=True)
-                start = time.perf_counter()
+                cpu, server_cpu, start = children_cpu(), process_cpu(server.pid), time.perf_counter()
                 fn(s)
                 seconds = time.perf_counter() - start
+                run = {"s": seconds, "tool_cpu_s": children_cpu() - cpu,
+                       "server_cpu_s": process_cpu(server.pid) - server_cpu}
                 check_target(client_b, s, tool, expected)
                 label = "warm-up" if round_no < 0 else f"run {round_no + 1}/{args.runs}"
-                print(f"  {label:<10} {tool:<8} {seconds:7.2f} s  {total / seconds / 1e6:6.1f} MB/s", flush=True)
+                print(f"  {label:<10} {tool:<8} {seconds:7.2f} s  {total / seconds / 1e6:6.1f} MB/s  CPU: tool "
+                      f"{run['tool_cpu_s']:5.2f} s, server {run['server_cpu_s']:5.2f} s", flush=True)
                 if round_no >= 0:
-                    times[tool].append(seconds)
+                    runs[tool].append(run)
         shutil.rmtree(s.download, ignore_errors=True)
     return {"model": {"name": NAME, "objects": len(expected), "bytes": total, "scale": args.scale,
                       "checkpoints": CHECKPOINTS},
             "runs": args.runs, "warmup": args.warmup, "server": "SeaweedFS weed mini on 127.0.0.1",
-            "results": summarise(times, total)}
+            "results": summarise(runs, total)}
 
 
 def main() -> int:
@@ -276,6 +304,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="drmodel-bench-"))
     try:
         report = {"machine": machine(), **bench(args, work)}
+        report["machine"]["loadavg_after"] = os.getloadavg()
     except KeyboardInterrupt:
         print("interrupted: server stopped, temporary files deleted", file=sys.stderr)
         return 130

@@ -139,6 +139,7 @@ def test_rerun_after_a_killed_copy_finishes_the_job(two_accounts, tmp_path):
     assert changed_keys(dst_before, after) <= allowed
     # the first backup still restores the placeholder exactly
     assert folder_digests(first_backup / "files")[f"{PT}/model/model_1.pb"] == dst_before[f"{PT}/model/model_1.pb"]
-    code, _, err = cli("restore", str(first_backup), "--yes", "--backup-to", str(tmp_path / "bk2"))
+    assert json.loads((first_backup / "drmodel-backup.json").read_text()) == saved  # untouched by the rerun
+    code, out, err = cli("restore", str(first_backup), "--yes", "--backup-to", str(tmp_path / "bk2"))
     assert code == 0, err
     assert snapshot(acc.target_client, acc.target_bucket) == dst_before

@@ -133,3 +133,11 @@ def test_plan_deletes_only_stale_checkpoint_files():
                    ("delete", "T/model/1")}
     assert plan.destructive and plan.bytes_to_write == 5
     assert plan.actions[-1].op == "delete"  # deletes come after every write
+
+
+def test_backups_never_share_a_folder(tmp_path):
+    from drmodel.execute import _new_folder
+
+    wanted = tmp_path / "bk" / "target-20261128T000000Z"
+    first, second = _new_folder(wanted), _new_folder(wanted)
+    assert first == wanted and second != first and second.name.startswith(wanted.name)

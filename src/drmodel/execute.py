@@ -50,10 +50,23 @@ def restore_command(backup: Path, spec: dict[str, Any]) -> str:
     return f"drmodel restore {backup}{profile}"
 
 
+def _new_folder(wanted: Path) -> Path:
+    """A folder that did not exist before: a backup never writes into another backup."""
+    wanted.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        candidate = wanted if n == 1 else wanted.with_name(f"{wanted.name}-{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise DrmodelError(f"cannot create a new backup folder next to {wanted}", fix="pass --backup-to another folder")
+
+
 def take_backup(plan: Plan, progress: Progress) -> Path:
     """Save every target object the plan overwrites or deletes, and list the keys it creates, before any write."""
     assert plan.backup_root is not None, "a destructive plan needs a backup folder"
-    root = plan.backup_root
+    root = plan.backup_root = _new_folder(plan.backup_root)
     files = LocalStore(root / "files")
     doomed = [a for a in plan.actions if a.op in ("overwrite", "delete")]
     progress.phase("backup", total_bytes=sum(a.old_size if a.op == "overwrite" else a.size for a in doomed) or 0,
