@@ -49,7 +49,7 @@ NAME = "Apex-Hunter"
 SOURCE_ACCOUNT, TARGET_ACCOUNT = "123456789012", "210987654321"
 CHECKPOINTS = ((140, 123889), (143, 131502), (144, 134240), (145, 136982), (146, 139001))
 JOB_RE = re.compile(r"^DeepRacer-SageMaker-RoboMaker-comm-[^/]+/")
-TIMEOUT = 900  # seconds for one tool command: fail loudly rather than hang
+TIMEOUT = 300  # seconds for one tool command (a copy takes ~5 s at scale 1): fail loudly rather than hang
 
 
 @dataclass
@@ -62,6 +62,7 @@ class Setup:
     prefix: str  # the model's training prefix in the source
     work: Path
     profiles: dict[str, str]  # AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE for drmodel
+    drmodel_extra: list[str]  # options making drmodel copy every checkpoint, like the peers
 
     @property
     def download(self) -> Path:
@@ -96,10 +97,16 @@ def sh(cmd: list[str], env: dict[str, str], cwd: Path, stdin: str | None = None)
         raise RuntimeError(f"exit {proc.returncode}: {' '.join(cmd)}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
 
 
+def drmodel_copy_extra() -> list[str]:
+    """`--checkpoint all` where drmodel has it (its default copies only best and last, like the console)."""
+    help_text = subprocess.run([str(BIN / "drmodel"), "copy", "--help"], capture_output=True, text=True).stdout
+    return ["--checkpoint", "all"] if "--checkpoint" in help_text else []
+
+
 def run_drmodel(s: Setup) -> None:
     sh([str(BIN / "drmodel"), "--quiet", "copy", f"s3://{s.src}/{NAME}", f"s3://{s.dst}/{NAME}",
-        "--source-profile", "A", "--target-profile", "B", "--yes", "--create", "--account-id", TARGET_ACCOUNT],
-       clean_env(**s.profiles), s.work)
+        "--source-profile", "A", "--target-profile", "B", "--yes", "--create", "--account-id", TARGET_ACCOUNT,
+        *s.drmodel_extra], clean_env(**s.profiles), s.work)
 
 
 def run_rclone(s: Setup) -> None:
@@ -262,7 +269,7 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         if listing(client_a, src) != expected:
             raise RuntimeError("the source bucket does not hold the model just uploaded")
         profiles = write_aws_profiles(work / "aws", {"A": (a, server.endpoint), "B": (b, server.endpoint)})
-        s = Setup(server.endpoint, a, b, src, dst, prefix, work, profiles)
+        s = Setup(server.endpoint, a, b, src, dst, prefix, work, profiles, drmodel_copy_extra())
         runs: dict[str, list[dict[str, float]]] = {tool: [] for tool in TOOLS}
         for round_no in range(-args.warmup, args.runs):
             for tool, fn in TOOLS.items():
@@ -283,6 +290,13 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return {"model": {"name": NAME, "objects": len(expected), "bytes": total, "scale": args.scale,
                       "checkpoints": CHECKPOINTS},
             "runs": args.runs, "warmup": args.warmup, "server": "SeaweedFS weed mini on 127.0.0.1",
+            "notes": [f"drmodel: drmodel --quiet copy ... --yes --create {' '.join(s.drmodel_extra)}".rstrip(),
+                      "rclone: one `rclone copy src:A dst:B` with --include filters for the model's three places",
+                      "aws-cli, s5cmd: download with A's keys then upload with B's keys, both timed",
+                      "aws-cli uploads with bench/awscli_empty_put.py (Connection: close on zero-byte PUTs) to "
+                      "avoid SeaweedFS 4.48's 60 s stall, which drmodel also avoids; real S3 needs neither",
+                      "seconds are wall clock incl. process start; tool_cpu_s = user+sys of the tool's processes; "
+                      "server_cpu_s = the weed process during the run; MB = 10^6 B"],
             "results": summarise(runs, total)}
 
 

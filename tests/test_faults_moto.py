@@ -48,7 +48,8 @@ def test_failed_file_blocks_deletes_and_rerun_finishes(moto_buckets, tmp_path, m
     client, src, dst = moto_buckets
     put_all(client, src, legacy_bucket(src, scale=0.01))
     put_all(client, dst, placeholder(dst, "Apex-Hunter", scale=0.01))
-    args = ("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter", "--yes", "--backup-to", str(tmp_path))
+    args = ("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter", "--yes", "--backup-to", str(tmp_path),
+            "--checkpoint", "all")
     code, out, err = cli(*args)
     assert code == 9, err
     assert "1 of 26 files were not written" in err and "model_145.pb" in err and "rerun" in err

@@ -110,7 +110,7 @@ def test_replace_placeholder_then_restore(buckets, tmp_path):
     client, src, dst = buckets
     src_before, dst_before = snapshot(client, src), snapshot(client, dst)
     code, out, err = cli("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter", "--yes",
-                         "--backup-to", str(tmp_path / "bk"))
+                         "--backup-to", str(tmp_path / "bk"), "--checkpoint", "all")
     assert code == 0, err
     after = snapshot(client, dst)
     assert snapshot(client, src) == src_before
@@ -141,7 +141,8 @@ def test_replace_placeholder_then_restore(buckets, tmp_path):
 
 def test_rerun_skips_verified_files(buckets, tmp_path):
     _, src, dst = buckets
-    args = ("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter", "--yes", "--backup-to", str(tmp_path))
+    args = ("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter", "--yes", "--backup-to", str(tmp_path),
+            "--checkpoint", "all")
     assert cli(*args)[0] == 0
     code, out, _ = cli(*args)
     assert code == 0 and "Nothing to do" in out and "skip 26 identical" in out
@@ -192,7 +193,7 @@ def test_unreadable_metadata_json(buckets):
 def test_pull_writes_import_layout_and_manifest(buckets, tmp_path):
     _, src, _ = buckets
     target = tmp_path / "Apex-Hunter"
-    code, _, err = cli("pull", f"s3://{src}/Apex-Hunter", str(target))
+    code, _, err = cli("pull", f"s3://{src}/Apex-Hunter", str(target), "--checkpoint", "all")
     assert code == 0, err
     digests = folder_digests(target)
     manifest = json.loads((target / "drmodel-manifest.json").read_text())
@@ -210,7 +211,8 @@ def test_push_manual_folder_layout(buckets, tmp_path):
     manual = {("model-files/" + k[6:] if k.startswith("model/") else k): v for k, v in files.items()
               if k in ("model_metadata.json", "reward_function.py") or k.startswith("model/")}
     folder = write_folder(tmp_path / "manual", manual)
-    code, out, err = cli("push", str(folder), f"s3://{dst}/Apex-Hunter", "--yes", "--backup-to", str(tmp_path / "b"))
+    code, out, err = cli("push", str(folder), f"s3://{dst}/Apex-Hunter", "--yes", "--backup-to", str(tmp_path / "b"),
+                         "--checkpoint", "all")
     assert code == 0, err
     after = snapshot(client, dst)
     assert not any("1_Step-1021" in k for k in after if k.startswith(PT))
@@ -226,7 +228,7 @@ def test_push_manual_folder_layout(buckets, tmp_path):
 def test_verify_lists_differences(buckets, tmp_path):
     client, src, dst = buckets
     assert cli("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter", "--yes",
-               "--backup-to", str(tmp_path))[0] == 0
+               "--backup-to", str(tmp_path), "--checkpoint", "all")[0] == 0
     client.put_object(Bucket=dst, Key=f"{PT}/model/model_145.pb", Body=b"tampered")
     client.delete_object(Bucket=dst, Key=f"{PT}/model/145_Step-136982.ckpt.index")
     code, out, _ = cli("verify", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter")
@@ -237,7 +239,7 @@ def test_verify_lists_differences(buckets, tmp_path):
 def test_local_to_local_copy_and_bad_targets(tmp_path):
     files = synth_model("M", bucket="x", prefix="y", timestamp="20200101000000", scale=SCALE)
     src = write_folder(tmp_path / "src", files)
-    assert cli("copy", str(src), str(tmp_path / "dst"))[0] == 0
+    assert cli("copy", str(src), str(tmp_path / "dst"), "--checkpoint", "all")[0] == 0
     assert cli("verify", str(src), str(tmp_path / "dst"))[0] == 0
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "x.txt").write_text("x")

@@ -35,7 +35,7 @@ def test_full_copy_between_two_accounts(two_accounts, tmp_path):
     src_before, dst_before = snapshot(acc.source_client, acc.source_bucket), snapshot(acc.target_client,
                                                                                        acc.target_bucket)
     code, out, err = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--yes",
-                         "--backup-to", str(tmp_path / "bk"))
+                         "--backup-to", str(tmp_path / "bk"), "--checkpoint", "all")
     assert code == 0, err
     src_after, dst_after = snapshot(acc.source_client, acc.source_bucket), snapshot(acc.target_client,
                                                                                      acc.target_bucket)
@@ -55,7 +55,8 @@ def test_full_copy_between_two_accounts(two_accounts, tmp_path):
     code, out, _ = cli("verify", src, dst, "--source-profile", "src", "--target-profile", "dst")
     assert code == 0 and "IDENTICAL" in out
     # a rerun downloads nothing: everything is proven identical from stored checksums and provenance
-    code, out, _ = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--yes")
+    code, out, _ = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--yes",
+                       "--checkpoint", "all")
     assert code == 0 and "Nothing to do" in out
 
 
@@ -89,13 +90,14 @@ def test_pull_then_push_into_a_new_model_with_checksums(two_accounts, tmp_path):
     acc = two_accounts
     _populate(acc, scale=0.4)
     folder = tmp_path / "model"
-    code, _, err = cli("pull", f"s3://{acc.source_bucket}/Apex-Hunter", str(folder), "--profile", "src")
+    code, _, err = cli("pull", f"s3://{acc.source_bucket}/Apex-Hunter", str(folder), "--profile", "src",
+                       "--checkpoint", "all")
     assert code == 0, err
     manifest = json.loads((folder / "drmodel-manifest.json").read_text())
     digests = folder_digests(folder)
     assert all(digests[f["path"]] == f["sha256"] for f in manifest["files"])
     code, out, err = cli("push", str(folder), f"s3://{acc.target_bucket}/Copied", "--profile", "dst", "--create",
-                         "--yes")
+                         "--yes", "--checkpoint", "all")
     assert code == 0, err
     assert "NEW, will be created" in out
     code, out, _ = cli("verify", str(folder), f"s3://{acc.target_bucket}/Copied", "--target-profile", "dst",
@@ -112,7 +114,7 @@ def test_rerun_after_a_killed_copy_finishes_the_job(two_accounts, tmp_path):
     src, dst = _addresses(acc)
     dst_before = snapshot(acc.target_client, acc.target_bucket)
     args = [sys.executable, "-m", "drmodel.cli.main", "copy", src, dst, "--source-profile", "src",
-            "--target-profile", "dst", "--yes", "--backup-to", str(tmp_path / "bk")]
+            "--target-profile", "dst", "--yes", "--backup-to", str(tmp_path / "bk"), "--checkpoint", "all"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
     deadline = time.monotonic() + 60
     killed_midway = False
@@ -130,7 +132,7 @@ def test_rerun_after_a_killed_copy_finishes_the_job(two_accounts, tmp_path):
     saved = json.loads((first_backup / "drmodel-backup.json").read_text())
     assert {item["key"] for item in saved["saved"]} >= {f"{PT}/model/model_1.pb"}
     code, out, err = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--yes",
-                         "--backup-to", str(tmp_path / "bk"))
+                         "--backup-to", str(tmp_path / "bk"), "--checkpoint", "all")
     assert code == 0, err
     code, out, _ = cli("verify", src, dst, "--source-profile", "src", "--target-profile", "dst")
     assert code == 0, out

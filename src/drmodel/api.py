@@ -13,10 +13,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from drmodel import checkpoints as ckpts
 from drmodel import layouts, paramsfile
 from drmodel.address import Address, parse
+from drmodel.checks import CheckReport, check_model
 from drmodel.compare import facts, same_content, stream_sha256
-from drmodel.errors import NotFoundError, UsageError
+from drmodel.errors import InvalidModelError, NotFoundError, UsageError
 from drmodel.execute import BACKUP_FILE, Result, execute
 from drmodel.layouts import ModelLocation, ModelSummary, TargetRequest
 from drmodel.model import METADATA, TRAINING_PARAMS_RE, metadata_summary, parse_json, read_checkpoints, role
@@ -26,7 +28,8 @@ from drmodel.stores.base import ObjectInfo, Store
 from drmodel.stores.local import LocalStore
 from drmodel.stores.s3 import S3Store
 
-__all__ = ["list_models", "show", "open_model", "plan_transfer", "execute", "verify", "plan_restore", "Result"]
+__all__ = ["list_models", "show", "open_model", "check", "plan_transfer", "execute", "verify", "diff", "plan_repair",
+           "plan_restore", "Result"]
 
 EVAL_COPY = "model/model_metadata.json"
 LOCATION_KEYS = ("SAGEMAKER_SHARED_S3_BUCKET", "SAGEMAKER_SHARED_S3_PREFIX", "MODEL_METADATA_FILE_S3_KEY",
@@ -121,8 +124,12 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
                   target_profile: str | None = None, layout: str | None = None, target_layout: str | None = None,
                   training_job: str | None = None, target_training_job: str | None = None, create: bool = False,
                   account_id: str | None = None, name: str | None = None, backup_to: str | None = None,
-                  options: TransferOptions | None = None) -> Plan:
-    """Compare source and target and return the Plan of a pull, push or copy. Lists and reads; writes nothing."""
+                  checkpoint: str = "both", force: bool = False, options: TransferOptions | None = None) -> Plan:
+    """Compare source and target and return the Plan of a pull, push or copy. Lists and reads; writes nothing.
+
+    `checkpoint` narrows what is copied (best, last, both, all or a number) and rewrites the pointer files to
+    match; `force` copies a model whose check finds errors.
+    """
     options = options or TransferOptions()
     src = open_model(source, profile=source_profile, layout=layout, training_job=training_job, options=options)
     request = TargetRequest(name=name, create=create, training_job=target_training_job, account_id=account_id)
@@ -130,11 +137,12 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
     if src.store.describe(src.key_for(METADATA)) == tgt.store.describe(tgt.key_for(METADATA)):
         raise UsageError("the source and the target are the same model", fix="name another target")
     notes: list[str] = []
-    src_files = dict(src.files)
-    rewritten: dict[str, tuple[bytes, str]] = {}
+    src_files, rewritten, selection = _select_checkpoints(src, checkpoint)
     meta = src.read(METADATA)
     parse_json(meta, src.store.describe(src.key_for(METADATA)))
     if EVAL_COPY not in src_files:
+        notes.append("the source has no model/model_metadata.json (evaluation reads that copy): the target gets "
+                     "the root copy there too")
         rewritten[EVAL_COPY] = (meta, "added: evaluation reads this copy")
         src_files[EVAL_COPY] = src_files[METADATA]
     elif src.read(EVAL_COPY) != meta:
@@ -147,6 +155,7 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
                 new = tgt.rewrite(path, data)
                 if new != data:
                     rewritten[path] = (new, "rewrote " + ", ".join(paramsfile.changed_keys(data, new)))
+    racing = _gate(src, src_files, rewritten, kind, force, notes)
     same = _same_paths(src, tgt, src_files, rewritten)
     s3_target = isinstance(tgt.store, S3Store)
 
@@ -165,13 +174,51 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
     plan.notes = notes
     plan.details.update({
         "source": {"layout": src.layout, **src.details}, "target": {"layout": tgt.layout, **tgt.details},
-        "target_exists": tgt.exists,
+        "target_exists": tgt.exists, "checkpoints": selection.description,
+        "racing": f"{racing.name} ({racing.kind})" if racing and racing.name else None,
         "allowed_keys": {tgt.key_for(p) for p in src_files} | {o.key for o in tgt.files.values()},
     })
     if plan.destructive:
         plan.backup_root = _backup_folder(backup_to, tgt)
     plan.write_manifest = isinstance(tgt.store, LocalStore)
     return plan
+
+
+def _select_checkpoints(src: ModelLocation, spec: str) -> tuple[dict[str, ObjectInfo], dict[str, tuple[bytes, str]],
+                                                                  ckpts.Selection]:
+    """The source files to copy for `--checkpoint spec`, and the pointer files rewritten to match."""
+    files = dict(src.files)
+    inv = ckpts.inventory(files)
+    ptr = ckpts.read_pointers(files, src.read)
+    selection = ckpts.select(inv, ptr, ckpts.parse_selection(spec))
+    for n, ck in inv.items():
+        if n not in selection.keep:
+            for path in ck.files:
+                files.pop(path, None)
+    rewritten: dict[str, tuple[bytes, str]] = {}
+    for path, data in selection.pointer_files.items():
+        rewritten[path] = (data, f"written for the kept checkpoints ({spec})")
+        files.setdefault(path, ObjectInfo(key="", size=len(data)))
+    if "model/.coach_checkpoint" in selection.pointer_files:
+        files.pop("model/coach_checkpoint", None)  # the dotless copy would contradict the new pointer
+    return files, rewritten, selection
+
+
+def _gate(src: ModelLocation, files: dict[str, ObjectInfo], rewritten: dict[str, tuple[bytes, str]], kind: str,
+          force: bool, notes: list[str]):  # -> EvalChoice | None
+    """Check the model as it will be written; refuse a broken one on copy and push unless forced."""
+    view = ModelLocation(store=src.store, layout=src.layout, name=src.name, address=src.address, files=files,
+                         key_for=src.key_for, overrides={p: d for p, (d, _) in rewritten.items()})
+    report = check_model(view, hashes=False)
+    for f in report.findings:
+        if f.severity in ("error", "warning") and f.topic in ("checkpoints", "evaluation", "metadata"):
+            notes.append(f"{f.severity}: {f.message}")
+    if report.errors and kind in ("copy", "push") and not force:
+        first = report.errors[0]
+        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
+        raise InvalidModelError(f"the target would be broken: {first.topic}: {first.message}{more}",
+                                fix=f"run `drmodel check {src.address}` for details, or pass --force to copy anyway")
+    return report.evaluation
 
 
 def _same_paths(src: ModelLocation, tgt: ModelLocation, src_files: dict[str, ObjectInfo],
@@ -224,6 +271,10 @@ def verify(a: str, b: str, *, a_profile: str | None = None, b_profile: str | Non
     """Compare two models file by file by sha256: from stored checksums where they prove it, else by reading."""
     ma = open_model(a, profile=a_profile, layout=layout, training_job=training_job)
     mb = open_model(b, profile=b_profile, layout=b_layout, training_job=b_training_job)
+    return _compare_models(ma, mb)
+
+
+def _compare_models(ma: ModelLocation, mb: ModelLocation) -> VerifyReport:
     report = VerifyReport(ma.address, mb.address)
     for path in sorted(set(ma.files) | set(mb.files)):
         fa, fb = ma.files.get(path), mb.files.get(path)
@@ -252,6 +303,111 @@ def verify(a: str, b: str, *, a_profile: str | None = None, b_profile: str | Non
                 row.status = "same"
         report.files.append(row)
     return report
+
+
+def check(address: str, *, profile: str | None = None, layout: str | None = None, training_job: str | None = None,
+          eval_checkpoint: str = "best") -> CheckReport:
+    """Validate a model and say which checkpoint evaluation will load, with the sha256 of its files."""
+    return check_model(open_model(address, profile=profile, layout=layout, training_job=training_job),
+                       eval_checkpoint=eval_checkpoint)
+
+
+@dataclass
+class DiffReport:
+    files: VerifyReport
+    a: CheckReport
+    b: CheckReport
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def same_weights(self) -> bool:
+        return not self.reasons
+
+
+def diff(a: str, b: str, *, a_profile: str | None = None, b_profile: str | None = None, layout: str | None = None,
+         b_layout: str | None = None, training_job: str | None = None, b_training_job: str | None = None,
+         eval_checkpoint: str = "best") -> DiffReport:
+    """verify, plus the verdict that matters: will the same weights race, and if not, why not."""
+    ma = open_model(a, profile=a_profile, layout=layout, training_job=training_job)
+    mb = open_model(b, profile=b_profile, layout=b_layout, training_job=b_training_job)
+    files = _compare_models(ma, mb)
+    ca, cb = check_model(ma, eval_checkpoint=eval_checkpoint), check_model(mb, eval_checkpoint=eval_checkpoint)
+    report = DiffReport(files, ca, cb)
+    ea, eb = ca.evaluation, cb.evaluation
+    if ea is None or eb is None or ea.number is None or eb.number is None:
+        report.reasons.append("one of the models has no checkpoint evaluation can load")
+    elif ea.name != eb.name:
+        report.reasons.append(f"different checkpoint chosen: A loads {ea.name} ({ea.kind}), B loads {eb.name} "
+                              f"({eb.kind})")
+    elif ca.evaluation_sha256 != cb.evaluation_sha256:
+        names = sorted(p for p in set(ca.file_sha256) | set(cb.file_sha256)
+                       if ca.file_sha256.get(p) != cb.file_sha256.get(p))
+        report.reasons.append(f"different bytes in the checkpoint that races ({ea.name}): {', '.join(names)}")
+    meta_a, meta_b = (_eval_metadata(m) for m in (ma, mb))
+    if meta_a is not None and meta_b is not None and meta_a != meta_b:
+        if meta_a.get("action_space") != meta_b.get("action_space") or (
+                meta_a.get("action_space_type") != meta_b.get("action_space_type")):
+            report.reasons.append("different action space in model/model_metadata.json (what evaluation reads)")
+        else:
+            fields = sorted(k for k in set(meta_a) | set(meta_b) if meta_a.get(k) != meta_b.get(k))
+            report.reasons.append(f"model/model_metadata.json differs in {', '.join(fields)}")
+    return report
+
+
+def _eval_metadata(loc: ModelLocation) -> dict[str, Any] | None:
+    path = EVAL_COPY if EVAL_COPY in loc.files else METADATA if METADATA in loc.files else None
+    if path is None:
+        return None
+    try:
+        doc = json.loads(loc.read(path).decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def plan_repair(address: str, *, profile: str | None = None, layout: str | None = None,
+                training_job: str | None = None, from_copy: str | None = None,
+                backup_to: str | None = None) -> Plan:
+    """Fix what can be fixed without guessing, as a Plan (shown, backed up, executed like a push)."""
+    loc = open_model(address, profile=profile, layout=layout, training_job=training_job)
+    paths = set(loc.files)
+    ptr = ckpts.read_pointers(paths, loc.read)
+    fixes: dict[str, tuple[bytes, str]] = {}
+    notes: list[str] = []
+    if ptr.coach_dotless and ptr.coach:
+        fixes["model/.coach_checkpoint"] = (ptr.coach.encode(), "copy of the dotless model/coach_checkpoint")
+    if ptr.coach and (not ptr.json_present or ptr.json_error):
+        entry = {"name": ptr.coach}
+        fixes["model/deepracer_checkpoints.json"] = (json.dumps({"best_checkpoint": entry, "last_checkpoint": entry})
+                                                     .encode(), "rebuilt from .coach_checkpoint: best = last = it")
+    elif not ptr.coach and (not ptr.json_present or ptr.json_error):
+        notes.append("neither deepracer_checkpoints.json nor .coach_checkpoint names a checkpoint: choosing one would "
+                     "be a guess; copy with --checkpoint N instead")
+    if METADATA in paths:
+        root = loc.read(METADATA)
+        if EVAL_COPY not in paths:
+            fixes[EVAL_COPY] = (root, "restored from model_metadata.json (evaluation reads this copy)")
+        elif loc.read(EVAL_COPY) != root:
+            if from_copy == "root":
+                fixes[EVAL_COPY] = (root, "replaced by model_metadata.json (--from root)")
+            elif from_copy == "model":
+                fixes[METADATA] = (loc.read(EVAL_COPY), "replaced by model/model_metadata.json (--from model)")
+            else:
+                notes.append("model/model_metadata.json differs from model_metadata.json: pass --from root or "
+                             "--from model to say which copy is right")
+    actions = []
+    for path, (data, note) in sorted(fixes.items()):
+        old = loc.files.get(path)
+        actions.append(Action(op="overwrite" if old else "create", path=path, key=loc.key_for(path), size=len(data),
+                              old_size=old.size if old else None, data=data, note=note,
+                              sha256=hashlib.sha256(data).hexdigest()))
+    plan = Plan(kind="repair", source_address=loc.address, target_address=loc.address, source_store=loc.store,
+                target_store=loc.store, actions=actions, notes=notes)
+    plan.details.update({"target": {"layout": loc.layout, **loc.details},
+                         "allowed_keys": {a.key for a in actions}})
+    if plan.destructive:
+        plan.backup_root = _backup_folder(backup_to, loc)
+    return plan
 
 
 # -- restore ---------------------------------------------------------------------------------------------------

@@ -125,3 +125,11 @@ def stream_sha256(store: Store, key: str) -> str:
         while block := stream.read(MiB):
             h.update(block)
     return h.hexdigest()
+
+
+def sha256_of(store: Store, info: ObjectInfo) -> str:
+    """The full sha256 of one object: from a local hash or a stored checksum when they give it, else read once."""
+    f = facts(store, info)
+    if f.local_path:
+        return _local_sha(f)
+    return f.sha256 or stream_sha256(store, info.key)

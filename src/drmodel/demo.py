@@ -66,13 +66,15 @@ def run_demo(out: TextIO, err: TextIO, *, scale: float = 0.1, workdir: str | Non
             ("Account A's keys cannot touch account B's bucket", ["ls", f"s3://{TARGET_BUCKET}", "--profile", "racer"], 4),
             ("The plan, without changing anything", ["copy", src, dst, "--source-profile", "racer",
                                                      "--target-profile", "friend", "--dry-run"], 0),
-            ("The copy: back up the placeholder, stream A -> B, verify, delete stale checkpoints",
+            ("The copy of every checkpoint: back up the placeholder, stream A -> B, verify, delete stale checkpoints",
              ["copy", src, dst, "--source-profile", "racer", "--target-profile", "friend", "--yes",
-              "--backup-to", str(root / "backups")] + (["--quiet"] if quiet else []), 0),
+              "--checkpoint", "all", "--backup-to", str(root / "backups")] + (["--quiet"] if quiet else []), 0),
             ("Proof: both models file by file", ["verify", src, dst, "--source-profile", "racer",
                                                  "--target-profile", "friend"], 0),
+            ("Which weights will race in the target", ["check", dst, "--profile", "friend"], 0),
             ("Running the copy again skips everything (checksums stored in S3)",
-             ["copy", src, dst, "--source-profile", "racer", "--target-profile", "friend", "--yes"], 0),
+             ["copy", src, dst, "--source-profile", "racer", "--target-profile", "friend", "--yes",
+              "--checkpoint", "all"], 0),
             ("The friend's bucket now", ["ls", f"s3://{TARGET_BUCKET}", "--profile", "friend"], 0),
         ]
         with _env(env):

@@ -21,6 +21,10 @@ EXAMPLES = {
              "      --source-profile racer --target-profile friend"),
     "verify": ("drmodel verify s3://aws-deepracer-6f1c.../Apex-Hunter s3://aws-deepracer-9a8b.../Apex-Hunter \\\n"
                "      --source-profile racer --target-profile friend"),
+    "check": "drmodel check s3://aws-deepracer-9a8b.../Apex-Hunter --profile friend",
+    "diff": ("drmodel diff s3://aws-deepracer-6f1c.../Apex-Hunter s3://aws-deepracer-9a8b.../Apex-Hunter \\\n"
+             "      --source-profile racer --target-profile friend"),
+    "repair": "drmodel repair ./Apex-Hunter --from root --dry-run",
     "restore": "drmodel restore drmodel-backups/aws-deepracer-9a8b..._Apex-Hunter-20261128T101500Z --profile friend",
     "demo": "drmodel demo",
 }
@@ -32,6 +36,13 @@ def _sub(subs: Any, name: str, help_text: str) -> argparse.ArgumentParser:
     p = subs.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {EXAMPLES[name]}",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     return p
+
+
+def _checkpoint_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", default="both", metavar="best|last|both|all|N",
+                   help="which checkpoints to copy (default both, as the console's import kept); narrowing rewrites "
+                        ".coach_checkpoint and deepracer_checkpoints.json for what is kept")
+    p.add_argument("--force", action="store_true", help="copy even when `drmodel check` finds errors")
 
 
 def _write_options(p: argparse.ArgumentParser, *, target: bool = True) -> None:
@@ -60,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Move trained AWS DeepRacer models between AWS accounts and every place a model lives: "
                     "plan, back up, copy, verify.",
         epilog="examples:\n  " + "\n  ".join(EXAMPLES[k] for k in ("ls", "copy", "verify")) +
-               "\n\nExit codes: 0 ok, 1 unexpected error, 2 usage, 3 not found, 4 access denied, 5 invalid model,\n"
+               "\n\nExit codes: 0 ok, 1 unexpected error, 2 usage, 3 not found, 4 access denied, 5 invalid model\n"
+               "(check: errors found),"
                "6 ambiguous, 7 refused, 8 different/verification failed, 9 transfer failed, 130 interrupted.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and botocore's log")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes on stderr")
@@ -86,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile")
     p.add_argument("--layout", help=LAYOUT_HELP)
     p.add_argument("--training-job", metavar="JOB")
+    _checkpoint_options(p)
     _write_options(p, target=False)
 
     p = _sub(subs, "push", "upload a local model folder into a bucket (replacing a placeholder, or --create)")
@@ -93,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--profile")
     p.add_argument("--layout", help=LAYOUT_HELP)
+    _checkpoint_options(p)
     _write_options(p)
 
     p = _sub(subs, "copy", "copy a model between buckets, accounts or folders, streamed and verified")
@@ -102,18 +116,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-profile")
     p.add_argument("--layout", help="force the source's layout")
     p.add_argument("--training-job", metavar="JOB", help="choose among several training jobs of the source model")
+    _checkpoint_options(p)
     _write_options(p)
 
-    p = _sub(subs, "verify", "compare two models file by file by sha256")
-    p.add_argument("a")
-    p.add_argument("b")
-    p.add_argument("--source-profile", help="credentials for A")
-    p.add_argument("--target-profile", help="credentials for B")
-    p.add_argument("--layout", help="force A's layout")
-    p.add_argument("--target-layout", help="force B's layout")
-    p.add_argument("--training-job", metavar="JOB", help="A's training job")
-    p.add_argument("--target-training-job", metavar="JOB", help="B's training job")
+    for name, text in (("verify", "compare two models file by file by sha256"),
+                       ("diff", "compare two models and say whether the same weights will race, and if not why")):
+        p = _sub(subs, name, text)
+        p.add_argument("a")
+        p.add_argument("b")
+        p.add_argument("--source-profile", help="credentials for A")
+        p.add_argument("--target-profile", help="credentials for B")
+        p.add_argument("--layout", help="force A's layout")
+        p.add_argument("--target-layout", help="force B's layout")
+        p.add_argument("--training-job", metavar="JOB", help="A's training job")
+        p.add_argument("--target-training-job", metavar="JOB", help="B's training job")
+        if name == "diff":
+            p.add_argument("--eval-checkpoint", choices=("best", "last"), default="best",
+                           help="EVAL_CHECKPOINT evaluation uses (SimApp default best, DRfC default last)")
+        p.add_argument("--json", action="store_true")
+
+    p = _sub(subs, "check", "validate a model and say which checkpoint evaluation will load (exit 5 on errors)")
+    p.add_argument("model")
+    p.add_argument("--profile")
+    p.add_argument("--layout", help=LAYOUT_HELP)
+    p.add_argument("--training-job", metavar="JOB")
+    p.add_argument("--eval-checkpoint", choices=("best", "last"), default="best",
+                   help="EVAL_CHECKPOINT evaluation uses (SimApp default best, DRfC default last)")
     p.add_argument("--json", action="store_true")
+
+    p = _sub(subs, "repair", "fix what can be fixed without guessing (pointer files, model/model_metadata.json)")
+    p.add_argument("model")
+    p.add_argument("--profile")
+    p.add_argument("--layout", help=LAYOUT_HELP)
+    p.add_argument("--training-job", metavar="JOB")
+    p.add_argument("--from", dest="from_copy", choices=("root", "model"),
+                   help="when the two model_metadata.json differ: which copy is right")
+    _write_options(p, target=False)
 
     p = _sub(subs, "restore", "undo a replace from the backup folder it saved")
     p.add_argument("backup")
@@ -148,6 +186,9 @@ def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
 
     if args.command == "restore":
         plan = api.plan_restore(args.backup, profile=args.profile, backup_to=args.backup_to)
+    elif args.command == "repair":
+        plan = api.plan_repair(args.model, profile=args.profile, layout=args.layout, training_job=args.training_job,
+                               from_copy=args.from_copy, backup_to=args.backup_to)
     else:
         src, dst = ((args.model, args.dir) if args.command == "pull" else (args.dir, args.model)
                     if args.command == "push" else (args.source, args.target))
@@ -158,7 +199,8 @@ def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
             layout=args.layout, target_layout=getattr(args, "target_layout", None),
             training_job=getattr(args, "training_job", None),
             target_training_job=getattr(args, "target_training_job", None), create=getattr(args, "create", False),
-            account_id=getattr(args, "account_id", None), name=getattr(args, "name", None), backup_to=args.backup_to)
+            account_id=getattr(args, "account_id", None), name=getattr(args, "name", None), backup_to=args.backup_to,
+            checkpoint=args.checkpoint, force=args.force)
     if not args.json or args.dry_run:
         render_plan(plan, err if args.json else out, dry_run=args.dry_run, verbose=args.verbose)
     if args.dry_run:
@@ -166,7 +208,8 @@ def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
             dump_json({"plan": [vars(a) | {"data": None} for a in plan.actions], "details": plan.details}, out)
         return 0
     if not plan.writes and not plan.by_op("delete"):
-        out.write("Nothing to do: the target already holds every file, verified by checksum.\n")
+        out.write("Nothing to do: " + ("nothing can be repaired without guessing.\n" if plan.kind == "repair" else
+                                       "the target already holds every file, verified by checksum.\n"))
         return 0
     confirm_or_refuse(plan, args, stdin, err)
     result = api.execute(plan, Bar(err, quiet=args.quiet))
@@ -186,7 +229,7 @@ def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
 def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     from drmodel.cli import views
 
-    if args.command in ("pull", "push", "copy", "restore"):
+    if args.command in ("pull", "push", "copy", "restore", "repair"):
         return run_transfer(args, out, err, stdin)
     if args.command == "demo":
         from drmodel.demo import run_demo

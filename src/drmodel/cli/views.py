@@ -57,4 +57,56 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"IDENTICAL: all {len(report.files)} files have the same sha256.\n" if not diffs else
                       f"DIFFERENT: {len(diffs)} of {len(report.files)} files differ or are missing.\n")
         return 0 if report.identical else 8
+    if args.command == "check":
+        report = api.check(args.model, profile=args.profile, layout=args.layout, training_job=args.training_job,
+                           eval_checkpoint=args.eval_checkpoint)
+        if args.json:
+            dump_json(check_json(report), out)
+        else:
+            render_check(report, out)
+        return 5 if report.errors else 0
+    if args.command == "diff":
+        d = api.diff(args.a, args.b, a_profile=args.source_profile, b_profile=args.target_profile,
+                     layout=args.layout, b_layout=args.target_layout, training_job=args.training_job,
+                     b_training_job=args.target_training_job, eval_checkpoint=args.eval_checkpoint)
+        verdict = "the same weights will race" if d.same_weights else "different weights will race: " + "; ".join(
+            d.reasons)
+        if args.json:
+            dump_json({"same_weights": d.same_weights, "reasons": d.reasons, "verdict": verdict,
+                       "identical": d.files.identical, "a": check_json(d.a)["evaluation"],
+                       "b": check_json(d.b)["evaluation"], "files": [vars(f) for f in d.files.files]}, out)
+        else:
+            rows = [f for f in d.files.files if not f.status.startswith("same")]
+            if rows:
+                table([["STATUS", "FILE", "SIZE A", "SIZE B"]] + [[f.status, f.path, human(f.size_a), human(f.size_b)]
+                                                                   for f in rows], out)
+            out.write(f"Files: {'identical' if not rows else f'{len(rows)} of {len(d.files.files)} differ'}.\n")
+            for side, rep in (("A", d.a), ("B", d.b)):
+                e = rep.evaluation
+                out.write(f"{side} evaluation loads: {e.name if e else '-'} ({e.kind if e else '-'}), sha256 "
+                          f"{rep.evaluation_sha256 or '-'}\n")
+            out.write(f"Verdict: {verdict}.\n")
+        return 0 if d.same_weights else 8
     raise AssertionError(args.command)
+
+
+def check_json(report) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    e = report.evaluation
+    return {"address": report.address, "layout": report.layout, "ok": not report.errors,
+            "findings": [vars(f) for f in report.findings],
+            "evaluation": {"checkpoint": e.name if e else None, "number": e.number if e else None,
+                           "kind": e.kind if e else None, "reason": e.reason if e else None,
+                           "sha256": report.evaluation_sha256, "files": report.file_sha256}}
+
+
+def render_check(report, out: TextIO) -> None:  # type: ignore[no-untyped-def]
+    out.write(f"Check of {report.address} ({report.layout} layout)\n")
+    order = {"error": 0, "warning": 1, "info": 2}
+    for f in sorted(report.findings, key=lambda f: order[f.severity]):
+        out.write(f"  {f.line()}\n")
+    e = report.evaluation
+    if e and e.name:
+        out.write(f"Evaluation will load: {e.name} ({e.kind}), sha256 {report.evaluation_sha256}\n")
+    n_err = len(report.errors)
+    n_warn = sum(f.severity == "warning" for f in report.findings)
+    out.write(f"{n_err} errors, {n_warn} warnings.\n")

@@ -39,8 +39,11 @@ class ModelLocation:
     # canonical path -> function giving the bytes this location should hold for a source file's bytes
     # (a training_params file names its model's own bucket and prefix: rewritten when a model moves)
     rewrite: Callable[[str, bytes], bytes] | None = None
+    overrides: dict[str, bytes] = field(default_factory=dict)  # planned contents that differ from the store's
 
     def read(self, path: str) -> bytes:
+        if path in self.overrides:
+            return self.overrides[path]
         return self.store.read_bytes(self.key_for(path))
 
     def stale_candidates(self) -> list[str]:
