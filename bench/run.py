@@ -290,7 +290,8 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     return {"model": {"name": NAME, "objects": len(expected), "bytes": total, "scale": args.scale,
                       "checkpoints": CHECKPOINTS},
             "runs": args.runs, "warmup": args.warmup, "server": "SeaweedFS weed mini on 127.0.0.1",
-            "notes": [f"drmodel: drmodel --quiet copy ... --yes --create {' '.join(s.drmodel_extra)}".rstrip(),
+            "notes": [f"drmodel: drmodel --quiet copy s3://A/{NAME} s3://B/{NAME} --source-profile A --target-profile B "
+                      f"--yes --create --account-id {TARGET_ACCOUNT} {' '.join(s.drmodel_extra)}".rstrip(),
                       "rclone: one `rclone copy src:A dst:B` with --include filters for the model's three places",
                       "aws-cli, s5cmd: download with A's keys then upload with B's keys, both timed",
                       "aws-cli uploads with bench/awscli_empty_put.py (Connection: close on zero-byte PUTs) to "

@@ -212,7 +212,7 @@ def _check_checkpoints(loc: ModelLocation, r: CheckReport, eval_checkpoint: str,
             r.add("error", t, f"{label} names {name!r}, which is not a checkpoint name (N_Step-M.ckpt)")
             continue
         referenced.setdefault(n, label)
-        if n not in inv:
+        if n not in inv or not inv[n].has_ckpt_files:
             r.add("error", t, f"{label} checkpoint {name} has no files in model/")
         elif inv[n].missing_for_evaluation():
             r.add("error", t, f"{label} checkpoint {name} is missing {', '.join(inv[n].missing())}")
