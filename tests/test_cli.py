@@ -41,3 +41,10 @@ def test_help_does_not_import_boto3():
 def test_version():
     code, out, _ = cli("--version")
     assert code == 0 and out.startswith("drmodel ")
+
+
+def test_global_flags_work_after_the_command(tmp_path):
+    code, _, err = cli("ls", str(tmp_path / "missing"), "--quiet", "--debug")
+    assert code == 3 and "Traceback" in err
+    code, _, err = cli("--quiet", "ls", str(tmp_path / "missing"))
+    assert code == 3 and "Traceback" not in err

@@ -68,7 +68,7 @@ def list_models(address: str, *, profile: str | None = None, layout: str | None 
     _local_must_exist(addr)
     store = make_store(addr, profile)
     lay, kind = layouts.detect(store, addr.path, layout)
-    if kind == "model" and lay.name == "folder":
+    if kind == "model" and lay.name != "legacy":
         loc = lay.open_model(store, addr.path)
         return [ModelSummary(loc.name, lay.name, loc.address, sum(f.size for f in loc.files.values()),
                              len(read_checkpoints(list(loc.files), loc.read).iterations), loc.details)]
@@ -102,10 +102,11 @@ def resolve_target(address: str, source: ModelLocation, *, profile: str | None, 
         if store.root.is_dir() and any(store.root.iterdir()) and store.head(METADATA) is None:
             raise UsageError(f"{store.root} is not empty and holds no model",
                              fix="choose a new or empty folder, or a model folder to replace")
-        lay = layouts.get_layout(layout or "folder")
+        lay = layouts.get_layout(layout or "prefix")
     else:
         store.exists()  # NoSuchBucket / AccessDenied here, before any planning
-        lay, kind = layouts.detect(store, addr.path, layout, default="legacy")
+        lay, kind = layouts.detect(store, addr.path, layout,
+                                   default=layouts.default_target_layout(addr.bucket or "", addr.path))
         if kind == "container" or not addr.path:
             request = TargetRequest(name=request.name or source.name, create=request.create,
                                     training_job=request.training_job, account_id=request.account_id)

@@ -32,10 +32,17 @@ EXAMPLES = {
 LAYOUT_HELP = "force a layout instead of detecting it (legacy, folder)"
 
 
+COMMON = argparse.ArgumentParser(add_help=False)
+COMMON.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                    help="show tracebacks and botocore's log")
+COMMON.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS,
+                    help="no progress bars or notes on stderr")
+
+
 def _sub(subs: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    p = subs.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {EXAMPLES[name]}",
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    return p
+    """A command; --debug and --quiet work before or after its name."""
+    return subs.add_parser(name, help=help_text, description=help_text, epilog=f"example:\n  {EXAMPLES[name]}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter, parents=[COMMON])
 
 
 def _checkpoint_options(p: argparse.ArgumentParser) -> None:

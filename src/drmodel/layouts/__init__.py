@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from drmodel.errors import AmbiguousError, InvalidModelError, UsageError
 from drmodel.layouts.base import Layout, ModelLocation, ModelSummary, TargetRequest
+from drmodel.layouts.export import ConsoleExportLayout
 from drmodel.layouts.folder import FolderLayout
 from drmodel.layouts.legacy import LegacyConsoleLayout
 from drmodel.stores.base import Store
 
-LAYOUTS: dict[str, type] = {"legacy": LegacyConsoleLayout, "folder": FolderLayout}
+# name -> layout; "folder" is another name for the prefix layout
+LAYOUTS: dict[str, type] = {"legacy": LegacyConsoleLayout, "prefix": FolderLayout, "export": ConsoleExportLayout,
+                            "folder": FolderLayout}
 
 __all__ = ["LAYOUTS", "Layout", "ModelLocation", "ModelSummary", "TargetRequest", "detect", "get_layout"]
 
@@ -27,8 +30,8 @@ def detect(store: Store, path: str, forced: str | None = None, *, default: str |
     if forced:
         layout = get_layout(forced)
         return layout, layout.detect(store, path) or ("model" if path.strip("/") else "container")
-    found = [(layout, kind) for layout in (cls() for cls in LAYOUTS.values())
-             if (kind := layout.detect(store, path)) is not None]
+    classes = list(dict.fromkeys(LAYOUTS.values()))
+    found = [(layout, kind) for layout in (cls() for cls in classes) if (kind := layout.detect(store, path)) is not None]
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
@@ -39,3 +42,9 @@ def detect(store: Store, path: str, forced: str | None = None, *, default: str |
         return get_layout(default), "model"
     raise InvalidModelError(f"{store.describe(path)} is not a DeepRacer model layout drmodel knows",
                             fix=f"point at a model or a bucket, or force one with --layout ({', '.join(LAYOUTS)})")
+
+
+def default_target_layout(bucket: str, path: str) -> str:
+    """The layout a new S3 target is written in when nothing there says: legacy for a plain name in an
+    aws-deepracer-* bucket (the console's), the prefix layout otherwise."""
+    return "legacy" if bucket.startswith("aws-deepracer-") and "/" not in path.strip("/") else "prefix"

@@ -1,15 +1,17 @@
-"""A model in a folder (local disk, or the root of an S3 prefix): the import layout and the manual one.
+"""The prefix layout: a model in a folder on disk or under an S3 prefix (DRfC, the import layout).
 
-Import layout: `model_metadata.json`, `reward_function.py`, `model/*`, optional `ip/*`, `training_params*.yaml`.
-The manual procedure's folder keeps the checkpoints in `model-files/*` instead of `model/*`; it is read,
-and drmodel always writes the import layout.
+`model_metadata.json`, `reward_function.py`, `model/*`, optional `ip/*`, `training_params*.yaml`. The manual
+procedure's folder keeps the checkpoints in `model-files/*` instead of `model/*`; it is read, and drmodel
+always writes `model/`. In S3, training_params*.yaml name their model's bucket and prefix: a target gets
+them rewritten to its own.
 """
 
 from __future__ import annotations
 
+from drmodel import paramsfile
 from drmodel.errors import InvalidModelError, NotFoundError
 from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest
-from drmodel.model import METADATA, checkpoint_number, is_model_file
+from drmodel.model import METADATA, REWARD, TRAINING_PARAMS_RE, checkpoint_number, is_model_file
 from drmodel.stores.base import ObjectInfo, Store
 
 MANUAL_DIR = "model-files/"
@@ -20,11 +22,19 @@ def _join(path: str, rel: str) -> str:
     return f"{path}/{rel}" if path else rel
 
 
+def export_timestamp(segment: str) -> bool:
+    from drmodel.layouts.export import EXPORT_TS_RE
+
+    return bool(EXPORT_TS_RE.match(segment))
+
+
 class FolderLayout:
-    name = "folder"
-    description = "model folder (model_metadata.json, reward_function.py, model/ or model-files/)"
+    name = "prefix"
+    description = "prefix or folder (model_metadata.json, reward_function.py, model/ or model-files/): DRfC, import"
 
     def detect(self, store: Store, path: str) -> str | None:
+        if export_timestamp(path.strip("/").rsplit("/", 1)[-1]):
+            return None  # a console export: its own layout
         base = _join(path, "")
         if store.head(base + METADATA) is not None:
             return "model"
@@ -74,4 +84,14 @@ class FolderLayout:
 
     def resolve_target(self, store: Store, path: str, request: TargetRequest) -> ModelLocation:
         files = self._files(store, path)
-        return self._location(store, path, files, exists=bool(files))
+        loc = self._location(store, path, files, exists=bool(files))
+        bucket = getattr(store, "bucket", None)
+        if bucket:
+            prefix = path.strip("/")
+            base = f"{prefix}/" if prefix else ""
+            values = {"SAGEMAKER_SHARED_S3_BUCKET": bucket, "SAGEMAKER_SHARED_S3_PREFIX": prefix,
+                      "MODEL_METADATA_FILE_S3_KEY": base + METADATA, "REWARD_FILE_S3_KEY": base + REWARD,
+                      "METRICS_S3_BUCKET": bucket, "METRICS_S3_OBJECT_KEY": base + "metrics/TrainingMetrics.json"}
+            loc.rewrite = lambda p, data: paramsfile.rewrite(data, values) if TRAINING_PARAMS_RE.match(p) else data
+            loc.details["prefix"] = prefix
+        return loc
