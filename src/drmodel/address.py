@@ -14,7 +14,7 @@ CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 @dataclass(frozen=True)
 class Address:
-    scheme: str  # "s3" or "file"
+    scheme: str  # "s3", "file" or "archive" (.tar.gz, .tgz, .tar, .zip)
     bucket: str | None
     path: str  # key prefix or model name inside the bucket; "" for a folder itself
     root: Path | None = None  # local folder
@@ -39,4 +39,7 @@ def parse(text: str) -> Address:
         return Address("s3", bucket, "/".join(parts))
     if re.match(r"^[a-z][a-z0-9+.-]*://", text):
         raise UsageError(f"{text!r}: unknown scheme", fix="use s3://BUCKET/MODEL or a local folder")
-    return Address("file", None, "", Path(text).expanduser().absolute())
+    path = Path(text).expanduser().absolute()
+    if path.name.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
+        return Address("archive", None, "", path)
+    return Address("file", None, "", path)

@@ -28,7 +28,7 @@ from drmodel.stores.base import ObjectInfo, Store
 from drmodel.stores.local import LocalStore
 from drmodel.stores.s3 import S3Store
 
-__all__ = ["list_models", "show", "open_model", "check", "plan_transfer", "execute", "verify", "diff", "plan_repair",
+__all__ = ["list_models", "show", "open_model", "check", "car", "plan_transfer", "execute", "verify", "diff", "plan_repair",
            "plan_restore", "Result"]
 
 EVAL_COPY = "model/model_metadata.json"
@@ -36,15 +36,22 @@ LOCATION_KEYS = ("SAGEMAKER_SHARED_S3_BUCKET", "SAGEMAKER_SHARED_S3_PREFIX", "MO
                  "REWARD_FILE_S3_KEY", "METRICS_S3_BUCKET", "METRICS_S3_OBJECT_KEY")
 
 
-def make_store(addr: Address, profile: str | None, options: TransferOptions | None = None) -> Store:
+def make_store(addr: Address, profile: str | None, options: TransferOptions | None = None, *,
+               target: bool = False) -> Store:
     if addr.scheme == "s3":
         assert addr.bucket
         return S3Store(addr.bucket, profile=profile, options=options)
     assert addr.root
+    if addr.scheme == "archive":
+        from drmodel.stores.archive import ArchiveSource, ArchiveTarget
+
+        return ArchiveTarget(addr.root) if target else ArchiveSource(addr.root)
     return LocalStore(addr.root)
 
 
 def _local_must_exist(addr: Address) -> None:
+    if addr.scheme == "archive" and not (addr.root and addr.root.is_file()):
+        raise NotFoundError(f"archive {addr.root} does not exist", fix="check the path")
     if addr.scheme == "file" and not (addr.root and addr.root.is_dir()):
         raise NotFoundError(f"folder {addr.root} does not exist", fix="check the path")
 
@@ -95,7 +102,7 @@ def show(address: str, *, profile: str | None = None, layout: str | None = None,
 def resolve_target(address: str, source: ModelLocation, *, profile: str | None, layout: str | None,
                    request: TargetRequest, options: TransferOptions | None) -> ModelLocation:
     addr = parse(address)
-    store = make_store(addr, profile, options)
+    store = make_store(addr, profile, options, target=True)
     if isinstance(store, LocalStore):
         if store.root.exists() and not store.root.is_dir():
             raise UsageError(f"{store.root} is a file", fix="give a folder for the model")
@@ -364,6 +371,15 @@ def _eval_metadata(loc: ModelLocation) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def car(address: str, out: str, *, profile: str | None = None, layout: str | None = None,
+        training_job: str | None = None, checkpoint: str = "best", overwrite: bool = False):  # -> CarPackage
+    """Write the physical car package (agent/model.pb + model_metadata.json) of one checkpoint."""
+    from drmodel.car import write_car_package
+
+    loc = open_model(address, profile=profile, layout=layout, training_job=training_job)
+    return write_car_package(loc, Path(out), checkpoint, overwrite=overwrite)
 
 
 def plan_repair(address: str, *, profile: str | None = None, layout: str | None = None,

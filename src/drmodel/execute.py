@@ -157,6 +157,10 @@ def execute(plan: Plan, progress: Progress | None = None) -> Result:
             result.deleted = [a.key for a in deletes]
         if plan.write_manifest:
             write_manifest(plan, result)
+        finalize = getattr(plan.target_store, "finalize", None)
+        if finalize is not None:
+            stage = "pack"
+            finalize()  # an archive target: pack the staged files
     except KeyboardInterrupt:
         raise InterruptedRun(_interrupted_state(stage, plan, result),
                              fix="rerun the same command to finish" + (

@@ -166,3 +166,20 @@ def placeholder(bucket: str, name: str, *, account: str = "210987654321", scale:
     files = synth_model(name, bucket=bucket, prefix=prefix, timestamp="20261101120000",
                         checkpoints=((1, 1021), (2, 2047)), scale=scale, seed=99, action_space="continuous")
     return legacy_keys(name, prefix, files)
+
+
+def console_export(base: str, name: str, timestamp: str, files: dict[str, bytes]) -> dict[str, bytes]:
+    """A console "Copy to S3" export of a model: `<base>/<name>/<timestamp>/...`, as macOS users re-upload it
+    (dotless coach_checkpoint), with the folders that are not part of the model."""
+    folder = f"{base.strip('/')}/{name}/{timestamp}/" if base.strip("/") else f"{name}/{timestamp}/"
+    out = {}
+    for path, data in files.items():
+        if path == "model/.coach_checkpoint":
+            path = "model/coach_checkpoint"
+        elif path.startswith("training_params"):
+            path = "training_params_5b3f1e2a-8c4d-4e6f-9a0b-1c2d3e4f5a6b.yaml"
+        out[folder + path] = data
+    out[folder + "metrics/training/training-20211027.json"] = b'{"metrics": []}'
+    out[folder + "logs/training/training-job.log"] = b"log line\n"
+    out[folder + "sagemaker-artifacts/dr-sm-rltj--20211027/output/model.tar.gz"] = b"\x1f\x8b not really"
+    return out

@@ -25,6 +25,7 @@ EXAMPLES = {
     "diff": ("drmodel diff s3://aws-deepracer-6f1c.../Apex-Hunter s3://aws-deepracer-9a8b.../Apex-Hunter \\\n"
              "      --source-profile racer --target-profile friend"),
     "repair": "drmodel repair ./Apex-Hunter --from root --dry-run",
+    "car": "drmodel car s3://aws-deepracer-6f1c.../Apex-Hunter Apex-Hunter-car.tar.gz --checkpoint best",
     "restore": "drmodel restore drmodel-backups/aws-deepracer-9a8b..._Apex-Hunter-20261128T101500Z --profile friend",
     "demo": "drmodel demo",
 }
@@ -159,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_copy", choices=("root", "model"),
                    help="when the two model_metadata.json differ: which copy is right")
     _write_options(p, target=False)
+
+    p = _sub(subs, "car", "write the physical car package: agent/model.pb of one checkpoint + model_metadata.json")
+    p.add_argument("model")
+    p.add_argument("out", help="the .tar.gz to write")
+    p.add_argument("--profile")
+    p.add_argument("--layout", help=LAYOUT_HELP)
+    p.add_argument("--training-job", metavar="JOB")
+    p.add_argument("--checkpoint", default="best", metavar="best|last|N", help="which checkpoint (default best)")
+    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    p.add_argument("--json", action="store_true")
 
     p = _sub(subs, "restore", "undo a replace from the backup folder it saved")
     p.add_argument("backup")

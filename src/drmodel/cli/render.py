@@ -41,7 +41,9 @@ def render_plan(plan: Any, out: TextIO, *, dry_run: bool, verbose: bool = False)
     verb = "Would" if dry_run else "Will"
     tgt = plan.details.get("target", {})
     src = plan.details.get("source", {})
-    out.write(f"Plan: {plan.kind} {plan.source_address} -> {plan.target_address}\n")
+    layouts = (f" ({src['layout']} layout -> {tgt['layout']} layout)" if src.get("layout") and tgt.get("layout")
+               else "")
+    out.write(f"Plan: {plan.kind} {plan.source_address} -> {plan.target_address}{layouts}\n")
     if src.get("training_prefix"):
         out.write(f"  source training job: {src['training_prefix']} (tied by {src.get('tied_by')})\n")
     if tgt.get("training_prefix"):

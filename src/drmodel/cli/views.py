@@ -19,6 +19,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         if not rows:
             out.write(f"No models in {args.container}.\n")
             return 0
+        out.write(f"{len(rows)} models in {args.container} ({', '.join(sorted({r.layout for r in rows}))} layout)\n")
         table([["NAME", "TRAINING PREFIX", "TIMESTAMP", "CHECKPOINTS", "SIZE"]] + [
             [r.name, r.details.get("training_prefix") or "-", r.details.get("training_timestamp") or "-",
              str(r.checkpoints), human(r.size)] for r in rows], out)
@@ -57,6 +58,17 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"IDENTICAL: all {len(report.files)} files have the same sha256.\n" if not diffs else
                       f"DIFFERENT: {len(diffs)} of {len(report.files)} files differ or are missing.\n")
         return 0 if report.identical else 8
+    if args.command == "car":
+        pkg = api.car(args.model, args.out, profile=args.profile, layout=args.layout, training_job=args.training_job,
+                      checkpoint=args.checkpoint, overwrite=args.force)
+        if args.json:
+            dump_json(vars(pkg), out)
+            return 0
+        for note in pkg.notes:
+            out.write(f"  note: {note}\n")
+        out.write(f"Wrote {pkg.path} ({human(pkg.size)}): agent/model.pb from {pkg.pb_source} "
+                  f"(checkpoint {pkg.checkpoint}, sha256 {pkg.pb_sha256}) and model_metadata.json\n")
+        return 0
     if args.command == "check":
         report = api.check(args.model, profile=args.profile, layout=args.layout, training_job=args.training_job,
                            eval_checkpoint=args.eval_checkpoint)

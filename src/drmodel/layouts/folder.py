@@ -38,7 +38,8 @@ class FolderLayout:
         base = _join(path, "")
         if store.head(base + METADATA) is not None:
             return "model"
-        if any(store.head(d + METADATA) for d in store.list_dirs(base)):
+        if any(store.head(d + METADATA) for d in store.list_dirs(base)
+               if not export_timestamp(d.rstrip("/").rsplit("/", 1)[-1])):
             return "container"
         return None
 
@@ -55,7 +56,8 @@ class FolderLayout:
     def _location(self, store: Store, path: str, files: dict[str, ObjectInfo], exists: bool) -> ModelLocation:
         base = _join(path, "")
         manual = {p: o.key for p, o in files.items() if o.key.startswith(base + MANUAL_DIR)}
-        name = path.strip("/").rsplit("/", 1)[-1] or getattr(store, "root", None).name  # type: ignore[union-attr]
+        name = (path.strip("/").rsplit("/", 1)[-1] or getattr(store, "model_name", None)
+                or getattr(store, "root", None).name)  # type: ignore[union-attr]
         return ModelLocation(store=store, layout=self.name, name=name, address=store.describe(base), files=files,
                              key_for=lambda p: manual.get(p, base + p), exists=exists,
                              details={"folder": "manual (model-files/)" if manual else "import (model/)"})
@@ -63,13 +65,13 @@ class FolderLayout:
     def list_models(self, store: Store, path: str) -> list[ModelSummary]:
         rows = []
         for d in store.list_dirs(_join(path, "")):
-            if store.head(d + METADATA) is None:
+            if export_timestamp(d.rstrip("/").rsplit("/", 1)[-1]) or store.head(d + METADATA) is None:
                 continue
             files = self._files(store, d)
             n = len({checkpoint_number(p.split("/")[-1]) for p in files if p.startswith("model/")} - {None})
             rows.append(ModelSummary(name=d.rstrip("/").rsplit("/", 1)[-1], layout=self.name,
                                      address=store.describe(d), size=sum(f.size for f in files.values()),
-                                     checkpoints=n, details={}))
+                                     checkpoints=n, details={"training_prefix": d.rstrip("/")}))
         return rows
 
     def open_model(self, store: Store, path: str, *, training_job: str | None = None) -> ModelLocation:
