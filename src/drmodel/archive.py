@@ -1,12 +1,12 @@
-"""Model archives (.tar.gz, .tgz, .tar, .zip): a safe extractor and a reproducible .tar.gz writer.
+"""Model archives: a safe extractor (.tar.gz, .tgz, .tar, .zip) and a reproducible, atomic .tar.gz writer.
 
-`safe_extract` never writes outside its destination: every member is checked before anything is written,
-regular files are then streamed by hand under byte, file-count and compression-ratio limits, and a refused
-archive leaves nothing behind.
+safe_extract checks every member before writing anything, streams regular files by hand under byte, count and
+compression-ratio limits, never writes outside its destination and leaves nothing behind when it refuses.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import re
@@ -18,12 +18,11 @@ import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from drmodel.errors import InvalidModelError, NotFoundError, RefusedError, UsageError
+from drmodel.errors import DrmodelError, InvalidModelError, NotFoundError, RefusedError, UsageError
 from drmodel.model import JUNK, METADATA
 
 SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
@@ -65,23 +64,18 @@ def is_archive(path: Path) -> bool:
 
 
 def _refuse(archive: Path, member: str, reason: str) -> InvalidModelError:
-    return InvalidModelError(f"{archive.name}: member {member!r} {reason}", fix=HOSTILE)
+    shown = ascii(member[:200]) + ("..." if len(member) > 200 else "")
+    return InvalidModelError(f"{archive.name}: member {shown} {reason}", fix=HOSTILE)
+
+
+def _exceeds(archive: Path, what: str) -> InvalidModelError:
+    return InvalidModelError(f"{archive.name} would unpack to more than {what}", fix=HOSTILE)
 
 
 def _unreadable(archive: Path, exc: BaseException) -> InvalidModelError:
     detail = " ".join(str(exc).split()) or type(exc).__name__
     return InvalidModelError(f"{archive.name} is not a readable archive ({detail})",
                              fix="download or export the model again")
-
-
-def _too_big(archive: Path, limits: Limits) -> InvalidModelError:
-    return InvalidModelError(f"{archive.name} would unpack to more than {limits.max_bytes} bytes",
-                             fix="a DeepRacer model is far smaller; " + HOSTILE)
-
-
-def _too_dense(archive: Path, limits: Limits) -> InvalidModelError:
-    return InvalidModelError(f"{archive.name} would unpack to more than {limits.max_ratio:g} times its own size "
-                             "(a compression bomb)", fix=HOSTILE)
 
 
 def _clean_name(raw: str) -> str:
@@ -129,53 +123,43 @@ def _zip_items(zf: zipfile.ZipFile) -> Iterator[tuple[str, str, int, float | Non
         yield zi.filename, kind, zi.file_size, mtime, zi
 
 
-def _guarded(archive: Path, items: Iterator[Any]) -> Iterator[Any]:
-    while True:
-        try:
-            item = next(items)
-        except StopIteration:
-            return
-        except _READ_ERRORS as exc:
-            raise _unreadable(archive, exc) from None
-        yield item
-
-
 def _plan(archive: Path, items: Iterable[Any], limits: Limits, on_disk: int) -> list[_Entry]:
     """Check every member (names, types, duplicates, declared sizes) before anything is written."""
     entries: list[_Entry] = []
-    files: dict[str, str] = {}  # casefolded name -> name
+    files: dict[str, str] = {}  # name as a case- and normalisation-insensitive file system sees it -> name
     dirs: set[str] = set()
     count = total = 0
     for raw, kind, size, mtime, ref in items:
         count += 1
         if count > limits.max_files:
-            raise InvalidModelError(f"{archive.name} would unpack to more than {limits.max_files} files",
-                                    fix="a DeepRacer model has far fewer; " + HOSTILE)
+            raise _exceeds(archive, f"{limits.max_files} files")
         try:
             name = _clean_name(raw)
         except _Bad as exc:
             raise _refuse(archive, raw, str(exc)) from None
         if kind not in ("file", "dir"):
             raise _refuse(archive, raw, kind)
+        if not name and kind == "file":
+            raise _refuse(archive, raw, "has an empty name")
         parts = name.split("/")
-        if kind == "dir" or _is_junk(parts):
-            if name and kind == "dir" and not _is_junk(parts):
-                dirs.add(name)
-                entries.append(_Entry(name, True, 0, mtime, ref))
-            elif not name:
-                raise _refuse(archive, raw, "has an empty name") if kind == "file" else None
+        if not name or _is_junk(parts):
+            continue
+        if kind == "dir":
+            dirs.add(name)
+            entries.append(_Entry(name, True, 0, mtime, ref))
             continue
         if size < 0:
             raise _refuse(archive, raw, "declares a negative size")
         total += size
         if total > limits.max_bytes:
-            raise _too_big(archive, limits)
+            raise _exceeds(archive, f"{limits.max_bytes} bytes")
         if total > limits.max_ratio * on_disk:
-            raise _too_dense(archive, limits)
-        if (seen := files.get(name.casefold())) is not None:
+            raise _exceeds(archive, f"{limits.max_ratio:g} times its own size (a compression bomb)")
+        key = unicodedata.normalize("NFC", name).casefold()
+        if (seen := files.get(key)) is not None:
             raise _refuse(archive, raw, "appears twice (duplicate member)" if seen == name
-                          else f"differs only in case from {seen!r}")
-        files[name.casefold()] = name
+                          else f"differs only in case or Unicode form from {ascii(seen)}")
+        files[key] = name
         dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
         entries.append(_Entry(name, False, size, mtime, ref))
     for name in files.values():
@@ -184,7 +168,7 @@ def _plan(archive: Path, items: Iterable[Any], limits: Limits, on_disk: int) -> 
     return entries
 
 
-@contextmanager
+@contextlib.contextmanager
 def _opened(archive: Path) -> Iterator[tuple[Iterator[Any], Callable[[Any], IO[bytes]]]]:
     try:
         handle: Any = zipfile.ZipFile(archive) if archive.name.lower().endswith(".zip") else tarfile.open(archive)
@@ -199,10 +183,8 @@ def _opened(archive: Path) -> Iterator[tuple[Iterator[Any], Callable[[Any], IO[b
 
 def _remove(created: list[tuple[Path, bool]]) -> None:
     for path, is_dir in reversed(created):
-        try:
+        with contextlib.suppress(OSError):
             os.rmdir(path) if is_dir else os.unlink(path)
-        except OSError:
-            pass
 
 
 def _mkdirs(base: Path, parts: list[str], created: list[tuple[Path, bool]]) -> Path:
@@ -214,8 +196,19 @@ def _mkdirs(base: Path, parts: list[str], created: list[tuple[Path, bool]]) -> P
             created.append((path, True))
         except FileExistsError:
             if path.is_symlink() or not path.is_dir():
-                raise UsageError(f"{path} appeared while extracting", fix="extract into a folder nothing else writes to") from None
+                raise UsageError(f"{path} appeared while extracting",
+                                 fix="extract into a folder nothing else writes to") from None
     return path
+
+
+def _chunks(archive: Path, open_member: Callable[[Any], IO[bytes]], ref: Any) -> Iterator[bytes]:
+    """A member's bytes; errors reading the archive become InvalidModelError."""
+    try:
+        with open_member(ref) as src:
+            while chunk := src.read(CHUNK):
+                yield chunk
+    except _READ_ERRORS as exc:
+        raise _unreadable(archive, exc) from None
 
 
 def safe_extract(archive: Path, dest: Path, limits: Limits = Limits()) -> list[str]:
@@ -229,17 +222,18 @@ def safe_extract(archive: Path, dest: Path, limits: Limits = Limits()) -> list[s
     if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or any(dest.iterdir()))):
         raise UsageError(f"{dest} is not an empty folder", fix="extract into a new or empty folder")
     on_disk = max(archive.stat().st_size, 1)
+    created: list[tuple[Path, bool]] = []  # what to remove on failure, in creation order
+    written: list[str] = []
+    total = 0
     with _opened(archive) as (items, open_member):
-        entries = _plan(archive, _guarded(archive, items), limits, on_disk)
-        created: list[tuple[Path, bool]] = []
-        written: list[str] = []
-        total = 0
         try:
-            missing = []
-            for p in (dest, *dest.parents):
-                if p.exists() or p.is_symlink():
-                    break
-                missing.append(p)
+            entries = _plan(archive, items, limits, on_disk)
+        except DrmodelError:
+            raise
+        except _READ_ERRORS as exc:  # nothing is written while planning: every error here is a read error
+            raise _unreadable(archive, exc) from None
+        try:
+            missing = [p for p in (dest, *dest.parents) if not (p.exists() or p.is_symlink())]
             for p in reversed(missing):
                 os.mkdir(p)
                 created.append((p, True))
@@ -256,38 +250,23 @@ def safe_extract(archive: Path, dest: Path, limits: Limits = Limits()) -> list[s
                 created.append((tmp, False))
                 n = 0
                 with os.fdopen(fd, "wb") as out:
-                    try:
-                        src = open_member(e.ref)
-                    except _READ_ERRORS as exc:
-                        raise _unreadable(archive, exc) from None
-                    with src:
-                        while True:
-                            try:
-                                chunk = src.read(CHUNK)
-                            except _READ_ERRORS as exc:
-                                raise _unreadable(archive, exc) from None
-                            if not chunk:
-                                break
-                            n += len(chunk)
-                            total += len(chunk)
-                            if total > limits.max_bytes:
-                                raise _too_big(archive, limits)
-                            if total > limits.max_ratio * on_disk:
-                                raise _too_dense(archive, limits)
-                            if n > e.size:
-                                raise _refuse(archive, e.name, "holds more bytes than its header declares")
-                            out.write(chunk)
+                    for chunk in _chunks(archive, open_member, e.ref):
+                        n, total = n + len(chunk), total + len(chunk)
+                        if total > limits.max_bytes:
+                            raise _exceeds(archive, f"{limits.max_bytes} bytes")
+                        if total > limits.max_ratio * on_disk:
+                            raise _exceeds(archive, f"{limits.max_ratio:g} times its own size (a compression bomb)")
+                        if n > e.size:
+                            raise _refuse(archive, e.name, "holds more bytes than its header declares")
+                        out.write(chunk)
                 if n < e.size:
                     raise _refuse(archive, e.name, "holds fewer bytes than its header declares (truncated)")
-                target = folder / parts[-1]
-                os.replace(tmp, target)
-                created[-1] = (target, False)
+                os.replace(tmp, folder / parts[-1])
+                created[-1] = (folder / parts[-1], False)
                 written.append(e.name)
                 if e.mtime is not None:
-                    try:
-                        os.utime(target, (e.mtime, e.mtime))
-                    except (OverflowError, OSError, ValueError):
-                        pass
+                    with contextlib.suppress(OverflowError, OSError, ValueError):
+                        os.utime(folder / parts[-1], (e.mtime, e.mtime))
         except BaseException:
             _remove(created)
             raise
@@ -320,42 +299,35 @@ def write_targz(src_dir: Path, files: list[str], out: Path, *, overwrite: bool =
             if _clean_name(name) != name:
                 raise _Bad("is not a plain relative path")
         except _Bad as exc:
-            raise InvalidModelError(f"cannot archive {name!r}: it {str(exc).removeprefix('is ')}"
-                                    if str(exc).startswith("is ") else f"cannot archive {name!r}: it {exc}",
-                                    fix="rename or leave out that file") from None
+            raise InvalidModelError(f"cannot archive {name!r}: it {exc}", fix="rename or leave out that file") from None
+    exists = RefusedError(f"{out} already exists", fix="choose another file name or allow overwriting it")
     if out.exists() and not overwrite:
-        raise RefusedError(f"{out} already exists", fix="choose another file name or allow overwriting it")
+        raise exists
     tmp = out.parent / f".{out.name}{TMP}{secrets.token_hex(8)}"
     try:
         with os.fdopen(os.open(tmp, _OPEN_FLAGS, 0o644), "wb") as raw:
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
                 with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tf:
                     for name in names:
-                        path = src_dir / name
-                        if not path.exists():
-                            raise NotFoundError(f"{path} does not exist", fix="check the model folder")
-                        if not path.is_file():
-                            raise InvalidModelError(f"{path} is not a regular file", fix="leave it out of the archive")
-                        with open(path, "rb") as f:
-                            st = os.fstat(f.fileno())
-                            info = tarfile.TarInfo(name)
+                        if not (src_dir / name).is_file():  # is_file: never open a FIFO or a device
+                            raise NotFoundError(f"{src_dir / name} is missing or not a regular file",
+                                                fix="check the model folder")
+                        with open(src_dir / name, "rb") as f:
+                            st, info = os.fstat(f.fileno()), tarfile.TarInfo(name)
                             info.size, info.mtime, info.mode = st.st_size, int(st.st_mtime), 0o644
-                            info.uid = info.gid = 0
-                            info.uname = info.gname = ""
+                            info.uid, info.gid, info.uname, info.gname = 0, 0, "", ""
                             tf.addfile(info, f)
             raw.flush()
             os.fsync(raw.fileno())
-        if overwrite:
+        try:
+            os.replace(tmp, out) if overwrite else os.link(tmp, out)  # link: never replaces a file that appeared
+        except FileExistsError:
+            raise exists from None
+        except OSError:  # no hard links here (FAT, exFAT: a USB stick for the car)
+            if overwrite:
+                raise
+            if out.exists():
+                raise exists from None
             os.replace(tmp, out)
-        else:
-            try:
-                os.link(tmp, out)  # fails if out appeared meanwhile: never overwrite
-            except FileExistsError:
-                raise RefusedError(f"{out} already exists", fix="choose another file name or allow overwriting it") from None
-            except OSError:  # no hard links on this file system
-                if out.exists():
-                    raise RefusedError(f"{out} already exists",
-                                       fix="choose another file name or allow overwriting it") from None
-                os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
