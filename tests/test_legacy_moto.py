@@ -130,6 +130,7 @@ def test_replace_placeholder_then_restore(buckets, tmp_path):
     # the copied training params name the target's own bucket and prefix
     params = client.get_object(Bucket=dst, Key=f"{PT}/training_params_1.yaml")["Body"].read().decode()
     assert f'SAGEMAKER_SHARED_S3_BUCKET: "{dst}"' in params and f'SAGEMAKER_SHARED_S3_PREFIX: "{PT}"' in params
+    assert 'METRICS_S3_OBJECT_KEY: "DeepRacer-Metrics/TrainingMetrics-20261101120000.json"' in params
     assert "Backup:" in out and "drmodel restore" in out
     code, out, _ = cli("verify", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter")
     assert code == 0 and "IDENTICAL" in out

@@ -191,7 +191,8 @@ class LegacyConsoleLayout:
         if bucket:
             values = {"SAGEMAKER_SHARED_S3_BUCKET": bucket, "SAGEMAKER_SHARED_S3_PREFIX": prefix,
                       "MODEL_METADATA_FILE_S3_KEY": _meta_key(name), "REWARD_FILE_S3_KEY": _reward_key(name),
-                      "METRICS_S3_BUCKET": bucket}
+                      "METRICS_S3_BUCKET": bucket,
+                      "METRICS_S3_OBJECT_KEY": f"DeepRacer-Metrics/TrainingMetrics-{job_timestamp(prefix)}.json"}
             loc.rewrite = lambda p, data: paramsfile.rewrite(data, values) if TRAINING_PARAMS_RE.match(p) else data
         return loc
 
