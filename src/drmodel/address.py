@@ -14,12 +14,14 @@ CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 @dataclass(frozen=True)
 class Address:
-    scheme: str  # "s3", "file" or "archive" (.tar.gz, .tgz, .tar, .zip)
+    scheme: str  # "s3", "file", "archive" (.tar.gz, .tgz, .tar, .zip) or "droa" (bucket = the deployment's name)
     bucket: str | None
     path: str  # key prefix or model name inside the bucket; "" for a folder itself
     root: Path | None = None  # local folder
 
     def __str__(self) -> str:
+        if self.scheme == "droa":
+            return f"droa://{self.bucket}/{self.path}".rstrip("/")
         if self.scheme == "s3":
             return f"s3://{self.bucket}/{self.path}".rstrip("/") if self.path else f"s3://{self.bucket}"
         return str(self.root)
@@ -37,6 +39,11 @@ def parse(text: str) -> Address:
         if any(p in (".", "..") for p in parts):
             raise UsageError(f"{text!r} has a '.' or '..' segment", fix="write the key path without them")
         return Address("s3", bucket, "/".join(parts))
+    if text.startswith("droa://"):
+        name, _, model = text[7:].partition("/")
+        if not re.match(r"^[A-Za-z0-9_-]+$", name) or "/" in model.strip("/"):
+            raise UsageError(f"{text!r} is not a DRoA address", fix="use droa://DEPLOYMENT[/MODEL]")
+        return Address("droa", name, model.strip("/"))
     if re.match(r"^[a-z][a-z0-9+.-]*://", text):
         raise UsageError(f"{text!r}: unknown scheme", fix="use s3://BUCKET/MODEL or a local folder")
     path = Path(text).expanduser().absolute()

@@ -59,6 +59,12 @@ def _local_must_exist(addr: Address) -> None:
 def open_model(address: str, *, profile: str | None = None, layout: str | None = None,
                training_job: str | None = None, options: TransferOptions | None = None) -> ModelLocation:
     addr = parse(address)
+    if addr.scheme == "droa":
+        from drmodel.droa import transfer as droa
+
+        if not addr.path:
+            raise UsageError(f"{address} is a deployment, not a model", fix=f"name one: {address}/MODEL")
+        return droa.open_model(addr.bucket or "", addr.path)
     _local_must_exist(addr)
     store = make_store(addr, profile, options)
     lay, kind = layouts.detect(store, addr.path, layout)
@@ -72,6 +78,10 @@ def open_model(address: str, *, profile: str | None = None, layout: str | None =
 
 def list_models(address: str, *, profile: str | None = None, layout: str | None = None) -> list[ModelSummary]:
     addr = parse(address)
+    if addr.scheme == "droa":
+        from drmodel.droa import transfer as droa
+
+        return droa.list_models(addr.bucket or "")
     _local_must_exist(addr)
     store = make_store(addr, profile)
     lay, kind = layouts.detect(store, addr.path, layout)
@@ -132,7 +142,8 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
                   target_profile: str | None = None, layout: str | None = None, target_layout: str | None = None,
                   training_job: str | None = None, target_training_job: str | None = None, create: bool = False,
                   account_id: str | None = None, name: str | None = None, backup_to: str | None = None,
-                  checkpoint: str = "both", force: bool = False, options: TransferOptions | None = None) -> Plan:
+                  checkpoint: str = "both", force: bool = False, description: str | None = None,
+                  options: TransferOptions | None = None) -> Plan:
     """Compare source and target and return the Plan of a pull, push or copy. Lists and reads; writes nothing.
 
     `checkpoint` narrows what is copied (best, last, both, all or a number) and rewrites the pointer files to
@@ -140,6 +151,8 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
     """
     options = options or TransferOptions()
     src = open_model(source, profile=source_profile, layout=layout, training_job=training_job, options=options)
+    if target.startswith("droa://"):
+        return _plan_droa(src, parse(target), checkpoint, force, name, description)
     request = TargetRequest(name=name, create=create, training_job=target_training_job, account_id=account_id)
     tgt = resolve_target(target, src, profile=target_profile, layout=target_layout, request=request, options=options)
     if src.store.describe(src.key_for(METADATA)) == tgt.store.describe(tgt.key_for(METADATA)):
@@ -189,6 +202,21 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
     if plan.destructive:
         plan.backup_root = _backup_folder(backup_to, tgt)
     plan.write_manifest = isinstance(tgt.store, LocalStore)
+    return plan
+
+
+def _plan_droa(src: ModelLocation, addr: Address, checkpoint: str, force: bool, name: str | None,
+               description: str | None) -> Plan:
+    from drmodel.droa import transfer as droa
+
+    files, rewritten, selection = _select_checkpoints(src, checkpoint)
+    notes: list[str] = []
+    racing = _gate(src, files, rewritten, "push", force, notes)
+    model = name or addr.path or src.name
+    plan = droa.plan_push(src, files, {p: d for p, (d, _) in rewritten.items()}, addr.bucket or "", model, description)
+    plan.notes = notes + plan.notes
+    plan.details.update({"checkpoints": selection.description,
+                         "racing": f"{racing.name} ({racing.kind})" if racing and racing.name else None})
     return plan
 
 

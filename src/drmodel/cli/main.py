@@ -26,6 +26,7 @@ EXAMPLES = {
              "      --source-profile racer --target-profile friend"),
     "repair": "drmodel repair ./Apex-Hunter --from root --dry-run",
     "car": "drmodel car s3://aws-deepracer-6f1c.../Apex-Hunter Apex-Hunter-car.tar.gz --checkpoint best",
+    "droa": "DRMODEL_DROA_PASSWORD_MINE=... drmodel droa login mine",
     "restore": "drmodel restore drmodel-backups/aws-deepracer-9a8b..._Apex-Hunter-20261128T101500Z --profile friend",
     "demo": "drmodel demo",
 }
@@ -67,8 +68,9 @@ def _write_options(p: argparse.ArgumentParser, *, target: bool = True) -> None:
         p.add_argument("--target-training-job", metavar="JOB", help="which of the target model's training "
                        "jobs to replace (a unique prefix of the job or its timestamp)")
         p.add_argument("--target-layout", help="force the target's layout (legacy, folder)")
-        p.add_argument("--name", help="the model's name in the target (default: the name in the target address, "
-                       "else the source's)")
+        p.add_argument("--name", "--as", dest="name", help="the model's name in the target (default: the name in "
+                       "the target address, else the source's); for DRoA, a new name when the first is taken")
+        p.add_argument("--description", help="DRoA: the imported model's description")
     p.add_argument("--verbose", "-v", action="store_true", help="list the files skipped as identical too")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -171,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     p.add_argument("--json", action="store_true")
 
+    p = _sub(subs, "droa", "DeepRacer on AWS deployments: `drmodel droa login NAME` checks the config and password")
+    p.add_argument("action", choices=("login",))
+    p.add_argument("deployment", help="a [droa.NAME] section of drmodel's config file")
+
     p = _sub(subs, "restore", "undo a replace from the backup folder it saved")
     p.add_argument("backup")
     p.add_argument("--profile", help="credentials for the target (default: the profile used by the replace)")
@@ -218,7 +224,7 @@ def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
             training_job=getattr(args, "training_job", None),
             target_training_job=getattr(args, "target_training_job", None), create=getattr(args, "create", False),
             account_id=getattr(args, "account_id", None), name=getattr(args, "name", None), backup_to=args.backup_to,
-            checkpoint=args.checkpoint, force=args.force)
+            checkpoint=args.checkpoint, force=args.force, description=getattr(args, "description", None))
     if not args.json or args.dry_run:
         render_plan(plan, err if args.json else out, dry_run=args.dry_run, verbose=args.verbose)
     if args.dry_run:
@@ -230,7 +236,14 @@ def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
                                        "the target already holds every file, verified by checksum.\n"))
         return 0
     confirm_or_refuse(plan, args, stdin, err)
-    result = api.execute(plan, Bar(err, quiet=args.quiet))
+    bar = Bar(err, quiet=args.quiet)
+    result = api.execute(plan, bar)
+    if "droa" in plan.details:
+        from drmodel.droa.transfer import finish_import
+
+        done = finish_import(plan, Bar(err, quiet=args.quiet, enabled=False))
+        out.write(f"Imported {done['name']} into droa://{plan.details['droa']['deployment']}: model id "
+                  f"{done['modelId']}, status {done['status']}.\n")
     mb = plan.bytes_to_write / 1e6
     if args.json:
         dump_json({"written": result.written, "deleted": result.deleted, "skipped": result.skipped,

@@ -22,7 +22,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"{len(rows)} models in {args.container} ({', '.join(sorted({r.layout for r in rows}))} layout)\n")
         table([["NAME", "TRAINING PREFIX", "TIMESTAMP", "CHECKPOINTS", "SIZE"]] + [
             [r.name, r.details.get("training_prefix") or "-", r.details.get("training_timestamp") or "-",
-             str(r.checkpoints), human(r.size)] for r in rows], out)
+             str(r.checkpoints) if r.layout != "droa" else "-",
+             human(r.size) if r.layout != "droa" else r.details.get("status") or "-"] for r in rows], out)
         return 0
     if args.command == "show":
         info = api.show(args.model, profile=args.profile, layout=args.layout, training_job=args.training_job)
@@ -58,6 +59,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"IDENTICAL: all {len(report.files)} files have the same sha256.\n" if not diffs else
                       f"DIFFERENT: {len(diffs)} of {len(report.files)} files differ or are missing.\n")
         return 0 if report.identical else 8
+    if args.command == "droa":
+        from drmodel.droa.transfer import client_for
+
+        client = client_for(args.deployment)
+        models = client.list_models()
+        out.write(f"Logged in to DRoA deployment {args.deployment} ({client.dep.site}) as {client.dep.username}: "
+                  f"{len(models)} models, region {client.region}.\n")
+        return 0
     if args.command == "car":
         pkg = api.car(args.model, args.out, profile=args.profile, layout=args.layout, training_job=args.training_job,
                       checkpoint=args.checkpoint, overwrite=args.force)

@@ -1,0 +1,1 @@
+"""DeepRacer on AWS (DRoA): deployments described in drmodel's config file, reached through Cognito and SigV4."""

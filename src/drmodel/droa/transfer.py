@@ -1,0 +1,112 @@
+"""DRoA as a source (export VIRTUAL_MODEL, download, read safely) and as a target (pre-flight, upload, import)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import urllib.request
+import uuid
+import weakref
+from pathlib import Path
+from typing import Any
+
+from drmodel.droa.client import DroaClient
+from drmodel.droa.config import load_deployment
+from drmodel.droa.preflight import check_name, preflight
+from drmodel.errors import TransferError, UsageError
+from drmodel.layouts.base import ModelLocation, ModelSummary
+from drmodel.plan import Action, Plan
+from drmodel.stores.s3 import S3Store
+
+_clients: dict[str, DroaClient] = {}
+
+
+def client_for(name: str) -> DroaClient:
+    """One client (one login) per deployment per process."""
+    if name not in _clients:
+        _clients[name] = DroaClient(load_deployment(name))
+    return _clients[name]
+
+
+def list_models(name: str) -> list[ModelSummary]:
+    client = client_for(name)
+    return [ModelSummary(name=m.get("name", ""), layout="droa", address=f"droa://{name}/{m.get('name')}", size=0,
+                         checkpoints=0, details={"training_prefix": m.get("modelId"), "status": m.get("status"),
+                                                 "training_timestamp": m.get("createdAt")})
+            for m in client.list_models()]
+
+
+def open_model(name: str, model: str, progress: Any = None) -> ModelLocation:
+    """Export the model (VIRTUAL_MODEL), download the archive and open it like any archive."""
+    from drmodel.layouts import get_layout
+    from drmodel.stores.archive import ArchiveSource
+
+    client = client_for(name)
+    m = client.find(model)
+    if m.get("status") not in (None, "READY"):
+        raise UsageError(f"model {model!r} in droa://{name} is {m.get('status')}", fix="wait until it is READY")
+    url = client.export_url(m["modelId"], progress=progress)
+    folder = Path(tempfile.mkdtemp(prefix="drmodel-droa-"))
+    archive = folder / f"virtualmodel-{model}.tar.gz"
+    try:
+        with urllib.request.urlopen(url, timeout=300) as resp, open(archive, "wb") as out:  # noqa: S310
+            shutil.copyfileobj(resp, out, 1 << 20)
+    except OSError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise TransferError(f"downloading the export of {model!r} failed ({exc})", fix="run the command again")
+    store = ArchiveSource(archive)
+    weakref.finalize(store, shutil.rmtree, folder, True)
+    loc = get_layout("prefix").open_model(store, "")
+    loc.name = model
+    loc.address = f"droa://{name}/{model}"
+    loc.layout = "droa"
+    loc.details.update({"modelId": m["modelId"], "deployment": name})
+    return loc
+
+
+def plan_push(src: ModelLocation, files: dict, overrides: dict[str, bytes], target_name: str, model: str,
+              description: str | None) -> Plan:
+    """The upload of a model into a deployment's upload bucket, after every pre-flight rule passed."""
+    check_name(model, description)
+    client = client_for(target_name)
+    taken = {m.get("name") for m in client.list_models() if m.get("status") != "ERROR"}
+    if model in taken:
+        raise UsageError(f"droa://{target_name} already has a model named {model!r}",
+                         fix="choose another name with --as NEWNAME")
+
+    def read(path: str) -> bytes:
+        return overrides[path] if path in overrides else src.read(path)
+
+    up = preflight(files, read)
+    prefix = f"uploads/models/{uuid.uuid4()}/"
+    store = S3Store(client.upload_bucket, client=client.s3_client())
+    actions = []
+    for path in up.paths():
+        data = up.data.get(path)
+        if data is None and up.sources[path] in overrides:
+            data = overrides[up.sources[path]]
+        size = len(data) if data is not None else files[up.sources[path]].size
+        actions.append(Action(op="create", path=path, key=prefix + path, size=size,
+                              source_key=None if data is not None else src.key_for(up.sources[path]), data=data,
+                              note=up.fixes.get(path, ""),
+                              sha256=hashlib.sha256(data).hexdigest() if data is not None else None))
+    plan = Plan(kind="push", source_address=src.address, target_address=f"droa://{target_name}/{model}",
+                source_store=src.store, target_store=store, actions=actions,
+                notes=[f"fix: {p}: {note}" for p, note in sorted(up.fixes.items())])
+    plan.details.update({"droa": {"deployment": target_name, "model": model, "description": description,
+                                  "upload_prefix": prefix, "bucket": client.upload_bucket},
+                         "allowed_keys": {a.key for a in actions}, "source": {"layout": src.layout},
+                         "target": {"layout": "droa"}})
+    return plan
+
+
+def finish_import(plan: Plan, progress: Any = None) -> dict:
+    """POST /importmodel for what the plan uploaded, then poll until READY (or raise with ERROR's message)."""
+    info = plan.details["droa"]
+    client = client_for(info["deployment"])
+    model_id = client.import_model(info["upload_prefix"].rstrip("/"), info["model"], info["description"])
+    if progress:
+        progress.note(f"import of {info['model']} started: model id {model_id}")
+    model = client.wait_import(model_id, progress=progress)
+    return {"modelId": model_id, "status": model.get("status"), "name": info["model"]}
