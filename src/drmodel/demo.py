@@ -92,3 +92,61 @@ def run_demo(out: TextIO, err: TextIO, *, scale: float = 0.1, workdir: str | Non
     if not workdir:
         shutil.rmtree(root, ignore_errors=True)
     return 0 if not failures else 1
+
+
+def run_droa_demo(out: TextIO, *, scale: float = 0.1, workdir: str | None = None) -> int:
+    """Two local DeepRacer-on-AWS stand-ins in two 'accounts': import a model, then copy it DRoA to DRoA."""
+    from drmodel.cli.main import main
+    from drmodel.droa.standin import DroaStandIn
+    from drmodel.synth import legacy_prefix, synth_model
+
+    root = Path(workdir).absolute() if workdir else Path(tempfile.mkdtemp(prefix="drmodel-droa-demo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    passwords = {"mine": secrets.token_urlsafe(12) + "-A1", "club": secrets.token_urlsafe(12) + "-B2"}
+    users = {"mine": "racer@example.com", "club": "friend@example.com"}
+    stands = {n: DroaStandIn(root / n, users={users[n]: passwords[n]}, name=n, export_queued_polls=1,
+                             import_delay=0.2) for n in users}
+    failures = 0
+    try:
+        for s in stands.values():
+            s.start()
+        config = root / "config.toml"
+        config.write_text("".join(f'[droa.{n}]\nsite = "{s.site_url}"\nusername = "{users[n]}"\n'
+                                  f'endpoint_url = "{s.aws_endpoint}"\n\n' for n, s in stands.items()))
+        prefix = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")
+        folder = root / "Apex-Hunter"
+        for rel, data in synth_model("Apex-Hunter", bucket="aws-deepracer-x", prefix=prefix,
+                                     timestamp="20200427103015", scale=scale).items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(data)
+        env = {"DRMODEL_CONFIG": str(config), "DRMODEL_DROA_PASSWORD_MINE": passwords["mine"],
+               "DRMODEL_DROA_PASSWORD_CLUB": passwords["club"]}
+        out.write(f"drmodel DRoA demo: two local DeepRacer-on-AWS stand-ins, config in {config}\n\n")
+        steps: list[tuple[str, list[str], int]] = [
+            ("Check the login (the password comes from $DRMODEL_DROA_PASSWORD_MINE)", ["droa", "login", "mine"], 0),
+            ("Import a folder model: pre-flight fixes shown, then upload, import, poll",
+             ["push", str(folder), "droa://mine/Apex-Hunter", "--description", "demo model"], 0),
+            ("The deployment's models", ["ls", "droa://mine"], 0),
+            ("Share it with another deployment (another account): export, download, import",
+             ["copy", "droa://mine/Apex-Hunter", "droa://club/Apex-Hunter"], 0),
+            ("Proof", ["diff", "droa://mine/Apex-Hunter", "droa://club/Apex-Hunter"], 0),
+            ("A name already taken is refused", ["copy", "droa://mine/Apex-Hunter", "droa://club/Apex-Hunter"], 2),
+        ]
+        with _env(env):
+            for title, argv, expected in steps:
+                out.write(f"== {title}\n$ drmodel {' '.join(argv)}\n")
+                code = main(argv, out=out, err=out)
+                if code != expected:
+                    failures += 1
+                    out.write(f"!! exit code {code}, expected {expected}\n")
+                out.write("\n")
+    finally:
+        for s in stands.values():
+            s.stop()
+        from drmodel.droa import transfer
+
+        transfer._clients.clear()
+    out.write("Stand-ins stopped. " + ("Demo OK.\n" if not failures else f"{failures} step(s) FAILED.\n"))
+    if not workdir:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0 if not failures else 1

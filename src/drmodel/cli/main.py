@@ -183,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     _write_options(p, target=False)
 
     p = _sub(subs, "demo", "run the main job on an embedded local S3 (SeaweedFS with two accounts)")
+    p.add_argument("--droa", action="store_true", help="the DeepRacer on AWS demo: two local stand-in deployments")
     p.add_argument("--scale", type=float, default=0.1, help="checkpoint sizes relative to a real model (0.1)")
     p.add_argument("--workdir", help="keep the demo's files here (default: a temporary folder)")
     return parser
@@ -236,22 +237,21 @@ def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
                                        "the target already holds every file, verified by checksum.\n"))
         return 0
     confirm_or_refuse(plan, args, stdin, err)
-    bar = Bar(err, quiet=args.quiet)
-    result = api.execute(plan, bar)
-    if "droa" in plan.details:
-        from drmodel.droa.transfer import finish_import
-
-        done = finish_import(plan, Bar(err, quiet=args.quiet, enabled=False))
-        out.write(f"Imported {done['name']} into droa://{plan.details['droa']['deployment']}: model id "
-                  f"{done['modelId']}, status {done['status']}.\n")
+    result = api.execute(plan, Bar(err, quiet=args.quiet))
     mb = plan.bytes_to_write / 1e6
-    if args.json:
+    if args.json and "droa" not in plan.details:
         dump_json({"written": result.written, "deleted": result.deleted, "skipped": result.skipped,
                    "backup": result.backup, "seconds": result.seconds, "target": plan.target_address}, out)
         return 0
     out.write(f"Done: {len(result.written)} files written and verified by sha256 ({human(plan.bytes_to_write)} in "
               f"{result.seconds:.1f} s, {mb / max(result.seconds, 1e-6):.0f} MB/s), {len(result.skipped)} skipped, "
               f"{len(result.deleted)} stale files deleted.\n")
+    if "droa" in plan.details:
+        from drmodel.droa.transfer import finish_import
+
+        done = finish_import(plan, Bar(err, quiet=args.quiet, enabled=False))
+        out.write(f"Imported {done['name']} into droa://{plan.details['droa']['deployment']}: model id "
+                  f"{done['modelId']}, status {done['status']}.\n")
     if result.backup:
         out.write(f"Backup: {result.backup}\n  undo with: {restore_command(result.backup, store_spec(plan.target_store))}\n")
     return 0
@@ -265,6 +265,10 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
     if args.command == "demo":
         from drmodel.demo import run_demo
 
+        if args.droa:
+            from drmodel.demo import run_droa_demo
+
+            return run_droa_demo(out, scale=args.scale, workdir=args.workdir)
         return run_demo(out, err, scale=args.scale, workdir=args.workdir, quiet=args.quiet)
     return views.run(args, out)
 

@@ -20,7 +20,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"No models in {args.container}.\n")
             return 0
         out.write(f"{len(rows)} models in {args.container} ({', '.join(sorted({r.layout for r in rows}))} layout)\n")
-        table([["NAME", "TRAINING PREFIX", "TIMESTAMP", "CHECKPOINTS", "SIZE"]] + [
+        droa = all(r.layout == "droa" for r in rows)
+        header = ["NAME", "MODEL ID", "CREATED", "CHECKPOINTS", "STATUS"] if droa else [
+            "NAME", "TRAINING PREFIX", "TIMESTAMP", "CHECKPOINTS", "SIZE"]
+        table([header] + [
             [r.name, r.details.get("training_prefix") or "-", r.details.get("training_timestamp") or "-",
              str(r.checkpoints) if r.layout != "droa" else "-",
              human(r.size) if r.layout != "droa" else r.details.get("status") or "-"] for r in rows], out)
