@@ -120,6 +120,19 @@ def check_metadata(meta: Any, r: CheckReport, where: str = "model_metadata.json"
         r.add("warning", t, f"unexpected metadata version {version!r}")
 
 
+def reward_imports(tree: ast.AST) -> set[str]:
+    """Top-level names of every module the code imports; `__import__(...)` and relative imports count too."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names.add("." * node.level + (node.module or "").split(".")[0])
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "__import__":
+            names.add("__import__")
+    return names
+
+
 def check_reward(source: bytes, r: CheckReport) -> None:
     t = "reward function"
     try:
@@ -132,12 +145,7 @@ def check_reward(source: bytes, r: CheckReport) -> None:
         r.add("error", t, "reward_function.py defines no top-level reward_function(params)")
     elif len(funcs[0].args.args) != 1:
         r.add("error", t, "reward_function must take exactly one argument (params)")
-    imports: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imports |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            imports.add(node.module.split(".")[0])
+    imports = reward_imports(tree)
     r.add("info", t, f"imports: {', '.join(sorted(imports)) or 'none'}")
     outside = sorted(imports - ALLOWED_IMPORTS)
     if outside:

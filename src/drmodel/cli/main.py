@@ -47,6 +47,14 @@ def _sub(subs: Any, name: str, help_text: str) -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter, parents=[COMMON])
 
 
+def _model_options(p: argparse.ArgumentParser, positional: str = "model") -> None:
+    """A model address and how to read it: credentials, forced layout, training job."""
+    p.add_argument(positional)
+    p.add_argument("--profile")
+    p.add_argument("--layout", help=LAYOUT_HELP)
+    p.add_argument("--training-job", metavar="JOB", help="choose among several training jobs of the model")
+
+
 def _checkpoint_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default="both", metavar="best|last|both|all|N",
                    help="which checkpoints to copy (default both, as the console's import kept); narrowing rewrites "
@@ -96,18 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = _sub(subs, "show", "show one model: files, action space, sensors, algorithm, checkpoints")
-    p.add_argument("model")
-    p.add_argument("--profile")
-    p.add_argument("--layout", help=LAYOUT_HELP)
-    p.add_argument("--training-job", metavar="JOB", help="choose among several training jobs of the model")
+    _model_options(p)
     p.add_argument("--json", action="store_true")
 
     p = _sub(subs, "pull", "download a model into a local folder (import layout) with drmodel-manifest.json")
-    p.add_argument("model")
+    _model_options(p)
     p.add_argument("dir")
-    p.add_argument("--profile")
-    p.add_argument("--layout", help=LAYOUT_HELP)
-    p.add_argument("--training-job", metavar="JOB")
     _checkpoint_options(p)
     _write_options(p, target=False)
 
@@ -146,29 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
 
     p = _sub(subs, "check", "validate a model and say which checkpoint evaluation will load (exit 5 on errors)")
-    p.add_argument("model")
-    p.add_argument("--profile")
-    p.add_argument("--layout", help=LAYOUT_HELP)
-    p.add_argument("--training-job", metavar="JOB")
+    _model_options(p)
     p.add_argument("--eval-checkpoint", choices=("best", "last"), default="best",
                    help="EVAL_CHECKPOINT evaluation uses (SimApp default best, DRfC default last)")
     p.add_argument("--json", action="store_true")
 
     p = _sub(subs, "repair", "fix what can be fixed without guessing (pointer files, model/model_metadata.json)")
-    p.add_argument("model")
-    p.add_argument("--profile")
-    p.add_argument("--layout", help=LAYOUT_HELP)
-    p.add_argument("--training-job", metavar="JOB")
+    _model_options(p)
     p.add_argument("--from", dest="from_copy", choices=("root", "model"),
                    help="when the two model_metadata.json differ: which copy is right")
     _write_options(p, target=False)
 
     p = _sub(subs, "car", "write the physical car package: agent/model.pb of one checkpoint + model_metadata.json")
-    p.add_argument("model")
+    _model_options(p)
     p.add_argument("out", help="the .tar.gz to write")
-    p.add_argument("--profile")
-    p.add_argument("--layout", help=LAYOUT_HELP)
-    p.add_argument("--training-job", metavar="JOB")
     p.add_argument("--checkpoint", default="best", metavar="best|last|N", help="which checkpoint (default best)")
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     p.add_argument("--json", action="store_true")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from drmodel import paramsfile
 from drmodel.checkpoints import checkpoint_number
+from drmodel.checks import ALLOWED_IMPORTS, reward_imports
 from drmodel.droa.tracks import TRACK_IDS
 from drmodel.errors import InvalidModelError, UsageError
 from drmodel.model import METADATA, REWARD, TRAINING_PARAMS_RE
@@ -21,7 +22,6 @@ from drmodel.stores.base import ObjectInfo
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9-]{1,64}$")
 DESCRIPTION_RE = re.compile(r"^[a-zA-Z0-9- ]{1,255}$")
-ALLOWED_IMPORTS = {"math", "random", "numpy", "scipy", "shapely"}
 MAX_OBJECTS = 1000  # the server copies with ONE ListObjectsV2 call: more are silently dropped
 MAX_BYTES = 1 << 30  # the web UI's cap
 EVAL_COPY = "model/model_metadata.json"
@@ -64,17 +64,6 @@ def unquote_booleans(data: bytes) -> tuple[bytes, list[str]]:
     return "".join(out).encode(), changed
 
 
-def reward_imports(source: bytes) -> set[str]:
-    tree = ast.parse(source.decode("utf-8-sig"))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module.split(".")[0])
-    return names
-
-
 def preflight(files: Mapping[str, ObjectInfo], read: Callable[[str], bytes]) -> Upload:
     up = Upload(sources={p: p for p in files})
     for required in (METADATA, REWARD, "ip/hyperparameters.json"):
@@ -89,7 +78,7 @@ def preflight(files: Mapping[str, ObjectInfo], read: Callable[[str], bytes]) -> 
     _training_params(files, read, up)
     _metadata(meta, hyper, files, read, up, meta_bytes)
     try:
-        imports = reward_imports(read(REWARD))
+        imports = reward_imports(ast.parse(read(REWARD).decode("utf-8-sig")))
     except (SyntaxError, ValueError, UnicodeDecodeError) as exc:
         raise refuse(f"reward_function.py does not parse ({exc})", fix="fix it") from None
     outside = sorted(imports - ALLOWED_IMPORTS)
