@@ -21,6 +21,7 @@ from drmodel.compare import facts, same_content, stream_sha256
 from drmodel.errors import InvalidModelError, NotFoundError, UsageError
 from drmodel.execute import BACKUP_FILE, Result, execute
 from drmodel.layouts import ModelLocation, ModelSummary, TargetRequest
+from drmodel.lock import LOCK_NAME
 from drmodel.model import METADATA, TRAINING_PARAMS_RE, metadata_summary, parse_json, read_checkpoints, role
 from drmodel.options import TransferOptions
 from drmodel.plan import Action, Plan, build_plan
@@ -198,6 +199,7 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
         "target_exists": tgt.exists, "checkpoints": selection.description,
         "racing": f"{racing.name} ({racing.kind})" if racing and racing.name else None,
         "allowed_keys": {tgt.key_for(p) for p in src_files} | {o.key for o in tgt.files.values()},
+        "lock_key": None if hasattr(tgt.store, "finalize") else tgt.key_for(LOCK_NAME),
     })
     if plan.destructive:
         plan.backup_root = _backup_folder(backup_to, tgt)
@@ -449,7 +451,7 @@ def plan_repair(address: str, *, profile: str | None = None, layout: str | None 
     plan = Plan(kind="repair", source_address=loc.address, target_address=loc.address, source_store=loc.store,
                 target_store=loc.store, actions=actions, notes=notes)
     plan.details.update({"target": {"layout": loc.layout, **loc.details},
-                         "allowed_keys": {a.key for a in actions}})
+                         "allowed_keys": {a.key for a in actions}, "lock_key": loc.key_for(LOCK_NAME)})
     if plan.destructive:
         plan.backup_root = _backup_folder(backup_to, loc)
     return plan
@@ -483,6 +485,7 @@ def plan_restore(backup: str, *, profile: str | None = None, backup_to: str | No
     plan = Plan(kind="restore", source_address=str(root), target_address=doc["target"], source_store=files,
                 target_store=target, actions=actions)
     plan.details["allowed_keys"] = {i["key"] for i in doc["saved"]} | set(doc["created"])
+    plan.details["lock_key"] = doc.get("lock_key")
     if plan.destructive:
         plan.backup_root = Path(backup_to or "drmodel-backups").expanduser().absolute() / (
             f"before-restore-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}")

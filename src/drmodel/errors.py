@@ -20,6 +20,7 @@ class ExitCode(enum.IntEnum):
     REFUSED = 7  # a destructive step was not confirmed (no --yes, or answered no)
     DIFFERENT = 8  # verify: the two models differ; a written file failed verification
     TRANSFER_FAILED = 9  # a transfer failed or was cut; rerun the same command to resume
+    LOCKED = 10  # another drmodel run is writing the same target model
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -69,3 +70,7 @@ class TransferError(DrmodelError, OSError):
 
 class InterruptedRun(DrmodelError):
     exit_code = ExitCode.INTERRUPTED
+
+
+class LockedError(DrmodelError):
+    exit_code = ExitCode.LOCKED

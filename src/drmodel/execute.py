@@ -34,6 +34,7 @@ class Result:
     skipped: list[str] = field(default_factory=list)
     backup: Path | None = None
     seconds: float = 0.0
+    retries: int = 0  # requests retried after 5xx, SlowDown or a broken connection
 
 
 def store_spec(store: Store) -> dict[str, Any]:
@@ -81,7 +82,8 @@ def take_backup(plan: Plan, progress: Progress) -> Path:
     spec = store_spec(plan.target_store)
     doc = {"drmodel_version": __version__, "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "kind": plan.kind, "target": plan.target_address, "store": spec, "saved": saved,
-           "created": [a.key for a in plan.actions if a.op == "create"], "restore": restore_command(root, spec)}
+           "created": [a.key for a in plan.actions if a.op == "create"], "restore": restore_command(root, spec),
+           "lock_key": plan.details.get("lock_key")}
     (root / BACKUP_FILE).write_text(json.dumps(doc, indent=2) + "\n")
     progress.note(f"backup of the target's {len(saved)} replaced files: {root}")
     return root
@@ -114,9 +116,23 @@ def _guard(plan: Plan) -> None:
                                fix="this is a drmodel bug; please report it with --debug output")
 
 
-def execute(plan: Plan, progress: Progress | None = None) -> Result:
+def execute(plan: Plan, progress: Progress | None = None, *, break_lock: bool = False) -> Result:
+    """Run the plan under the target model's lock (see drmodel.lock)."""
+    from drmodel.lock import model_lock
+
     progress = progress or Progress()
     _guard(plan)
+    lock_key = plan.details.get("lock_key")
+    if not lock_key:
+        return _execute(plan, progress)
+    notes: list[str] = []
+    with model_lock(plan.target_store, lock_key, plan.kind, break_lock=break_lock, notes=notes):
+        for note in notes:
+            progress.note(note)
+        return _execute(plan, progress)
+
+
+def _execute(plan: Plan, progress: Progress) -> Result:
     result = Result(plan=plan, skipped=[a.key for a in plan.by_op("skip")])
     started = time.monotonic()
     stage = "backup"
@@ -125,6 +141,11 @@ def execute(plan: Plan, progress: Progress | None = None) -> Result:
             result.backup = take_backup(plan, progress)
         stage = "write"
         writes = plan.writes
+        abort = getattr(plan.target_store, "abort_unfinished_uploads", None)
+        if abort is not None and writes:
+            aborted = abort({a.key for a in writes})
+            if aborted:
+                progress.note(f"aborted {aborted} unfinished multipart uploads left by an earlier run")
         progress.phase("write", total_bytes=plan.bytes_to_write, total_files=len(writes))
         failures: list[tuple[Action, BaseException]] = []
         workers = max(1, getattr(getattr(plan.target_store, "options", None), "file_concurrency", 4))
@@ -169,6 +190,8 @@ def execute(plan: Plan, progress: Progress | None = None) -> Result:
     finally:
         progress.close()
     result.seconds = time.monotonic() - started
+    result.retries = sum(getattr(s, "retries", 0) for s in {id(plan.source_store): plan.source_store,
+                                                             id(plan.target_store): plan.target_store}.values())
     return result
 
 

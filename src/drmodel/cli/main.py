@@ -80,6 +80,8 @@ def _write_options(p: argparse.ArgumentParser, *, target: bool = True) -> None:
                        "the target address, else the source's); for DRoA, a new name when the first is taken")
         p.add_argument("--description", help="DRoA: the imported model's description")
     p.add_argument("--verbose", "-v", action="store_true", help="list the files skipped as identical too")
+    p.add_argument("--break-lock", action="store_true", help="take over the target's lock left by a run that died "
+                   "on another machine")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -230,7 +232,7 @@ def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
                                        "the target already holds every file, verified by checksum.\n"))
         return 0
     confirm_or_refuse(plan, args, stdin, err)
-    result = api.execute(plan, Bar(err, quiet=args.quiet))
+    result = api.execute(plan, Bar(err, quiet=args.quiet), break_lock=args.break_lock)
     mb = plan.bytes_to_write / 1e6
     if args.json and "droa" not in plan.details:
         dump_json({"written": result.written, "deleted": result.deleted, "skipped": result.skipped,
@@ -238,7 +240,8 @@ def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
         return 0
     out.write(f"Done: {len(result.written)} files written and verified by sha256 ({human(plan.bytes_to_write)} in "
               f"{result.seconds:.1f} s, {mb / max(result.seconds, 1e-6):.0f} MB/s), {len(result.skipped)} skipped, "
-              f"{len(result.deleted)} stale files deleted.\n")
+              f"{len(result.deleted)} stale files deleted" +
+              (f", {result.retries} requests retried.\n" if result.retries else ".\n"))
     if "droa" in plan.details:
         from drmodel.droa.transfer import finish_import
 

@@ -84,6 +84,16 @@ class LocalStore:
             raise
         return WriteResult(ObjectInfo(key=key, size=reader.bytes_read, sha256=reader.sha256), reader.sha256)
 
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "xb") as f:
+                f.write(data)
+            return True
+        except FileExistsError:
+            return False
+
     def delete(self, keys: list[str]) -> None:
         for key in keys:
             self._path(key).unlink(missing_ok=True)

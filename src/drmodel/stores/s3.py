@@ -59,7 +59,44 @@ class S3Store:
 
     @cached_property
     def client(self) -> Any:
-        return self._client or make_client(self.profile, self.options)
+        client = self._client or make_client(self.profile, self.options)
+        client.meta.events.register("after-call.s3", self._count_retries)
+        return client
+
+    retries = 0  # requests botocore retried (5xx, SlowDown, broken connections), with backoff, at most 4 each
+
+    def _count_retries(self, parsed: Any = None, **kwargs: Any) -> None:
+        attempts = (parsed or {}).get("ResponseMetadata", {}).get("RetryAttempts", 0)
+        if attempts:
+            self.retries += attempts
+
+    def abort_unfinished_uploads(self, keys: set[str]) -> int:
+        """Abort multipart uploads a killed run left on exactly these keys; other keys' uploads are not touched."""
+        if not keys:
+            return 0
+        prefix = _common_prefix(sorted(keys))
+        aborted, marker = 0, {}
+        while True:
+            page = self._call("list_multipart_uploads", prefix, Prefix=prefix, **marker)
+            for up in page.get("Uploads", []):
+                if up["Key"] in keys:
+                    self._call("abort_multipart_upload", up["Key"], Key=up["Key"], UploadId=up["UploadId"])
+                    aborted += 1
+            if not page.get("IsTruncated"):
+                return aborted
+            marker = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """A conditional PUT (If-None-Match: *): False when the key already exists."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, IfNoneMatch="*")
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise translate(exc, "put_object", self.describe(key), self.who) from exc
 
     @cached_property
     def manager(self) -> Any:
@@ -166,6 +203,14 @@ class S3Store:
             if r.get("Errors"):
                 err = r["Errors"][0]
                 raise translate(err, "delete_object", self.describe(err.get("Key", "")), self.who)
+
+
+def _common_prefix(keys: list[str]) -> str:
+    first, last = keys[0], keys[-1]
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
 
 
 def b64_of(reader: HashingReader) -> str:
