@@ -286,10 +286,14 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
     if not args.command:
         parser.print_help(out)
         return 2
+    from drmodel.redact import RedactingFormatter, redact
+
     if args.debug:
         import logging
 
-        logging.basicConfig(level=logging.DEBUG, stream=err)
+        handler = logging.StreamHandler(err)
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logging.basicConfig(level=logging.DEBUG, handlers=[handler], force=True)
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     from drmodel.errors import DrmodelError, ExitCode
 
@@ -297,16 +301,17 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
         return run_command(args, out, err, stdin)
     except DrmodelError as exc:
         if args.debug:
-            traceback.print_exc(file=err)
-        err.write(f"drmodel: error: {exc.line()}\n")
+            err.write(redact(traceback.format_exc()))
+        err.write(redact(f"drmodel: error: {exc.line()}\n"))
         return int(exc.exit_code)
     except KeyboardInterrupt:
         err.write("drmodel: interrupted - nothing more was written; rerun the same command to resume\n")
         return int(ExitCode.INTERRUPTED)
     except Exception as exc:  # a bug: one line unless --debug
         if args.debug:
-            traceback.print_exc(file=err)
-        err.write(f"drmodel: unexpected error: {exc.__class__.__name__}: {exc} - rerun with --debug and report it\n")
+            err.write(redact(traceback.format_exc()))
+        err.write(redact(f"drmodel: unexpected error: {exc.__class__.__name__}: {exc} - rerun with --debug and "
+                         "report it\n"))
         return int(ExitCode.ERROR)
 
 

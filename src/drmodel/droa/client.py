@@ -79,8 +79,11 @@ class DroaClient:
         """USER_PASSWORD_AUTH against the user pool; returns the id token."""
         from botocore.exceptions import ClientError
 
+        from drmodel.redact import register_secret
+
         if self._password is None:
             self._password = password(self.dep)
+            register_secret(self._password)
         try:
             r = self._aws("cognito-idp", unsigned=True).initiate_auth(
                 AuthFlow="USER_PASSWORD_AUTH", ClientId=self.env["userPoolClientId"],
@@ -99,6 +102,9 @@ class DroaClient:
             raise AccessDeniedError(f"login to {self.dep.name!r} needs a challenge ({r.get('ChallengeName')})",
                                     fix="sign in once in the deployment's web site to finish it")
         self._id_token = result["IdToken"]
+        from drmodel.redact import register_secret
+
+        register_secret(self._id_token)
         return self._id_token
 
     def _fetch_credentials(self) -> dict[str, str]:
@@ -119,6 +125,10 @@ class DroaClient:
             raise AccessDeniedError(f"the identity pool of {self.dep.name!r} refused credentials ({exc})",
                                     fix="check the deployment") from None
         self.refreshes += 1
+        from drmodel.redact import register_secret
+
+        for value in (c["SecretKey"], c["SessionToken"], c["AccessKeyId"]):
+            register_secret(value)
         expiry = c["Expiration"]
         if not isinstance(expiry, datetime):
             expiry = datetime.fromtimestamp(float(expiry), tz=timezone.utc)

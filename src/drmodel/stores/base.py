@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
 ProgressFn = Callable[[int], None]
+SMALL_FILE_LIMIT = 4 * 1024 * 1024  # metadata, reward function, params, pointers: read whole, so capped
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Store(Protocol):
 
     def head(self, key: str, *, checksums: bool = False) -> ObjectInfo | None: ...
 
-    def read_bytes(self, key: str, max_size: int = 16 * 1024 * 1024) -> bytes: ...
+    def read_bytes(self, key: str, max_size: int = SMALL_FILE_LIMIT) -> bytes: ...
 
     def open_read(self, key: str) -> BinaryIO: ...
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
-from drmodel.errors import NotFoundError, UsageError
+from drmodel.errors import InvalidModelError, NotFoundError, UsageError
 from drmodel.hashing import HashingReader
-from drmodel.stores.base import ObjectInfo, ProgressFn, WriteResult
+from drmodel.stores.base import SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult
 
 CHUNK = 1024 * 1024
 
@@ -56,13 +56,13 @@ class LocalStore:
             return None
         return ObjectInfo(key=key, size=p.stat().st_size)
 
-    def read_bytes(self, key: str, max_size: int = 16 * 1024 * 1024) -> bytes:
+    def read_bytes(self, key: str, max_size: int = SMALL_FILE_LIMIT) -> bytes:
         p = self._path(key)
         if not p.is_file():
             raise NotFoundError(f"{p} does not exist", fix="check the path")
         if p.stat().st_size > max_size:
-            raise UsageError(f"{p} is {p.stat().st_size} bytes, more than the {max_size} a file of this kind may have",
-                             fix="check that this is a DeepRacer model file")
+            raise InvalidModelError(f"{p} is {p.stat().st_size} bytes, more than the {max_size} a file of this kind may "
+                                    "have", fix="check that this is a DeepRacer model file")
         return p.read_bytes()
 
     def open_read(self, key: str) -> BinaryIO:

@@ -6,10 +6,10 @@ from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any, BinaryIO
 
-from drmodel.errors import NotFoundError, UsageError, VerificationError
+from drmodel.errors import InvalidModelError, NotFoundError, VerificationError
 from drmodel.hashing import HashingReader, b64
 from drmodel.options import TransferOptions
-from drmodel.stores.base import ObjectInfo, ProgressFn, WriteResult
+from drmodel.stores.base import SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult
 from drmodel.stores.s3errors import translate
 
 
@@ -155,12 +155,12 @@ class S3Store:
         return ObjectInfo(key=key, size=r["ContentLength"], etag=r.get("ETag", "").strip('"'),
                           checksum_sha256=r.get("ChecksumSHA256"), sha256=meta.get("drmodel-sha256"), metadata=meta)
 
-    def read_bytes(self, key: str, max_size: int = 16 * 1024 * 1024) -> bytes:
+    def read_bytes(self, key: str, max_size: int = SMALL_FILE_LIMIT) -> bytes:
         r = self._call("get_object", key, Key=key)
         if r["ContentLength"] > max_size:
             r["Body"].close()
-            raise UsageError(f"{self.describe(key)} is {r['ContentLength']} bytes, more than the {max_size} a file "
-                             "of this kind may have", fix="check that this is a DeepRacer model")
+            raise InvalidModelError(f"{self.describe(key)} is {r['ContentLength']} bytes, more than the {max_size} a "
+                                    "file of this kind may have", fix="check that this is a DeepRacer model")
         return r["Body"].read()
 
     def open_read(self, key: str) -> BinaryIO:

@@ -1,0 +1,179 @@
+"""Crash safety of a replace: SIGKILL `drmodel copy` at precise points, then rerun and check the final state.
+
+The kill points are reached exactly, without touching drmodel: the subprocess runs with a `sitecustomize.py`
+(written into tmp) on PYTHONPATH that registers a botocore handler on every new client and kills the process at
+the N-th matching event (`before-call.s3.PutObject`, `before-call.s3.UploadPart`, ...), optionally only for
+requests whose URL contains a given string (the source or the target bucket).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import empty_bucket
+from helpers import changed_keys, cli, folder_digests, model_keys, snapshot
+
+from drmodel.localserver import SeaweedS3, s3_client, write_aws_profiles
+from drmodel.synth import legacy_keys, legacy_prefix, placeholder, placeholder_prefix, put_all, synth_model
+
+NAME = "Apex-Hunter"
+P1 = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")
+PT = placeholder_prefix(NAME)
+LOCK = f"{PT}/drmodel.lock"
+
+HOOK = r'''
+import os, signal, threading, time
+
+
+def _install():
+    import botocore.session
+
+    event = os.environ.get("DRMODEL_TEST_KILL_EVENT")
+    after = int(os.environ.get("DRMODEL_TEST_KILL_AFTER", "1"))
+    match = os.environ.get("DRMODEL_TEST_KILL_MATCH", "")
+    action = os.environ.get("DRMODEL_TEST_KILL_ACTION", "kill")  # kill | mark (write the marker, then pause)
+    marker = os.environ.get("DRMODEL_TEST_KILL_MARKER")
+    trace = os.environ.get("DRMODEL_TEST_TRACE")
+    lock = threading.Lock()
+    state = {"n": 0}
+
+    def on_event(event_name=None, **kwargs):
+        params = kwargs.get("params")
+        url = str(params.get("url", "")) if isinstance(params, dict) else ""
+        if trace:
+            with lock, open(trace, "a") as f:
+                f.write(f"{event_name} {url}\n")
+        if event_name != event or match not in url:
+            return
+        with lock:
+            state["n"] += 1
+            hit = state["n"] == after
+        if not hit:
+            return
+        if marker:
+            with open(marker, "w") as f:
+                f.write(f"{event_name} #{after} {url}\n")
+        if action == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        else:
+            time.sleep(float(os.environ.get("DRMODEL_TEST_KILL_PAUSE", "1")))
+
+    original = botocore.session.Session.create_client
+
+    def create_client(self, *args, **kwargs):
+        client = original(self, *args, **kwargs)
+        if trace:
+            client.meta.events.register("before-call.s3", on_event)
+            client.meta.events.register("after-call.s3", on_event)
+        elif event:
+            client.meta.events.register(event, on_event)
+        return client
+
+    botocore.session.Session.create_client = create_client
+
+
+if os.environ.get("DRMODEL_TEST_KILL_EVENT") or os.environ.get("DRMODEL_TEST_TRACE"):
+    _install()
+'''
+
+
+@dataclass
+class Crash:
+    source_client: Any
+    target_client: Any
+    source_bucket: str
+    target_bucket: str
+    env: dict[str, str]
+    hook_dir: Path
+    source_listing: dict[str, tuple[str, int, str]]
+
+    @property
+    def src(self) -> str:
+        return f"s3://{self.source_bucket}/{NAME}"
+
+    @property
+    def dst(self) -> str:
+        return f"s3://{self.target_bucket}/{NAME}"
+
+
+def _listing(client: Any, bucket: str) -> dict[str, tuple[str, int, str]]:
+    """key -> (ETag, size, LastModified): any write or delete changes it."""
+    out = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            out[obj["Key"]] = (obj["ETag"], obj["Size"], obj["LastModified"].isoformat())
+    return out
+
+
+@pytest.fixture(scope="module")
+def crash(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crash]:
+    """The source model is written once for the module: two checkpoints with 17 MB data files (multipart)."""
+    root = tmp_path_factory.mktemp("crash")
+    source, target = seaweed.identities
+    env = write_aws_profiles(root / "aws", {"src": (source, seaweed.endpoint), "dst": (target, seaweed.endpoint)})
+    hook_dir = root / "hook"
+    hook_dir.mkdir()
+    (hook_dir / "sitecustomize.py").write_text(HOOK)
+    mp = pytest.MonkeyPatch()
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+                 "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        mp.delenv(name, raising=False)
+    for name, value in env.items():
+        mp.setenv(name, value)
+    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    sc = s3_client(seaweed.endpoint, source.access_key, source.secret_key)
+    tc = s3_client(seaweed.endpoint, target.access_key, target.secret_key)
+    sb, tb = source.buckets[0], target.buckets[0]
+    for client, bucket in ((sc, sb), (tc, tb)):
+        empty_bucket(client, bucket)
+    objects = legacy_keys(NAME, P1, synth_model(NAME, bucket=sb, prefix=P1, timestamp="20200427103015",
+                                                checkpoints=((140, 123889), (145, 136982)), scale=0.36, seed=1))
+    p2 = legacy_prefix("123456789012", "20200503081244", "b81d2e07-3c9a-4f15-8e6d-0a7c4b2f9e58")
+    objects.update(legacy_keys(f"{NAME}-2", p2, synth_model(f"{NAME}-2", bucket=sb, prefix=p2,
+                                                             timestamp="20200503081244", checkpoints=((31, 29877),),
+                                                             scale=0.01, seed=2)))
+    objects["DeepRacer-Metrics/TrainingMetrics-20200427103015.json"] = b'{"metrics": []}'
+    put_all(sc, sb, objects)
+    crash = Crash(sc, tc, sb, tb, env, hook_dir, _listing(sc, sb))
+    source_sha = snapshot(sc, sb)
+    assert source_sha == {k: hashlib.sha256(v).hexdigest() for k, v in objects.items()}
+    yield crash
+    # the source was never changed, byte for byte
+    assert snapshot(sc, sb) == source_sha
+    for client, bucket in ((sc, sb), (tc, tb)):
+        empty_bucket(client, bucket)
+    mp.undo()
+
+
+def _reset_target(c: Crash) -> dict[str, str]:
+    """A fresh placeholder NAME in the target, next to another model whose name begins with NAME."""
+    empty_bucket(c.target_client, c.target_bucket)
+    put_all(c.target_client, c.target_bucket, placeholder(c.target_bucket, NAME, scale=0.02))
+    put_all(c.target_client, c.target_bucket, placeholder(c.target_bucket, f"{NAME}-2", scale=0.02))
+    c.target_client.put_object(Bucket=c.target_bucket, Key="unrelated/notes.txt", Body=b"not a model")
+    return snapshot(c.target_client, c.target_bucket)
+
+
+def _copy_args(c: Crash, backups: Path) -> list[str]:
+    return ["copy", c.src, c.dst, "--source-profile", "src", "--target-profile", "dst", "--yes",
+            "--checkpoint", "all", "--backup-to", str(backups)]
+
+
+def _spawn(c: Crash, backups: Path, marker: Path, **hook: str) -> subprocess.Popen[bytes]:
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join([str(c.hook_dir)] + [p for p in [env.get("PYTHONPATH")] if p])
+    env["DRMODEL_TEST_KILL_MARKER"] = str(marker)
+    env.update({f"DRMODEL_TEST_{k.upper()}": v for k, v in hook.items()})
+    return subprocess.Popen([sys.executable, "-m", "drmodel.cli.main", *_copy_args(c, backups)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
