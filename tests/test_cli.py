@@ -8,7 +8,7 @@ import sys
 import pytest
 from helpers import cli
 
-COMMANDS = ["ls", "show", "pull", "push", "copy", "verify", "diff", "check", "repair", "car", "droa", "restore", "demo"]
+COMMANDS = ["ls", "show", "pull", "push", "copy", "verify", "diff", "check", "repair", "car", "droa", "policy", "restore", "demo"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -27,6 +27,8 @@ EXAMPLES = {
     "repair": "drmodel repair ./Apex-Hunter --from root --dry-run",
     "car": "drmodel car s3://aws-deepracer-6f1c.../Apex-Hunter Apex-Hunter-car.tar.gz --checkpoint best",
     "droa": "DRMODEL_DROA_PASSWORD_MINE=... drmodel droa login mine",
+    "policy": ("drmodel policy --source s3://aws-deepracer-6f1c.../Apex-Hunter "
+               "--target s3://aws-deepracer-9a8b.../Apex-Hunter"),
     "restore": "drmodel restore drmodel-backups/aws-deepracer-9a8b..._Apex-Hunter-20261128T101500Z --profile friend",
     "demo": "drmodel demo",
 }
@@ -171,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(subs, "droa", "DeepRacer on AWS deployments: `drmodel droa login NAME` checks the config and password")
     p.add_argument("action", choices=("login",))
     p.add_argument("deployment", help="a [droa.NAME] section of drmodel's config file")
+
+    p = _sub(subs, "policy", "print the least-privilege IAM policies each account needs for a copy")
+    p.add_argument("--source", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--source-profile", help="read the source to narrow the policy to its training prefix")
+    p.add_argument("--target-profile", help="read the target to narrow the policy to its training prefix")
+    p.add_argument("--layout", help="force the source's layout")
+    p.add_argument("--target-layout", help="force the target's layout")
+    p.add_argument("--target-account", help="the target account id, for the optional bucket policy")
 
     p = _sub(subs, "restore", "undo a replace from the backup folder it saved")
     p.add_argument("backup")

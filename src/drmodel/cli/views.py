@@ -62,6 +62,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"IDENTICAL: all {len(report.files)} files have the same sha256.\n" if not diffs else
                       f"DIFFERENT: {len(diffs)} of {len(report.files)} files differ or are missing.\n")
         return 0 if report.identical else 8
+    if args.command == "policy":
+        from drmodel.policy import policies
+
+        doc = policies(args.source, args.target, source_profile=args.source_profile,
+                       target_profile=args.target_profile, layout=args.layout, target_layout=args.target_layout,
+                       target_account=args.target_account)
+        dump_json(doc, out)
+        return 0
     if args.command == "droa":
         from drmodel.droa.transfer import client_for
 

@@ -40,6 +40,9 @@ def detect(store: Store, path: str, forced: str | None = None, *, default: str |
                              fix="choose one with --layout")
     if default:
         return get_layout(default), "model"
+    denied = getattr(store, "denied_probe", None)
+    if denied is not None:
+        raise denied
     raise InvalidModelError(f"{store.describe(path)} is not a DeepRacer model layout drmodel knows",
                             fix=f"point at a model or a bucket, or force one with --layout ({', '.join(LAYOUTS)})")
 

@@ -14,6 +14,18 @@ from typing import Any, Protocol
 from drmodel.stores.base import ObjectInfo, Store
 
 
+def probe(store: Store, key: str) -> bool:
+    """Whether a key exists, for detection: a key the credentials may not read counts as absent (least-privilege
+    policies cover only the model's own keys); the refusal is kept on the store to explain a failed detection."""
+    from drmodel.errors import AccessDeniedError
+
+    try:
+        return store.head(key) is not None
+    except AccessDeniedError as exc:
+        store.denied_probe = exc  # type: ignore[attr-defined]
+        return False
+
+
 @dataclass
 class ModelSummary:
     name: str

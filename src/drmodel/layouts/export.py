@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 
 from drmodel.errors import NotFoundError, UsageError
-from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest
+from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest, probe
 from drmodel.layouts.names import choose_job
 from drmodel.model import METADATA, checkpoint_number, is_model_file
 from drmodel.stores.base import ObjectInfo, Store
@@ -46,7 +46,7 @@ class ConsoleExportLayout:
     def detect(self, store: Store, path: str) -> str | None:
         segments = path.strip("/").split("/") if path.strip("/") else []
         if segments and EXPORT_TS_RE.match(segments[-1]):
-            return "model" if store.head(f"{path.strip('/')}/{METADATA}") else None
+            return "model" if probe(store, f"{path.strip('/')}/{METADATA}") else None
         exports = self._exports(store, path)
         if not exports:
             return None

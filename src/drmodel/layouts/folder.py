@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from drmodel import paramsfile
 from drmodel.errors import InvalidModelError, NotFoundError
-from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest
+from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest, probe
 from drmodel.model import METADATA, REWARD, TRAINING_PARAMS_RE, checkpoint_number, is_model_file
 from drmodel.stores.base import ObjectInfo, Store
 
@@ -36,9 +36,9 @@ class FolderLayout:
         if export_timestamp(path.strip("/").rsplit("/", 1)[-1]):
             return None  # a console export: its own layout
         base = _join(path, "")
-        if store.head(base + METADATA) is not None:
+        if probe(store, base + METADATA):
             return "model"
-        if any(store.head(d + METADATA) for d in store.list_dirs(base)
+        if any(probe(store, d + METADATA) for d in store.list_dirs(base)
                if not export_timestamp(d.rstrip("/").rsplit("/", 1)[-1])):
             return "container"
         return None

@@ -197,12 +197,10 @@ class S3Store:
         return WriteResult(info, reader.sha256)
 
     def delete(self, keys: list[str]) -> None:
-        for i in range(0, len(keys), 1000):
-            batch = keys[i:i + 1000]
-            r = self._call("delete_objects", batch[0], Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
-            if r.get("Errors"):
-                err = r["Errors"][0]
-                raise translate(err, "delete_object", self.describe(err.get("Key", "")), self.who)
+        """One DeleteObject per key: permission is checked per key everywhere (DeleteObjects is evaluated
+        against the bucket by some S3 implementations), and a model has few stale files."""
+        for key in keys:
+            self._call("delete_object", key, Key=key)
 
 
 def _common_prefix(keys: list[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from drmodel.errors import (AccessDeniedError, DrmodelError, NotFoundError, TransferError, UsageError,
@@ -11,7 +12,10 @@ PERMISSION = {
     "list_objects_v2": "s3:ListBucket", "head_object": "s3:GetObject", "get_object": "s3:GetObject",
     "put_object": "s3:PutObject", "upload_part": "s3:PutObject", "delete_object": "s3:DeleteObject",
     "delete_objects": "s3:DeleteObject", "copy_object": "s3:GetObject on the source and s3:PutObject",
+    "create_multipart_upload": "s3:PutObject", "complete_multipart_upload": "s3:PutObject",
+    "list_multipart_uploads": "s3:ListBucketMultipartUploads", "abort_multipart_upload": "s3:AbortMultipartUpload",
 }
+ACTION_IN_MESSAGE = re.compile(r"not authorized to perform:?\s*([a-z0-9-]+:[A-Za-z0-9*]+)")
 
 DENIED = {"AccessDenied", "AllAccessDisabled", "403", "Forbidden", "AccountProblem"}
 BAD_KEYS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "TokenRefreshRequired",
@@ -55,7 +59,8 @@ def translate(exc: Any, op: str, where: str, who: str) -> DrmodelError:
     if code in ("NoSuchKey", "404", "NotFound"):
         return NotFoundError(f"{where} does not exist", fix="check the model name (drmodel ls)")
     if code in DENIED:
-        perm = PERMISSION.get(op, op)
+        named = ACTION_IN_MESSAGE.search(msg or "")
+        perm = named.group(1) if named else PERMISSION.get(op, op)
         return AccessDeniedError(f"{who} may not {op} on {where} (AccessDenied)",
                                  fix=f"use a profile of the account that owns it, or grant {perm}")
     if code in BAD_KEYS:

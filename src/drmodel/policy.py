@@ -1,0 +1,75 @@
+"""`drmodel policy`: the least-privilege IAM policies each account needs for a copy, and the optional bucket
+policy that lets the target account read the source directly (server-side copy).
+
+Derived from the addresses alone; with a profile, the model's real training prefix narrows the resources.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drmodel.address import parse
+from drmodel.errors import UsageError
+
+LEGACY_JOBS = "DeepRacer-SageMaker-RoboMaker-comm-*"
+
+
+def _model_resources(bucket: str, path: str, layout: str, prefix: str | None) -> list[str]:
+    arn = f"arn:aws:s3:::{bucket}"
+    if layout == "legacy":
+        jobs = f"{prefix}/*" if prefix else LEGACY_JOBS
+        return [f"{arn}/model-metadata/{path}/*", f"{arn}/reward-functions/{path}/*", f"{arn}/{jobs}"]
+    base = f"{path.strip('/')}/" if path.strip("/") else ""
+    return [f"{arn}/{base}*"]
+
+
+def _side(address: str, profile: str | None, layout: str | None) -> tuple[str, str, str, str | None]:
+    addr = parse(address)
+    if addr.scheme != "s3" or not addr.bucket:
+        raise UsageError(f"{address} is not an S3 address: no IAM policy applies", fix="give s3://BUCKET/MODEL")
+    from drmodel.layouts import default_target_layout
+
+    chosen = layout or default_target_layout(addr.bucket, addr.path)
+    prefix = None
+    if profile:
+        from drmodel import api
+
+        try:
+            loc = api.open_model(address, profile=profile, layout=layout)
+            chosen, prefix = loc.layout, loc.details.get("training_prefix")
+        except Exception:  # not readable yet (a new target): the wildcard stands
+            pass
+    return addr.bucket, addr.path, chosen, prefix
+
+
+def policies(source: str, target: str, *, source_profile: str | None = None, target_profile: str | None = None,
+             layout: str | None = None, target_layout: str | None = None,
+             target_account: str | None = None) -> dict[str, Any]:
+    sb, sp, sl, spre = _side(source, source_profile, layout)
+    tb, tp, tl, tpre = _side(target, target_profile, target_layout)
+    source_keys = _model_resources(sb, sp, sl, spre)
+    target_keys = _model_resources(tb, tp or sp, tl, tpre)
+    source_policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "ListSourceBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{sb}"},
+        {"Sid": "ReadSourceModel", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": source_keys},
+    ]}
+    target_policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "ListTargetBucket", "Effect": "Allow",
+         "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"], "Resource": f"arn:aws:s3:::{tb}"},
+        {"Sid": "ReplaceTargetModel", "Effect": "Allow",
+         "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+         "Resource": target_keys},
+    ]}
+    principal = f"arn:aws:iam::{target_account or 'TARGET_ACCOUNT_ID'}:root"
+    bucket_policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "LetTargetAccountListModel", "Effect": "Allow", "Principal": {"AWS": principal},
+         "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{sb}"},
+        {"Sid": "LetTargetAccountReadModel", "Effect": "Allow", "Principal": {"AWS": principal},
+         "Action": ["s3:GetObject"], "Resource": source_keys},
+    ]}
+    return {"source_account_policy": source_policy, "target_account_policy": target_policy,
+            "optional_source_bucket_policy": bucket_policy,
+            "notes": ["sts:GetCallerIdentity is optional: with --create it names the account of a new training "
+                      "prefix (else --account-id, or the bucket's other prefixes)",
+                      "the bucket policy is optional: it lets the target account read the source directly "
+                      "(server-side copy) instead of relaying the bytes"]}
