@@ -177,3 +177,119 @@ def _spawn(c: Crash, backups: Path, marker: Path, **hook: str) -> subprocess.Pop
     env.update({f"DRMODEL_TEST_{k.upper()}": v for k, v in hook.items()})
     return subprocess.Popen([sys.executable, "-m", "drmodel.cli.main", *_copy_args(c, backups)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+def _first_complete_backup(backups: Path) -> Path | None:
+    folders = sorted((p for p in backups.iterdir() if (p / "drmodel-backup.json").exists()),
+                     key=lambda p: json.loads((p / "drmodel-backup.json").read_text())["time"] + p.name) \
+        if backups.exists() else []
+    return folders[0] if folders else None
+
+
+def _folder_state(folder: Path) -> dict[str, str]:
+    return folder_digests(folder)  # drmodel-backup.json and every saved file, by sha256
+
+
+def _unfinished_uploads(c: Crash) -> list[str]:
+    uploads = c.target_client.list_multipart_uploads(Bucket=c.target_bucket).get("Uploads", [])
+    return [u["Key"] for u in uploads]
+
+
+def _lock_exists(c: Crash) -> bool:
+    return LOCK in _listing(c.target_client, c.target_bucket)
+
+
+S, T = "source", "target"  # which bucket a request must go to, to count
+
+# (event, N, which bucket's requests count or "" for any, phase, also restore the first backup)
+# Counts come from a traced run of this module's copy: the target side sees 6 HeadObject and 2 GetObject while
+# planning, the lock's conditional PutObject, 17 backup GetObject, then 15 PutObject + 2 multipart uploads of 2
+# parts (each followed by a HeadObject), 17 HeadObject of the verify phase, one DeleteObjects of the stale files
+# and one DeleteObjects releasing the lock.
+POINTS = [
+    ("before-call.s3.PutObject", 1, T, "lock", False),  # the lock's conditional put: nothing happened yet
+    ("after-call.s3.PutObject", 1, "", "lock", False),  # lock taken, backup not started
+    ("before-call.s3.GetObject", 4, T, "backup", False),  # first backup read
+    ("before-call.s3.GetObject", 12, T, "backup", True),  # mid-backup
+    ("before-call.s3.GetObject", 20, T, "backup", False),  # last backup read
+    ("before-call.s3.ListMultipartUploads", 1, T, "backup", False),  # backup written, no upload yet
+    ("before-call.s3.PutObject", 2, T, "write", False),  # first upload
+    ("before-call.s3.GetObject", 16, S, "write", False),  # a source read during the uploads
+    ("before-call.s3.PutObject", 8, T, "write", True),  # mid-uploads
+    ("before-call.s3.HeadObject", 10, T, "write", False),  # the check of a file that just landed
+    ("before-call.s3.CreateMultipartUpload", 2, T, "write", False),
+    ("before-call.s3.UploadPart", 1, T, "write", False),  # multipart created, no part yet
+    ("before-call.s3.UploadPart", 2, T, "write", False),  # middle of a multipart upload
+    ("before-call.s3.UploadPart", 4, T, "write", True),
+    ("before-call.s3.CompleteMultipartUpload", 1, T, "write", False),  # every part sent, not completed
+    ("after-call.s3.CompleteMultipartUpload", 1, "", "write", False),  # completed, not yet checked
+    ("before-call.s3.CompleteMultipartUpload", 2, T, "write", False),
+    ("before-call.s3.PutObject", 16, T, "write", False),  # last upload
+    ("before-call.s3.HeadObject", 24, T, "verify", False),  # first check of the verify phase
+    ("before-call.s3.HeadObject", 32, T, "verify", True),
+    ("before-call.s3.HeadObject", 40, T, "verify", False),  # last check
+    ("before-call.s3.DeleteObjects", 1, T, "delete", True),  # every file written, no stale file deleted
+    ("after-call.s3.DeleteObjects", 1, "", "delete", False),  # stale files deleted, lock still held
+    ("before-call.s3.DeleteObjects", 2, T, "delete", False),  # releasing the lock
+]
+
+
+@pytest.mark.parametrize("event,nth,side,phase,restore", POINTS,
+                         ids=[f"{p[3]}-{p[0].split('.', 1)[0]}-{p[0].rsplit('.', 1)[1]}-{p[1]}" for p in POINTS])
+def test_killed_copy_then_rerun(crash: Crash, tmp_path: Path, event: str, nth: int, side: str, phase: str,
+                                restore: bool) -> None:
+    c = crash
+    dst_before = _reset_target(c)
+    backups, marker = tmp_path / "bk", tmp_path / "killed-at"
+    match = {S: c.source_bucket, T: c.target_bucket, "": ""}[side]
+    proc = _spawn(c, backups, marker, kill_event=event, kill_after=str(nth), kill_match=match)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, out.decode()[-1500:], err.decode()[-1500:])
+    assert marker.read_text().startswith(f"{event} #{nth}")
+    lock_left = _lock_exists(c)
+    assert lock_left == (phase != "lock" or event.startswith("after-call")), "the lock object after the kill"
+    first = _first_complete_backup(backups)
+    killed_folders = sorted(backups.iterdir()) if backups.exists() else []
+    if phase in ("lock", "backup") and event != "before-call.s3.ListMultipartUploads":
+        assert first is None, "a backup folder was completed before the kill point"
+        assert len(killed_folders) <= 1
+        assert _listing(c.target_client, c.target_bucket).keys() - {LOCK} == dst_before.keys()
+        assert changed_keys(dst_before, snapshot(c.target_client, c.target_bucket)) <= {LOCK}
+        first_state = None
+    else:
+        assert first is not None and killed_folders == [first]
+        first_state = _folder_state(first)
+
+    code, rout, rerr = cli(*_copy_args(c, backups))
+    assert code == 0, f"rerun after a kill at {event} #{nth}: exit {code}\n{rerr}\n{rout[-2000:]}"
+    if lock_left:
+        assert "broke the lock" in rout + rerr and "that process is gone" in rout + rerr, rout + rerr
+    assert not _lock_exists(c), "the lock object is left after the rerun"
+    assert _unfinished_uploads(c) == [], "unfinished multipart uploads left in the target bucket"
+    code, vout, verr = cli("verify", c.src, c.dst, "--source-profile", "src", "--target-profile", "dst")
+    assert code == 0 and "IDENTICAL" in vout, vout + verr
+
+    assert _listing(c.source_client, c.source_bucket) == c.source_listing, "the source bucket changed"
+    after = snapshot(c.target_client, c.target_bucket)
+    allowed = set(model_keys(after, NAME, PT)) | set(model_keys(dst_before, NAME, PT))
+    assert changed_keys(dst_before, after) <= allowed, "a key outside the target model changed"
+    assert changed_keys(dst_before, after), "nothing changed"
+
+    if first_state is None:  # killed before the backup was complete: the rerun's backup is the first complete one
+        first = _first_complete_backup(backups)
+        assert first is not None
+    else:
+        assert _folder_state(first) == first_state, "the first backup was changed by the rerun"
+    saved = json.loads((first / "drmodel-backup.json").read_text())["saved"]
+    replaced = {k for k in model_keys(dst_before, NAME, PT) if after.get(k) != dst_before[k]}
+    # every placeholder file that was replaced or deleted, and nothing but the placeholder's files
+    assert replaced <= {item["key"] for item in saved} <= set(model_keys(dst_before, NAME, PT)), \
+        "the first backup does not list the placeholder's files"
+    assert all(item["sha256"] == dst_before[item["key"]] for item in saved)
+    files = folder_digests(first / "files")
+    assert files == {item["key"]: item["sha256"] for item in saved}
+    if restore:
+        code, _, rerr = cli("restore", str(first), "--yes", "--backup-to", str(tmp_path / "bk-restore"))
+        assert code == 0, rerr
+        assert snapshot(c.target_client, c.target_bucket) == dst_before, "restore did not give the placeholder back"
+        assert _unfinished_uploads(c) == []

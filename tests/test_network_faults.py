@@ -23,7 +23,11 @@ from drmodel.synth import legacy_bucket, placeholder, placeholder_prefix, put_al
 
 PT = placeholder_prefix("Apex-Hunter")
 REAL_MAKE_CLIENT = s3store.make_client
-MAX_ATTEMPTS = 5  # drmodel's botocore retry config (standard mode): 1 attempt + 4 retries
+REAL_SESSION_CLIENT = __import__("boto3.session").session.Session.client
+# drmodel configures botocore with Config(retries={"max_attempts": 5, "mode": "standard"}). In a Config's
+# retries dict botocore reads max_attempts as the number of RETRIES (total_max_attempts is the total), so a
+# call is sent at most 6 times: botocore's own `amz-sdk-request: attempt=N; max=6` header says so.
+MAX_ATTEMPTS = 6
 
 
 def _populate(acc, scale: float = 0.05) -> None:
@@ -79,12 +83,19 @@ def _stale(acc) -> set[str]:
 # ---------------------------------------------------------------- transport faults (the proxy)
 
 
-def test_cut_and_reset_connections_mid_body_are_retried(two_accounts, tmp_path):
-    """Uploads (client -> server) and downloads (server -> client) broken mid-body, by FIN and by RST."""
+UPLOAD_FAULTS = lambda: [Fault("reset", UP, after=300_000, times=2), Fault("cut", UP, after=700_000, times=1)]  # noqa
+DOWNLOAD_FAULTS = lambda: [Fault("cut", DOWN, after=300_000, times=2), Fault("reset", DOWN, after=700_000, times=1)]  # noqa
+
+
+@pytest.mark.parametrize("where", ["uploads", "uploads+downloads"])
+def test_cut_and_reset_connections_mid_body_are_retried(two_accounts, tmp_path, where):
+    """Uploads (client -> server) and downloads (server -> client) broken mid-body, by FIN and by RST.
+
+    A connection's byte count only passes 300 kB inside a PUT body (up) or a GET body (down): the faults
+    land mid-body."""
     acc = two_accounts
     _populate(acc)
-    faults = [Fault("reset", UP, after=300_000, times=2), Fault("cut", UP, after=700_000, times=1),
-              Fault("cut", DOWN, after=300_000, times=2), Fault("reset", DOWN, after=700_000, times=1)]
+    faults = UPLOAD_FAULTS() + (DOWNLOAD_FAULTS() if "downloads" in where else [])
     with FaultProxy.for_endpoint(acc.endpoint, faults) as proxy:
         _route(acc, proxy)
         started = time.monotonic()
@@ -98,6 +109,14 @@ def test_cut_and_reset_connections_mid_body_are_retried(two_accounts, tmp_path):
         code, report = _verify(acc)  # through the proxy too (the faults' budgets are spent)
         assert code == 0 and "IDENTICAL" in report, report
     assert not _stale(acc)
+
+
+def _normal_clients(monkeypatch) -> None:
+    """Undo _slow_clients/_hooked_target (not monkeypatch.undo(): that would also undo the fixture's env)."""
+    import boto3.session
+
+    monkeypatch.setattr(s3store, "make_client", REAL_MAKE_CLIENT)
+    monkeypatch.setattr(boto3.session.Session, "client", REAL_SESSION_CLIENT)
 
 
 def _slow_clients(monkeypatch, *, read_timeout: float, max_attempts: int, on_write=None) -> None:
@@ -161,7 +180,7 @@ def test_stalled_target_stops_with_exit_9_then_a_rerun_finishes(two_accounts, tm
         saved = json.loads((backups[0] / "drmodel-backup.json").read_text())["saved"]
         assert {s["key"] for s in saved} >= {f"{PT}/model/model_1.pb"}
         assert after.keys() >= {k for k in before if k != f"{PT}/drmodel.lock"}
-        monkeypatch.undo()  # normal clients again
+        _normal_clients(monkeypatch)
         code, out, err = cli(*args)
         if code == 10:  # the lock could not be released through the stall; in-process, its pid is still alive
             assert "lock" in err and "--break-lock" in err, err
@@ -228,7 +247,7 @@ def test_slowdown_503_is_retried_and_the_copy_verifies(two_accounts, tmp_path, m
     assert attempts and all(n == 3 for n in attempts.values()), attempts
     assert any("partNumber" in url for url in attempts), "no multipart upload was exercised"
     assert _retried(out) >= 2 * len(attempts), (out, len(attempts))
-    monkeypatch.undo()
+    _normal_clients(monkeypatch)
     code, report = _verify(acc)
     assert code == 0 and "IDENTICAL" in report, report
     assert not _stale(acc)
@@ -240,12 +259,15 @@ def test_500_on_every_attempt_is_bounded_and_fails_the_file_then_restore(two_acc
     before = snapshot(acc.target_client, acc.target_bucket)
     target = "model_145.pb"
     attempts: Counter[str] = Counter()
+    sdk_requests: list[str] = []  # botocore's "attempt=N; max=M" header of each attempt
     lock = threading.Lock()
 
     def broken(request, **kwargs):
         if request.url.split("?")[0].endswith("/" + target):
             with lock:
                 attempts[request.url] += 1
+                sdk = request.headers.get("amz-sdk-request")
+                sdk_requests.append(sdk.decode() if isinstance(sdk, bytes) else str(sdk))
             return _error(500, "InternalError", request.url)
         return None
 
@@ -254,9 +276,11 @@ def test_500_on_every_attempt_is_bounded_and_fails_the_file_then_restore(two_acc
     assert code == 9, err
     line = _one_line_error(err)
     assert target in line and "rerun" in line and "nothing was deleted" in line, line
-    assert len(attempts) == 1 and sum(attempts.values()) == MAX_ATTEMPTS, attempts  # bounded: 1 + 4 retries
+    # bounded: exactly botocore's max attempts for the one call (1 + 5 retries), then it gives up
+    assert len(attempts) == 1 and sum(attempts.values()) == MAX_ATTEMPTS, (attempts, sdk_requests)
+    assert sdk_requests[-1] == f"attempt={MAX_ATTEMPTS}; max={MAX_ATTEMPTS}", sdk_requests
     assert _stale(acc)  # nothing deleted
-    monkeypatch.undo()
+    _normal_clients(monkeypatch)
     assert set(snapshot(acc.target_client, acc.target_bucket)) >= set(before)
     # the target is restorable from the backup the failed copy took
     backup = next((tmp_path / "bk").iterdir())

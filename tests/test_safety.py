@@ -63,13 +63,16 @@ def test_a_lock_left_by_a_dead_local_process_is_taken_over(pair, tmp_path):
 
 def test_a_second_run_at_the_same_time_is_refused(two_accounts, tmp_path):
     acc = two_accounts
-    put_all(acc.source_client, acc.source_bucket, legacy_bucket(acc.source_bucket, scale=0.5))
+    put_all(acc.source_client, acc.source_bucket, legacy_bucket(acc.source_bucket, scale=0.05))
     put_all(acc.target_client, acc.target_bucket, placeholder(acc.target_bucket, "Apex-Hunter", scale=0.02))
     src, dst = f"s3://{acc.source_bucket}/Apex-Hunter", f"s3://{acc.target_bucket}/Apex-Hunter"
     args = ["copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--yes", "--checkpoint", "all",
             "--backup-to", str(tmp_path / "a")]
-    first = subprocess.Popen([sys.executable, "-m", "drmodel.cli.main", *args], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=os.environ.copy())
+    slow = ("import sys, time\nfrom drmodel.stores import s3\nreal = s3.S3Store.write_stream\n"
+            "def slow(self, *a, **k):\n    time.sleep(0.3)\n    return real(self, *a, **k)\n"
+            "s3.S3Store.write_stream = slow\nfrom drmodel.cli.main import main\nsys.exit(main(sys.argv[1:]))\n")
+    first = subprocess.Popen([sys.executable, "-c", slow, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=os.environ.copy())
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and first.poll() is None:
