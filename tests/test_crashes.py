@@ -39,7 +39,7 @@ import os, signal, threading, time
 def _install():
     import botocore.session
 
-    event = os.environ.get("DRMODEL_TEST_KILL_EVENT")
+    events = set(filter(None, os.environ.get("DRMODEL_TEST_KILL_EVENT", "").split(",")))
     after = int(os.environ.get("DRMODEL_TEST_KILL_AFTER", "1"))
     match = os.environ.get("DRMODEL_TEST_KILL_MATCH", "")
     action = os.environ.get("DRMODEL_TEST_KILL_ACTION", "kill")  # kill | mark (write the marker, then pause)
@@ -49,12 +49,16 @@ def _install():
     state = {"n": 0}
 
     def on_event(event_name=None, **kwargs):
-        params = kwargs.get("params")
+        params, context = kwargs.get("params"), kwargs.get("context")
         url = str(params.get("url", "")) if isinstance(params, dict) else ""
+        if isinstance(context, dict):  # after-call events see the URL their before-call saw
+            if url:
+                context["drmodel_test_url"] = url
+            url = url or context.get("drmodel_test_url", "")
         if trace:
             with lock, open(trace, "a") as f:
                 f.write(f"{event_name} {url}\n")
-        if event_name != event or match not in url:
+        if event_name not in events or match not in url:
             return
         with lock:
             state["n"] += 1
@@ -73,11 +77,9 @@ def _install():
 
     def create_client(self, *args, **kwargs):
         client = original(self, *args, **kwargs)
-        if trace:
+        if events or trace:
             client.meta.events.register("before-call.s3", on_event)
             client.meta.events.register("after-call.s3", on_event)
-        elif event:
-            client.meta.events.register(event, on_event)
         return client
 
     botocore.session.Session.create_client = create_client
@@ -139,6 +141,8 @@ def crash(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) -> Itera
         empty_bucket(client, bucket)
     objects = legacy_keys(NAME, P1, synth_model(NAME, bucket=sb, prefix=P1, timestamp="20200427103015",
                                                 checkpoints=((140, 123889), (145, 136982)), scale=0.36, seed=1))
+    for key in [k for k in objects if k.endswith(".pb")]:
+        objects[key] = objects[key][:1024 * 1024]
     p2 = legacy_prefix("123456789012", "20200503081244", "b81d2e07-3c9a-4f15-8e6d-0a7c4b2f9e58")
     objects.update(legacy_keys(f"{NAME}-2", p2, synth_model(f"{NAME}-2", bucket=sb, prefix=p2,
                                                              timestamp="20200503081244", checkpoints=((31, 29877),),
@@ -200,18 +204,20 @@ def _lock_exists(c: Crash) -> bool:
 
 
 S, T = "source", "target"  # which bucket a request must go to, to count
+DEL = "before-call.s3.DeleteObject,before-call.s3.DeleteObjects"
+DEL_DONE = "after-call.s3.DeleteObject,after-call.s3.DeleteObjects"
+STALE = PT + "/model/"
 
-# (event, N, which bucket's requests count or "" for any, phase, also restore the first backup)
+# (event(s), N, what the request URL must contain, phase, also restore the first backup)
 # Counts come from a traced run of this module's copy: the target side sees 6 HeadObject and 2 GetObject while
-# planning, the lock's conditional PutObject, 17 backup GetObject, then 15 PutObject + 2 multipart uploads of 2
-# parts (each followed by a HeadObject), 17 HeadObject of the verify phase, one DeleteObjects of the stale files
-# and one DeleteObjects releasing the lock.
+# planning, a GetObject then the lock's conditional PutObject, 17 backup GetObject, then 15 PutObject and 2
+# multipart uploads of 2 parts (each file followed by a HeadObject), 17 HeadObject of the verify phase, the
+# deletes of the 8 stale files, then the lock is read and deleted.
 POINTS = [
     ("before-call.s3.PutObject", 1, T, "lock", False),  # the lock's conditional put: nothing happened yet
-    ("after-call.s3.PutObject", 1, "", "lock", False),  # lock taken, backup not started
+    ("after-call.s3.PutObject", 1, T, "lock", False),  # lock taken, backup not started
     ("before-call.s3.GetObject", 4, T, "backup", False),  # first backup read
     ("before-call.s3.GetObject", 12, T, "backup", True),  # mid-backup
-    ("before-call.s3.GetObject", 20, T, "backup", False),  # last backup read
     ("before-call.s3.ListMultipartUploads", 1, T, "backup", False),  # backup written, no upload yet
     ("before-call.s3.PutObject", 2, T, "write", False),  # first upload
     ("before-call.s3.GetObject", 16, S, "write", False),  # a source read during the uploads
@@ -222,32 +228,39 @@ POINTS = [
     ("before-call.s3.UploadPart", 2, T, "write", False),  # middle of a multipart upload
     ("before-call.s3.UploadPart", 4, T, "write", True),
     ("before-call.s3.CompleteMultipartUpload", 1, T, "write", False),  # every part sent, not completed
-    ("after-call.s3.CompleteMultipartUpload", 1, "", "write", False),  # completed, not yet checked
+    ("after-call.s3.CompleteMultipartUpload", 1, T, "write", False),  # completed, not yet checked
     ("before-call.s3.CompleteMultipartUpload", 2, T, "write", False),
     ("before-call.s3.PutObject", 16, T, "write", False),  # last upload
     ("before-call.s3.HeadObject", 24, T, "verify", False),  # first check of the verify phase
     ("before-call.s3.HeadObject", 32, T, "verify", True),
     ("before-call.s3.HeadObject", 40, T, "verify", False),  # last check
-    ("before-call.s3.DeleteObjects", 1, T, "delete", True),  # every file written, no stale file deleted
-    ("after-call.s3.DeleteObjects", 1, "", "delete", False),  # stale files deleted, lock still held
-    ("before-call.s3.DeleteObjects", 2, T, "delete", False),  # releasing the lock
+    (DEL, 1, STALE, "delete", True),  # every file written, no stale file deleted yet
+    (DEL, 4, STALE, "delete", False),  # some stale files deleted
+    (DEL_DONE, 8, STALE, "delete", False),  # every stale file deleted, lock still held
+    (DEL, 1, "drmodel.lock", "delete", False),  # releasing the lock
 ]
 
 
+def _point_id(p: tuple[str, int, str, str, bool]) -> str:
+    first = p[0].split(",")[0]
+    where = {S: "", T: "", STALE: "-stale", "drmodel.lock": "-lock"}[p[2]]
+    return f"{p[3]}-{first.split('.', 1)[0]}-{first.rsplit('.', 1)[1]}{where}-{p[1]}"
+
+
 @pytest.mark.parametrize("event,nth,side,phase,restore", POINTS,
-                         ids=[f"{p[3]}-{p[0].split('.', 1)[0]}-{p[0].rsplit('.', 1)[1]}-{p[1]}" for p in POINTS])
+                         ids=[_point_id(p) for p in POINTS])
 def test_killed_copy_then_rerun(crash: Crash, tmp_path: Path, event: str, nth: int, side: str, phase: str,
                                 restore: bool) -> None:
     c = crash
     dst_before = _reset_target(c)
     backups, marker = tmp_path / "bk", tmp_path / "killed-at"
-    match = {S: c.source_bucket, T: c.target_bucket, "": ""}[side]
+    match = {S: c.source_bucket, T: c.target_bucket}.get(side, side)
     proc = _spawn(c, backups, marker, kill_event=event, kill_after=str(nth), kill_match=match)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, out.decode()[-1500:], err.decode()[-1500:])
-    assert marker.read_text().startswith(f"{event} #{nth}")
+    assert marker.read_text().split(" #")[0] in event.split(",")
     lock_left = _lock_exists(c)
-    assert lock_left == (phase != "lock" or event.startswith("after-call")), "the lock object after the kill"
+    assert lock_left == (event != "before-call.s3.PutObject" or nth != 1), "the lock object after the kill"
     first = _first_complete_backup(backups)
     killed_folders = sorted(backups.iterdir()) if backups.exists() else []
     if phase in ("lock", "backup") and event != "before-call.s3.ListMultipartUploads":
@@ -262,9 +275,8 @@ def test_killed_copy_then_rerun(crash: Crash, tmp_path: Path, event: str, nth: i
 
     code, rout, rerr = cli(*_copy_args(c, backups))
     assert code == 0, f"rerun after a kill at {event} #{nth}: exit {code}\n{rerr}\n{rout[-2000:]}"
-    if lock_left:
-        assert "broke the lock" in rout + rerr and "that process is gone" in rout + rerr, rout + rerr
-    assert not _lock_exists(c), "the lock object is left after the rerun"
+    took_over = "broke the lock" in rout + rerr and "that process is gone" in rout + rerr
+    lock_after = _lock_exists(c)  # checked last, so that every other invariant is checked too
     assert _unfinished_uploads(c) == [], "unfinished multipart uploads left in the target bucket"
     code, vout, verr = cli("verify", c.src, c.dst, "--source-profile", "src", "--target-profile", "dst")
     assert code == 0 and "IDENTICAL" in vout, vout + verr
@@ -293,3 +305,48 @@ def test_killed_copy_then_rerun(crash: Crash, tmp_path: Path, event: str, nth: i
         assert code == 0, rerr
         assert snapshot(c.target_client, c.target_bucket) == dst_before, "restore did not give the placeholder back"
         assert _unfinished_uploads(c) == []
+    assert not lock_after, (f"the dead run's lock {LOCK} is still in the target after the rerun (kill at {event} "
+                            f"#{nth}); the rerun said: {rout.strip().splitlines()[-1]}")
+    if lock_left:
+        assert took_over, "the rerun did not take over the dead run's lock with a note:\n" + rout + rerr
+
+
+def test_ctrl_c_mid_upload_says_where_the_target_is_and_the_rerun_finishes(crash: Crash, tmp_path: Path) -> None:
+    c = crash
+    dst_before = _reset_target(c)
+    backups, marker = tmp_path / "bk", tmp_path / "reached"
+    # the hook holds the thread sending the 2nd part of a multipart upload for 2 s: the test's SIGINT lands then
+    proc = _spawn(c, backups, marker, kill_event="before-call.s3.UploadPart", kill_after="2",
+                  kill_match=c.target_bucket, kill_action="mark", kill_pause="2")
+    deadline = time.monotonic() + 60
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert marker.exists(), "the upload point was not reached"
+    interrupted_at = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    stopped_after = time.monotonic() - interrupted_at
+    text = err.decode()
+    assert proc.returncode == 130, (proc.returncode, text[-2000:])
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    lines = [line for line in text.splitlines() if line.startswith("drmodel:")]
+    assert len(lines) == 1, text  # one line: the state of the target and how to resume
+    line = lines[0]
+    assert "interrupted while writing" in line and "not yet deleted" in line, line
+    assert "rerun the same command" in line and "drmodel restore" in line, line
+    assert stopped_after < 15, f"Ctrl-C took {stopped_after:.1f} s to stop the copy"
+    first = _first_complete_backup(backups)
+    assert first is not None
+    first_state = _folder_state(first)
+
+    code, rout, rerr = cli(*_copy_args(c, backups))
+    assert code == 0, rerr
+    assert not _lock_exists(c)
+    assert _unfinished_uploads(c) == []
+    code, vout, _ = cli("verify", c.src, c.dst, "--source-profile", "src", "--target-profile", "dst")
+    assert code == 0 and "IDENTICAL" in vout, vout
+    assert _folder_state(first) == first_state
+    after = snapshot(c.target_client, c.target_bucket)
+    allowed = set(model_keys(after, NAME, PT)) | set(model_keys(dst_before, NAME, PT))
+    assert changed_keys(dst_before, after) <= allowed
+    assert _listing(c.source_client, c.source_bucket) == c.source_listing

@@ -239,6 +239,8 @@ def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
             dump_json({"plan": [vars(a) | {"data": None} for a in plan.actions], "details": plan.details}, out)
         return 0
     if not plan.writes and not plan.by_op("delete"):
+        if plan.details.get("lock_key"):
+            api.execute(plan, Bar(err, quiet=args.quiet), break_lock=args.break_lock)  # lock check, stale lock cleared
         out.write("Nothing to do: " + ("nothing can be repaired without guessing.\n" if plan.kind == "repair" else
                                        "the target already holds every file, verified by checksum.\n"))
         return 0
