@@ -161,7 +161,7 @@ def test_stalled_target_stops_with_exit_9_then_a_rerun_finishes(two_accounts, tm
                 armed.set()
                 proxy.set_faults(stall)
 
-        _slow_clients(monkeypatch, read_timeout=1, max_attempts=2, on_write=arm)
+        _slow_clients(monkeypatch, read_timeout=0.5, max_attempts=1, on_write=arm)  # 2 attempts
         args = _copy_args(acc, tmp_path / "bk", "--checkpoint", "last")
         started = time.monotonic()
         code, out, err = cli(*args)
@@ -170,7 +170,7 @@ def test_stalled_target_stops_with_exit_9_then_a_rerun_finishes(two_accounts, tm
         assert code == 9, f"exit {code}: {err[-2000:]}"
         line = _one_line_error(err)
         assert "rerun" in line and "nothing was deleted" in line, line
-        assert seconds < 40, seconds
+        assert seconds < 30, seconds  # bounded: ~13 s here
         proxy.set_faults([])  # the network is back
         after = snapshot(acc.target_client, acc.target_bucket)
         assert _stale(acc) == {k for k in before if k.startswith(PT + "/model/") and
@@ -186,14 +186,10 @@ def test_stalled_target_stops_with_exit_9_then_a_rerun_finishes(two_accounts, tm
             assert "lock" in err and "--break-lock" in err, err
             code, out, err = cli(*args, "--break-lock")
         assert code == 0, err
-        code, out, err = cli("verify", f"s3://{acc.source_bucket}/Apex-Hunter",
-                             f"s3://{acc.target_bucket}/Apex-Hunter", "--source-profile", "src",
-                             "--target-profile", "dst", "--checkpoint", "last")
-        if code == 2:  # verify may not take --checkpoint: compare the whole model instead
-            code, report = _verify(acc)
-            assert code in (0, 8), report
-        else:
-            assert code == 0, out + err
+        assert "written and verified by sha256" in out, out
+        # and a second rerun finds every file already there, proven identical by checksum
+        code, out, err = cli(*args)
+        assert code == 0 and "Nothing to do" in out, out + err
     assert not _stale(acc)
 
 

@@ -63,7 +63,7 @@ class S3Store:
         client.meta.events.register("after-call.s3", self._count_retries)
         return client
 
-    retries = 0  # requests botocore retried (5xx, SlowDown, broken connections), with backoff, at most 4 each
+    retries = 0  # requests retried (5xx, SlowDown, broken connections, cut bodies): at most 5 retries each
 
     def _count_retries(self, parsed: Any = None, **kwargs: Any) -> None:
         attempts = (parsed or {}).get("ResponseMetadata", {}).get("RetryAttempts", 0)
@@ -164,7 +164,7 @@ class S3Store:
         return r["Body"].read()
 
     def open_read(self, key: str) -> BinaryIO:
-        return self._call("get_object", key, Key=key)["Body"]
+        return ResumableBody(self, key)  # type: ignore[return-value]
 
     def write_stream(self, key: str, stream: BinaryIO, size: int, *, progress: ProgressFn | None = None,
                      metadata: Mapping[str, str] | None = None) -> WriteResult:
@@ -201,6 +201,68 @@ class S3Store:
         against the bucket by some S3 implementations), and a model has few stale files."""
         for key in keys:
             self._call("delete_object", key, Key=key)
+
+
+class ResumableBody:
+    """A GET body that survives a connection cut mid-body: it asks again from the next byte (Range, If-Match on
+    the ETag so a changed object is never stitched together), up to 5 times with backoff, then fails cleanly."""
+
+    MAX_RESUMES = 5
+
+    def __init__(self, store: S3Store, key: str) -> None:
+        self.store, self.key = store, key
+        self.pos = 0
+        self.resumes = 0
+        r = store._call("get_object", key, Key=key)
+        self.etag = r.get("ETag")
+        self.length = r["ContentLength"]
+        self._body = r["Body"]
+
+    def read(self, n: int = -1) -> bytes:
+        while True:
+            try:
+                data = self._body.read() if n is None or n < 0 else self._body.read(n)
+            except Exception as exc:  # urllib3 ProtocolError, ResponseStreamingError, timeouts, resets
+                self._resume(exc)
+                continue
+            if not data and self.pos < self.length:
+                self._resume(EOFError(f"body ended at byte {self.pos} of {self.length}"))
+                continue
+            self.pos += len(data)
+            return data
+
+    def _resume(self, exc: Exception) -> None:
+        import time
+
+        from drmodel.errors import TransferError
+
+        self.resumes += 1
+        if self.resumes > self.MAX_RESUMES:
+            kind = exc.__class__.__name__
+            raise TransferError(f"reading {self.store.describe(self.key)} broke {self.resumes} times ({kind})",
+                                fix="check the network, then rerun the same command to resume") from exc
+        self.store.retries += 1
+        try:
+            self._body.close()
+        except Exception:
+            pass
+        time.sleep(min(2.0, 0.1 * 2 ** self.resumes))
+        kwargs: dict[str, Any] = {"Key": self.key, "Range": f"bytes={self.pos}-"}
+        if self.etag:
+            kwargs["IfMatch"] = self.etag
+        self._body = self.store._call("get_object", self.key, **kwargs)["Body"]
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self) -> ResumableBody:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _common_prefix(keys: list[str]) -> str:
