@@ -200,3 +200,14 @@ def test_expired_credentials_are_refreshed_mid_transfer(deployments, tmp_path, m
     assert code == 0, err
     assert any("expired" in r[3] for r in stand.rejections)
     assert transfer.client_for("mine").refreshes >= 2
+
+
+def test_debug_log_never_shows_the_password_or_tokens(deployments, tmp_path):
+    folder = write_folder(tmp_path / "m", model_files())
+    code, out, err = cli("--debug", "push", str(folder), "droa://mine/Apex-Hunter")
+    assert code == 0, err[-3000:]
+    assert "InitiateAuth" in err or "cognito" in err.lower()  # the log was verbose enough to leak
+    client = transfer.client_for("mine")
+    secrets = [USERS["mine"][1], client._id_token, client.credentials.get_frozen_credentials().secret_key]
+    for secret in secrets:
+        assert secret and secret not in out + err
