@@ -134,17 +134,11 @@ def _slow_clients(monkeypatch, *, read_timeout: float, max_attempts: int, on_wri
 
     monkeypatch.setattr(boto3.session.Session, "client", client)
 
-    def make_client(profile, options):
-        c = REAL_MAKE_CLIENT(profile, options)
-        if profile == "dst" and on_write is not None:
-            def hook(request, **kw):
-                if "drmodel.lock" not in request.url:
-                    on_write()
-            for op in ("PutObject", "CreateMultipartUpload"):
-                c.meta.events.register(f"before-send.s3.{op}", hook)
-        return c
-
-    monkeypatch.setattr(s3store, "make_client", make_client)
+    if on_write is not None:
+        def hook(request, **kw):
+            if "drmodel.lock" not in request.url:
+                on_write()
+        _hooked_target(monkeypatch, hook, ("PutObject", "CreateMultipartUpload"))
 
 
 def test_stalled_target_stops_with_exit_9_then_a_rerun_finishes(two_accounts, tmp_path, monkeypatch):
@@ -211,11 +205,12 @@ def _error(status: int, code: str, url: str) -> AWSResponse:
                        _Raw(body))
 
 
-def _hooked_target(monkeypatch, hook) -> None:
+def _hooked_target(monkeypatch, hook, ops: tuple[str, ...] = ("PutObject", "UploadPart")) -> None:
+    """Register `hook` on the target profile's clients, before these operations are sent."""
     def make_client(profile, options):
         c = REAL_MAKE_CLIENT(profile, options)
         if profile == "dst":
-            for op in ("PutObject", "UploadPart"):
+            for op in ops:
                 c.meta.events.register(f"before-send.s3.{op}", hook)
         return c
 

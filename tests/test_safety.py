@@ -91,20 +91,20 @@ def test_a_second_run_at_the_same_time_is_refused(two_accounts, tmp_path):
 # -- secrets ---------------------------------------------------------------------------------------------------
 def test_debug_output_and_errors_never_show_keys(moto_buckets, monkeypatch):
     _, src, _ = moto_buckets
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAZZZZZZZZZZZZZZZZ")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIATESTZZZZZZZZZZZZ")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t/Value+ThatMustNeverShow")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "SessionTokenThatMustNeverShow")
     code, out, err = cli("--debug", "ls", f"s3://{src}")
     assert "Authorization" in err or "DEBUG" in err  # botocore's log was there to leak
-    for secret in ("AKIAZZZZZZZZZZZZZZZZ", "s3cr3t/Value+ThatMustNeverShow", "SessionTokenThatMustNeverShow"):
+    for secret in ("AKIATESTZZZZZZZZZZZZ", "s3cr3t/Value+ThatMustNeverShow", "SessionTokenThatMustNeverShow"):
         assert secret not in out + err
 
 
 def test_redact_patterns():
-    text = ("Credential=AKIAABCDEFGHIJKLMNOP/20261128/us-east-1/s3/aws4_request Signature=0123abcd "
+    text = ("Credential=AKIATESTABCDEFGHIJKL/20261128/us-east-1/s3/aws4_request Signature=0123abcd "
             "{'X-Amz-Security-Token': b'IQoJb3JpZ2luX2Vj'} \"PASSWORD\": \"hunter2-secret\" SecretKey=abc/def")
     out = redact(text)
-    for secret in ("AKIAABCDEFGHIJKLMNOP", "0123abcd", "IQoJb3JpZ2luX2Vj", "hunter2-secret", "abc/def"):
+    for secret in ("AKIATESTABCDEFGHIJKL", "0123abcd", "IQoJb3JpZ2luX2Vj", "hunter2-secret", "abc/def"):
         assert secret not in out
 
 
