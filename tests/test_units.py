@@ -31,7 +31,7 @@ def test_parse_s3_and_local_addresses(tmp_path):
 
 
 @pytest.mark.parametrize("bad", ["s3://Bad_Bucket/x", "s3://ab", "s3://bucket-ok/../other", "s3://bucket-ok/a/./b",
-                                 "gs://bucket/x", "s3://bucket-ok/a\nb", ""])
+                                 "gs://bucket/x", "s3://bucket-ok/a\nb", "", "~no-such-user-here/model"])
 def test_bad_addresses_are_usage_errors(bad):
     with pytest.raises(UsageError):
         parse(bad)

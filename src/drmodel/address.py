@@ -46,7 +46,10 @@ def parse(text: str) -> Address:
         return Address("droa", name, model.strip("/"))
     if re.match(r"^[a-z][a-z0-9+.-]*://", text):
         raise UsageError(f"{text!r}: unknown scheme", fix="use s3://BUCKET/MODEL or a local folder")
-    path = Path(text).expanduser().absolute()
+    try:
+        path = Path(text).expanduser().absolute()
+    except RuntimeError:  # ~user with no such user
+        raise UsageError(f"{text!r}: no home folder for that ~user", fix="write the path without ~user") from None
     if path.name.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
         return Address("archive", None, "", path)
     return Address("file", None, "", path)
