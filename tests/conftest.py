@@ -20,6 +20,13 @@ import logging
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server request log
 
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+# CI explores the same examples every run (a landing is not left to chance); developers' runs stay random.
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")
+
 BUCKET_A = "aws-deepracer-aaaaaaaa-1111-4111-8111-111111111111"
 BUCKET_B = "aws-deepracer-bbbbbbbb-2222-4222-8222-222222222222"
 
