@@ -247,6 +247,28 @@ def table(summary: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+# Issue 7's targets that this script measures (the others are not measured yet and are listed as such).
+TARGETS = [("relay copy vs rclone two-remote copy", "rclone", 1.0), ("relay copy vs aws-cli download+upload", "aws-cli",
+                                                                      1 / 0.6)]
+NOT_MEASURED = ["server-side copy vs s5cmd bucket-to-bucket", "pull vs rclone download", "push vs s5cmd upload",
+                "rerun of an identical copy <= 0.1x", "peak memory < 300 MB", "`drmodel --help` < 0.3 s"]
+
+
+def targets(summary: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """PASS when drmodel's median time is at most `limit` times the peer's (peer/drmodel ratio >= 1/limit)."""
+    rows: list[dict[str, Any]] = []
+    for name, peer, peer_over_drmodel in TARGETS:
+        if peer not in summary:
+            rows.append({"target": name, "status": "not measured"})
+            continue
+        ratio = summary["drmodel"]["median_s"] / summary[peer]["median_s"]
+        limit = 1 / peer_over_drmodel
+        rows.append({"target": name, "drmodel_over_peer": round(ratio, 3), "limit": round(limit, 3),
+                     "status": "PASS" if ratio <= limit else "FAIL"})
+    rows += [{"target": name, "status": "not measured"} for name in NOT_MEASURED]
+    return rows
+
+
 def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     a = Identity("account-a", "AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30),
                  (f"aws-deepracer-{uuid.uuid4()}",))
@@ -327,6 +349,12 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     report["date_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     print("\n" + table(report["results"]))
+    report["targets"] = targets(report["results"])
+    print("\ntargets (issue 7):")
+    for row in report["targets"]:
+        detail = (f"drmodel/peer {row['drmodel_over_peer']:.2f} (limit {row['limit']:.2f})"
+                  if "limit" in row else "")
+        print(f"  {row['status']:<13} {row['target']:<45} {detail}")
     print(f"\nMB = 10^6 B; {report['model']['bytes'] / 1e6:.1f} MB per copy; peer/drmodel > 1 means drmodel "
           f"is faster. {report['machine']['nproc']} CPUs, Python {report['machine']['python']}.")
     args.out.parent.mkdir(parents=True, exist_ok=True)
