@@ -12,7 +12,8 @@ from drmodel.address import parse
 from drmodel.errors import AmbiguousError, InvalidModelError, NotFoundError, UsageError
 from drmodel.hashing import HashingReader, b64, composite_checksum
 from drmodel.layouts.names import check_name, choose_job
-from drmodel.model import is_model_file, metadata_summary, parse_json, read_checkpoints, role
+from drmodel.checkpoints import inventory
+from drmodel.model import is_model_file, metadata_summary, parse_json, role
 from drmodel.plan import build_plan
 from drmodel.stores.base import ObjectInfo
 from drmodel.synth import model_metadata, training_params
@@ -116,8 +117,9 @@ def test_roles_and_model_files():
 
 def test_checkpoint_numbers_match_exactly():
     files = ["model/1_Step-100.ckpt.index", "model/14_Step-1400.ckpt.index", "model/model_1.pb", "model/model_14.pb"]
-    ck = read_checkpoints(files, lambda p: b"")
-    assert ck.iterations == {1: ["1_Step-100.ckpt.index", "model_1.pb"], 14: ["14_Step-1400.ckpt.index", "model_14.pb"]}
+    inv = inventory(files)
+    assert {n: sorted(ck.files) for n, ck in inv.items()} == {
+        1: ["model/1_Step-100.ckpt.index", "model/model_1.pb"], 14: ["model/14_Step-1400.ckpt.index", "model/model_14.pb"]}
 
 
 def test_plan_deletes_only_stale_checkpoint_files():

@@ -22,7 +22,7 @@ from drmodel.errors import InvalidModelError, NotFoundError, UsageError
 from drmodel.execute import BACKUP_FILE, Result, execute
 from drmodel.layouts import ModelLocation, ModelSummary, TargetRequest
 from drmodel.lock import LOCK_NAME
-from drmodel.model import METADATA, TRAINING_PARAMS_RE, metadata_summary, parse_json, read_checkpoints, role
+from drmodel.model import EVAL_COPY, METADATA, TRAINING_PARAMS_RE, metadata_summary, parse_json, role
 from drmodel.options import TransferOptions
 from drmodel.plan import Action, Plan, build_plan
 from drmodel.stores.base import ObjectInfo, Store
@@ -32,7 +32,6 @@ from drmodel.stores.s3 import S3Store
 __all__ = ["list_models", "show", "open_model", "check", "car", "plan_transfer", "execute", "verify", "diff", "plan_repair",
            "plan_restore", "Result"]
 
-EVAL_COPY = "model/model_metadata.json"
 LOCATION_KEYS = ("SAGEMAKER_SHARED_S3_BUCKET", "SAGEMAKER_SHARED_S3_PREFIX", "MODEL_METADATA_FILE_S3_KEY",
                  "REWARD_FILE_S3_KEY", "METRICS_S3_BUCKET", "METRICS_S3_OBJECT_KEY")
 
@@ -89,7 +88,7 @@ def list_models(address: str, *, profile: str | None = None, layout: str | None 
     if kind == "model" and lay.name != "legacy":
         loc = lay.open_model(store, addr.path)
         return [ModelSummary(loc.name, lay.name, loc.address, sum(f.size for f in loc.files.values()),
-                             len(read_checkpoints(list(loc.files), loc.read).iterations), loc.details)]
+                             len(ckpts.inventory(loc.files)), loc.details)]
     return lay.list_models(store, addr.path)
 
 
@@ -98,14 +97,19 @@ def show(address: str, *, profile: str | None = None, layout: str | None = None,
     loc = open_model(address, profile=profile, layout=layout, training_job=training_job)
     meta_bytes = loc.read(METADATA)
     summary = metadata_summary(parse_json(meta_bytes, loc.store.describe(loc.key_for(METADATA))), METADATA)
-    ck = read_checkpoints(list(loc.files), loc.read)
+    ptr = ckpts.read_pointers(loc.files, loc.read)
+    if ptr.json_error:
+        raise InvalidModelError(f"model/deepracer_checkpoints.json is not valid JSON ({ptr.json_error})",
+                                fix="fix or replace that file, then run the command again")
+    checkpoints = {"best": ptr.best, "last": ptr.last, "coach_checkpoint": ptr.coach,
+                   "iterations": sorted(ckpts.inventory(loc.files))}
     eval_copy = None
     if EVAL_COPY in loc.files:
         eval_copy = "identical to model_metadata.json" if loc.read(EVAL_COPY) == meta_bytes else "DIFFERS"
     return {
         "name": loc.name, "address": loc.address, "layout": loc.layout, "details": loc.details,
         "files": [{"path": p, "key": loc.key_for(p), "size": f.size, "role": role(p)} for p, f in sorted(loc.files.items())],
-        "size": sum(f.size for f in loc.files.values()), "metadata": summary, "checkpoints": ck.as_dict(),
+        "size": sum(f.size for f in loc.files.values()), "metadata": summary, "checkpoints": checkpoints,
         "evaluation_metadata_copy": eval_copy,
     }
 
@@ -197,7 +201,7 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
     plan.details.update({
         "source": {"layout": src.layout, **src.details}, "target": {"layout": tgt.layout, **tgt.details},
         "target_exists": tgt.exists, "checkpoints": selection.description,
-        "racing": f"{racing.name} ({racing.kind})" if racing and racing.name else None,
+        "racing": racing,
         "allowed_keys": {tgt.key_for(p) for p in src_files} | {o.key for o in tgt.files.values()},
         "lock_key": None if hasattr(tgt.store, "finalize") else tgt.key_for(LOCK_NAME),
     })
@@ -217,8 +221,7 @@ def _plan_droa(src: ModelLocation, addr: Address, checkpoint: str, force: bool, 
     model = name or addr.path or src.name
     plan = droa.plan_push(src, files, {p: d for p, (d, _) in rewritten.items()}, addr.bucket or "", model, description)
     plan.notes = notes + plan.notes
-    plan.details.update({"checkpoints": selection.description,
-                         "racing": f"{racing.name} ({racing.kind})" if racing and racing.name else None})
+    plan.details.update({"checkpoints": selection.description, "racing": racing})
     return plan
 
 
@@ -243,8 +246,10 @@ def _select_checkpoints(src: ModelLocation, spec: str) -> tuple[dict[str, Object
 
 
 def _gate(src: ModelLocation, files: dict[str, ObjectInfo], rewritten: dict[str, tuple[bytes, str]], kind: str,
-          force: bool, notes: list[str]):  # -> EvalChoice | None
-    """Check the model as it will be written; refuse a broken one on copy and push unless forced."""
+          force: bool, notes: list[str]) -> str | None:
+    """Check the model as it will be written; refuse a broken one on copy and push unless forced.
+
+    Returns which checkpoint will race in the target, e.g. `140_Step-123889.ckpt (best)`."""
     view = ModelLocation(store=src.store, layout=src.layout, name=src.name, address=src.address, files=files,
                          key_for=src.key_for, overrides={p: d for p, (d, _) in rewritten.items()})
     report = check_model(view, hashes=False)
@@ -256,7 +261,8 @@ def _gate(src: ModelLocation, files: dict[str, ObjectInfo], rewritten: dict[str,
         more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
         raise InvalidModelError(f"the target would be broken: {first.topic}: {first.message}{more}",
                                 fix=f"run `drmodel check {src.address}` for details, or pass --force to copy anyway")
-    return report.evaluation
+    e = report.evaluation
+    return f"{e.name} ({e.kind})" if e and e.name else None
 
 
 def _same_paths(src: ModelLocation, tgt: ModelLocation, src_files: dict[str, ObjectInfo],

@@ -18,9 +18,7 @@ from drmodel import checkpoints as ckpts
 from drmodel.errors import InvalidModelError, UsageError
 from drmodel.hashing import HashingReader
 from drmodel.layouts.base import ModelLocation
-from drmodel.model import METADATA
-
-EVAL_COPY = "model/model_metadata.json"
+from drmodel.model import EVAL_COPY, METADATA
 
 
 @dataclass

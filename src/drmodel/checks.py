@@ -15,9 +15,9 @@ from typing import Any
 from drmodel.checkpoints import EvalChoice, evaluation_choice, inventory, read_pointers
 from drmodel.compare import sha256_of
 from drmodel.layouts.base import ModelLocation
-from drmodel.model import METADATA, REWARD
+from drmodel.checkpoints import checkpoint_number
+from drmodel.model import EVAL_COPY, METADATA, REWARD
 
-EVAL_COPY = "model/model_metadata.json"
 KNOWN_KEYS = {"action_space", "action_space_type", "sensor", "neural_network", "training_algorithm", "version",
               "lidar_config", "preprocess_type", "regional_parameters"}
 CAMERAS = {"FRONT_FACING_CAMERA", "LEFT_CAMERA", "STEREO_CAMERAS", "observation"}
@@ -213,8 +213,6 @@ def _check_checkpoints(loc: ModelLocation, r: CheckReport, eval_checkpoint: str,
     for label, name in (("best", ptr.best), ("last", ptr.last), (".coach_checkpoint", ptr.coach)):
         if not name:
             continue
-        from drmodel.checkpoints import checkpoint_number
-
         n = checkpoint_number(name)
         if n is None:
             r.add("error", t, f"{label} names {name!r}, which is not a checkpoint name (N_Step-M.ckpt)")

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from drmodel.errors import InvalidModelError
 
 METADATA = "model_metadata.json"
+EVAL_COPY = "model/model_metadata.json"  # the copy evaluation reads
 REWARD = "reward_function.py"
 MANIFEST = "drmodel-manifest.json"
 CKPT_RE = re.compile(r"^(\d+)_Step-(\d+)\.ckpt")
@@ -84,42 +84,3 @@ def metadata_summary(meta: Any, where: str) -> dict[str, Any]:
         "neural_network": meta.get("neural_network", "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"),
         "training_algorithm": meta.get("training_algorithm", "clipped_ppo"), "version": str(meta.get("version", "")),
     }
-
-
-@dataclass
-class Checkpoints:
-    iterations: dict[int, list[str]] = field(default_factory=dict)  # N -> model/ file names of checkpoint N
-    best: str | None = None  # checkpoint names as in deepracer_checkpoints.json, e.g. 140_Step-123889.ckpt
-    last: str | None = None
-    coach: str | None = None  # .coach_checkpoint (or the dotless copy)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "last": self.last, "coach_checkpoint": self.coach,
-                "iterations": sorted(self.iterations)}
-
-
-def checkpoint_number(name: str) -> int | None:
-    m = CKPT_RE.match(name) or PB_RE.match(name)
-    return int(m.group(1)) if m else None
-
-
-def read_checkpoints(model_files: list[str], read: Any) -> Checkpoints:
-    """Checkpoints from model/ file names plus the pointer files; `read(path)` returns a small file's bytes."""
-    ck = Checkpoints()
-    for path in model_files:
-        if not path.startswith("model/"):
-            continue
-        name = path[len("model/"):]
-        n = checkpoint_number(name)
-        if n is not None:
-            ck.iterations.setdefault(n, []).append(name)
-    if "model/deepracer_checkpoints.json" in model_files:
-        data = parse_json(read("model/deepracer_checkpoints.json"), "model/deepracer_checkpoints.json")
-        if isinstance(data, dict):
-            ck.best = (data.get("best_checkpoint") or {}).get("name")
-            ck.last = (data.get("last_checkpoint") or {}).get("name")
-    for pointer in ("model/.coach_checkpoint", "model/coach_checkpoint"):
-        if pointer in model_files:
-            ck.coach = read(pointer).decode("utf-8", "replace").strip() or None
-            break
-    return ck

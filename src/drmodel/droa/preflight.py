@@ -17,14 +17,13 @@ from drmodel.checkpoints import checkpoint_number
 from drmodel.checks import ALLOWED_IMPORTS, reward_imports
 from drmodel.droa.tracks import TRACK_IDS
 from drmodel.errors import InvalidModelError, UsageError
-from drmodel.model import METADATA, REWARD, TRAINING_PARAMS_RE
+from drmodel.model import EVAL_COPY, METADATA, REWARD, TRAINING_PARAMS_RE
 from drmodel.stores.base import ObjectInfo
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9-]{1,64}$")
 DESCRIPTION_RE = re.compile(r"^[a-zA-Z0-9- ]{1,255}$")
 MAX_OBJECTS = 1000  # the server copies with ONE ListObjectsV2 call: more are silently dropped
 MAX_BYTES = 1 << 30  # the web UI's cap
-EVAL_COPY = "model/model_metadata.json"
 BOOL_LINE_RE = re.compile(r"""^(?P<key>[A-Z0-9_]+)(?P<sep>\s*:\s*)(?P<q>["'])(?P<v>true|false|True|False)(?P=q)""")
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from drmodel.checkpoints import inventory
 from drmodel.errors import NotFoundError, UsageError
 from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest, probe
 from drmodel.layouts.names import choose_job
-from drmodel.model import METADATA, checkpoint_number, is_model_file
+from drmodel.model import METADATA, is_model_file
 from drmodel.stores.base import ObjectInfo, Store
 
 EXPORT_TS_RE = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$")
@@ -70,7 +71,7 @@ class ConsoleExportLayout:
         rows = []
         for folder, name in sorted(self._exports(store, path).items()):
             loc = self._location(store, folder, name)
-            n = len({checkpoint_number(p.split("/")[-1]) for p in loc.files if p.startswith("model/")} - {None})
+            n = len(inventory(loc.files))
             rows.append(ModelSummary(name=name, layout=self.name, address=loc.address,
                                      size=sum(f.size for f in loc.files.values()), checkpoints=n,
                                      details={"training_prefix": folder.rstrip("/"),

@@ -9,9 +9,10 @@ them rewritten to its own.
 from __future__ import annotations
 
 from drmodel import paramsfile
+from drmodel.checkpoints import inventory
 from drmodel.errors import InvalidModelError, NotFoundError
 from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest, probe
-from drmodel.model import METADATA, REWARD, TRAINING_PARAMS_RE, checkpoint_number, is_model_file
+from drmodel.model import METADATA, REWARD, TRAINING_PARAMS_RE, is_model_file
 from drmodel.stores.base import ObjectInfo, Store
 
 MANUAL_DIR = "model-files/"
@@ -68,7 +69,7 @@ class FolderLayout:
             if export_timestamp(d.rstrip("/").rsplit("/", 1)[-1]) or store.head(d + METADATA) is None:
                 continue
             files = self._files(store, d)
-            n = len({checkpoint_number(p.split("/")[-1]) for p in files if p.startswith("model/")} - {None})
+            n = len(inventory(files))
             rows.append(ModelSummary(name=d.rstrip("/").rsplit("/", 1)[-1], layout=self.name,
                                      address=store.describe(d), size=sum(f.size for f in files.values()),
                                      checkpoints=n, details={"training_prefix": d.rstrip("/")}))

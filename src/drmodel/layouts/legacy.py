@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from drmodel import paramsfile
+from drmodel.checkpoints import inventory
 from drmodel.errors import DrmodelError, InvalidModelError, NotFoundError, UsageError
 from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest
 from drmodel.layouts.names import check_name, choose_job, not_found
-from drmodel.model import METADATA, REWARD, TRAINING_PARAMS_RE, checkpoint_number, is_model_file
+from drmodel.model import METADATA, REWARD, TRAINING_PARAMS_RE, is_model_file
 from drmodel.stores.base import ObjectInfo, Store
 
 JOB_PREFIX = "DeepRacer-SageMaker-RoboMaker-comm-"
@@ -121,7 +122,7 @@ class LegacyConsoleLayout:
         for name in sorted(set(idx.metadata) | set(idx.ties)):
             for prefix in sorted(idx.ties.get(name, [None]), key=lambda p: job_timestamp(p or "")):  # type: ignore
                 loc = self._location(store, idx, name, prefix)
-                n_ckpt = len({checkpoint_number(p.split("/")[-1]) for p in loc.files if p.startswith("model/")} - {None})
+                n_ckpt = len(inventory(loc.files))
                 rows.append(ModelSummary(name=name, layout=self.name, address=store.describe(name),
                                          size=sum(f.size for f in loc.files.values()), checkpoints=n_ckpt,
                                          details={"training_prefix": prefix, "training_timestamp":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any, BinaryIO
@@ -74,7 +75,7 @@ class S3Store:
         """Abort multipart uploads a killed run left on exactly these keys; other keys' uploads are not touched."""
         if not keys:
             return 0
-        prefix = _common_prefix(sorted(keys))
+        prefix = os.path.commonprefix(sorted(keys))
         aborted, marker = 0, {}
         while True:
             page = self._call("list_multipart_uploads", prefix, Prefix=prefix, **marker)
@@ -263,14 +264,6 @@ class ResumableBody:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _common_prefix(keys: list[str]) -> str:
-    first, last = keys[0], keys[-1]
-    n = 0
-    while n < min(len(first), len(last)) and first[n] == last[n]:
-        n += 1
-    return first[:n]
 
 
 def b64_of(reader: HashingReader) -> str:
