@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import tarfile
-from pathlib import Path
 
 import pytest
 from helpers import cli, folder_digests, snapshot, write_folder

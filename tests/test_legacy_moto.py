@@ -58,7 +58,7 @@ def test_tie_by_metadata_content_when_no_training_params(moto_buckets):
     objects = legacy_bucket(src, scale=SCALE)
     objects = {k: v for k, v in objects.items() if "training_params" not in k}
     # make Apex-Hunter-2's metadata differ so the content tie is unique
-    other = objects[f"model-metadata/Apex-Hunter-2/model_metadata.json"].replace(b'"version": "4"', b'"version": "5"')
+    other = objects["model-metadata/Apex-Hunter-2/model_metadata.json"].replace(b'"version": "4"', b'"version": "5"')
     objects["model-metadata/Apex-Hunter-2/model_metadata.json"] = other
     objects[f"{P2}/model/model_metadata.json"] = other
     put_all(client, src, objects)
