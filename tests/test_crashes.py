@@ -134,6 +134,7 @@ def crash(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) -> Itera
     for name, value in env.items():
         mp.setenv(name, value)
     mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    mp.setenv("DRMODEL_PART_SIZE_MIB", "16")  # the 17 MB checkpoint files go up in 2 parts each
     sc = s3_client(seaweed.endpoint, source.access_key, source.secret_key)
     tc = s3_client(seaweed.endpoint, target.access_key, target.secret_key)
     sb, tb = source.buckets[0], target.buckets[0]

@@ -40,6 +40,7 @@ def failing_puts(monkeypatch):
         client = real(profile, options)
         client.meta.events.register("before-send.s3.PutObject", _server_error)
         client.meta.events.register("before-send.s3.UploadPart", _server_error)
+        client.meta.events.register("before-send.s3.CopyObject", _server_error)  # moto: one account, server-side
         return client
 
     monkeypatch.setattr(s3store, "make_client", make_client)

@@ -219,7 +219,8 @@ def _hooked_target(monkeypatch, hook, ops: tuple[str, ...] = ("PutObject", "Uplo
 
 def test_slowdown_503_is_retried_and_the_copy_verifies(two_accounts, tmp_path, monkeypatch):
     acc = two_accounts
-    _populate(acc, scale=0.4)  # checkpoint data files of 18 MiB: multipart (UploadPart) too
+    _populate(acc, scale=0.4)  # checkpoint data files of 18 MiB: multipart (UploadPart) too, in 8 MiB parts
+    monkeypatch.setenv("DRMODEL_PART_SIZE_MIB", "8")
     attempts: Counter[str] = Counter()
     lock = threading.Lock()
 

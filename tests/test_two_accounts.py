@@ -28,14 +28,16 @@ def _addresses(acc) -> tuple[str, str]:
     return f"s3://{acc.source_bucket}/Apex-Hunter", f"s3://{acc.target_bucket}/Apex-Hunter"
 
 
-def test_full_copy_between_two_accounts(two_accounts, tmp_path):
+def test_full_copy_between_two_accounts(two_accounts, tmp_path, monkeypatch):
     acc = two_accounts
-    _populate(acc, scale=0.4)  # checkpoint data files of 18 MiB: multipart uploads
+    monkeypatch.setenv("DRMODEL_PART_SIZE_MIB", "8")
+    _populate(acc, scale=0.4)  # checkpoint data files of 18 MiB: multipart uploads in 8 MiB parts
     src, dst = _addresses(acc)
     src_before, dst_before = snapshot(acc.source_client, acc.source_bucket), snapshot(acc.target_client,
                                                                                        acc.target_bucket)
     code, out, err = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--yes",
                          "--backup-to", str(tmp_path / "bk"), "--checkpoint", "all")
+    assert "Bytes: relayed through this machine" in out
     assert code == 0, err
     src_after, dst_after = snapshot(acc.source_client, acc.source_bucket), snapshot(acc.target_client,
                                                                                      acc.target_bucket)
@@ -48,7 +50,7 @@ def test_full_copy_between_two_accounts(two_accounts, tmp_path):
     # S3 additional checksums were stored: composite for multipart files, plain for the rest
     big = acc.target_client.head_object(Bucket=acc.target_bucket, ChecksumMode="ENABLED",
                                         Key=f"{PT}/model/140_Step-123889.ckpt.data-00000-of-00001")
-    assert big["ChecksumSHA256"].endswith("-2")
+    assert big["ChecksumSHA256"].endswith("-3")
     small = acc.target_client.head_object(Bucket=acc.target_bucket, Key=f"{PT}/model/.coach_checkpoint",
                                           ChecksumMode="ENABLED")
     assert small["ChecksumSHA256"] and "-" not in small["ChecksumSHA256"]

@@ -148,13 +148,15 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
                   training_job: str | None = None, target_training_job: str | None = None, create: bool = False,
                   account_id: str | None = None, name: str | None = None, backup_to: str | None = None,
                   checkpoint: str = "both", force: bool = False, description: str | None = None,
-                  options: TransferOptions | None = None) -> Plan:
+                  relay: bool = False, options: TransferOptions | None = None) -> Plan:
     """Compare source and target and return the Plan of a pull, push or copy. Lists and reads; writes nothing.
 
     `checkpoint` narrows what is copied (best, last, both, all or a number) and rewrites the pointer files to
-    match; `force` copies a model whose check finds errors.
+    match; `force` copies a model whose check finds errors. Between two buckets, the bytes are copied inside S3
+    when the target's credentials can read the source (same service, a bucket policy or the same account),
+    unless `relay`, else streamed through this machine.
     """
-    options = options or TransferOptions()
+    options = options or TransferOptions.from_env()
     src = open_model(source, profile=source_profile, layout=layout, training_job=training_job, options=options)
     if target.startswith("droa://"):
         return _plan_droa(src, parse(target), checkpoint, force, name, description)
@@ -198,7 +200,12 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
         if a.data is not None:
             a.sha256 = hashlib.sha256(a.data).hexdigest()
     plan.notes = notes
+    server_side = (not relay and s3_target and isinstance(src.store, S3Store) and bool(plan.writes)
+                   and tgt.store.can_read(src.store, src.key_for(METADATA)))
     plan.details.update({
+        "server_side": server_side,
+        "transfer": ("server-side copy: the target's credentials can read the source" if server_side else
+                     "relayed through this machine" if s3_target and isinstance(src.store, S3Store) else None),
         "source": {"layout": src.layout, **src.details}, "target": {"layout": tgt.layout, **tgt.details},
         "target_exists": tgt.exists, "checkpoints": selection.description,
         "racing": racing,
@@ -267,18 +274,26 @@ def _gate(src: ModelLocation, files: dict[str, ObjectInfo], rewritten: dict[str,
 
 def _same_paths(src: ModelLocation, tgt: ModelLocation, src_files: dict[str, ObjectInfo],
                 rewritten: dict[str, tuple[bytes, str]]) -> set[str]:
-    same = set()
-    for path, info in src_files.items():
-        old = tgt.files.get(path)
+    """The paths the target already holds, proven from stored checksums (HEADs in parallel, no body read)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def same(path: str) -> bool:
+        info, old = src_files[path], tgt.files.get(path)
         if old is None:
-            continue
+            return False
         if path in rewritten:
             data = rewritten[path][0]
-            if old.size == len(data) and tgt.store.read_bytes(old.key) == data:
-                same.add(path)
-        elif old.size == info.size and same_content(facts(src.store, info), facts(tgt.store, old)):
-            same.add(path)
-    return same
+            return old.size == len(data) and tgt.store.read_bytes(old.key) == data
+        if old.size != info.size:
+            return False
+        theirs = facts(tgt.store, old)
+        # the target's record of the source ETag it was copied from decides without a HEAD of the source
+        verdict = same_content(facts(src.store, info, head=False), theirs)
+        return bool(verdict if verdict is not None else same_content(facts(src.store, info), theirs))
+
+    paths = [p for p in src_files if p in tgt.files]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return {p for p, yes in zip(paths, pool.map(same, paths)) if yes}
 
 
 # -- verify --------------------------------------------------------------------------------------------------

@@ -8,11 +8,10 @@ S3 object's checksum or MD5 ETag. Anything else is unknown, and unknown is never
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass
 
-from drmodel.hashing import b64, composite_checksum
+from drmodel.hashing import b64, composite_checksum, full_sha256_hex
 from drmodel.stores.base import ObjectInfo, Store
 from drmodel.stores.local import LocalStore
 
@@ -35,19 +34,9 @@ def facts(store: Store, info: ObjectInfo, *, head: bool = True) -> Facts:
         return Facts(size=info.size, local_path=str(store.root / info.key))
     if head:
         info = store.head(info.key, checksums=True) or info
-    return Facts(size=info.size, sha256=info.sha256 or _full_sha_from_checksum(info.checksum_sha256),
+    return Facts(size=info.size, sha256=info.sha256 or full_sha256_hex(info.checksum_sha256),
                  s3_checksum=info.checksum_sha256, etag=info.etag,
                  source_etag=info.metadata.get("drmodel-source-etag") if info.metadata else None)
-
-
-def _full_sha_from_checksum(checksum: str | None) -> str | None:
-    if not checksum or "-" in checksum:
-        return None
-    try:
-        raw = base64.b64decode(checksum, validate=True)
-    except ValueError:
-        return None
-    return raw.hex() if len(raw) == 32 else None
 
 
 def _local_digests(path: str, part_size: int) -> tuple[str, str, list[bytes], list[bytes]]:

@@ -29,7 +29,7 @@ BACKUP_FILE = "drmodel-backup.json"
 @dataclass
 class Result:
     plan: Plan
-    written: dict[str, str] = field(default_factory=dict)  # key -> sha256 of the bytes written
+    written: dict[str, str | None] = field(default_factory=dict)  # key -> sha256 of the bytes written
     deleted: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     backup: Path | None = None
@@ -89,7 +89,13 @@ def take_backup(plan: Plan, progress: Progress) -> Path:
     return root
 
 
-def _write(plan: Plan, action: Action, progress: Progress) -> str:
+def _write(plan: Plan, action: Action, progress: Progress) -> str | None:
+    if action.data is None and plan.details.get("server_side"):
+        res = plan.target_store.copy_from(plan.source_store, action.source_key or action.path, action.key,  # type: ignore[attr-defined]
+                                           action.size, source_etag=action.source_etag, progress=progress.advance,
+                                           metadata=action.metadata or None)
+        progress.file_done(action.path)
+        return res.sha256
     if action.data is not None:
         stream: Any = io.BytesIO(action.data)
     else:

@@ -20,6 +20,17 @@ def composite_checksum(part_digests: list[bytes]) -> str:
     return f"{b64(hashlib.sha256(b''.join(part_digests)).digest())}-{len(part_digests)}"
 
 
+def full_sha256_hex(checksum: str | None) -> str | None:
+    """The hex sha256 in a full-object S3 ChecksumSHA256; None for a composite ("-N"), missing or odd one."""
+    if not checksum or "-" in checksum:
+        return None
+    try:
+        raw = base64.b64decode(checksum, validate=True)
+    except ValueError:
+        return None
+    return raw.hex() if len(raw) == 32 else None
+
+
 def sha256_file(path: str, chunk: int = 1024 * 1024) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -29,9 +40,10 @@ def sha256_file(path: str, chunk: int = 1024 * 1024) -> str:
 
 
 class HashingReader:
-    """A read-only, non-seekable stream that hashes everything read through it, whole and per part."""
+    """A read-only, non-seekable stream that hashes everything read through it: whole, and per part unless
+    `part_size` is None (a single PUT, whose one part is the whole)."""
 
-    def __init__(self, raw: BinaryIO, part_size: int, progress=None) -> None:
+    def __init__(self, raw: BinaryIO, part_size: int | None, progress=None) -> None:
         self._raw = raw
         self._part_size = part_size
         self._progress = progress
@@ -45,11 +57,30 @@ class HashingReader:
         data = self._raw.read() if n is None or n < 0 else self._raw.read(n)
         if data:
             self._whole.update(data)
-            self._feed_parts(data)
+            if self._part_size:
+                self._feed_parts(data)
             self.bytes_read += len(data)
             if self._progress:
                 self._progress(len(data))
         return data
+
+    def read_part(self) -> tuple[bytes, bytes] | None:
+        """The next part (part_size bytes, fewer at the end) and its sha256 digest; None at the end of the stream."""
+        assert self._part_size, "read_part needs a part size"
+        chunks: list[bytes] = []
+        got = 0
+        while got < self._part_size:
+            data = self.read(self._part_size - got)
+            if not data:
+                break
+            chunks.append(data)
+            got += len(data)
+        if not got:
+            return None
+        if self._in_part:  # the stream ended inside a part: close it
+            self.part_digests.append(self._part.digest())
+            self._part, self._in_part = hashlib.sha256(), 0
+        return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), self.part_digests[-1]
 
     def _feed_parts(self, data: bytes) -> None:
         view = memoryview(data)

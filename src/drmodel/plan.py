@@ -24,6 +24,7 @@ class Action:
     key: str  # the target key written or deleted
     size: int  # bytes written, or bytes removed by a delete
     source_key: str | None = None
+    source_etag: str | None = None  # the planned version of the source object (pins a server-side copy)
     old_size: int | None = None
     data: bytes | None = None  # the bytes to write when they differ from the source's (rewritten params)
     note: str = ""
@@ -83,6 +84,7 @@ def build_plan(kind: str, *, source_address: str, target_address: str, source_st
         op: Op = "skip" if path in same else "overwrite" if old is not None else "create"
         meta = metadata_for(path, info) if metadata_for else {}
         actions.append(Action(op=op, path=path, key=key, size=size, source_key=source_key_for(path),
+                              source_etag=info.etag or None,
                               old_size=old.size if old else None, data=data, note=note, metadata=meta))
     for path in sorted(stale_candidates):
         if path not in source_files and path in target_files:

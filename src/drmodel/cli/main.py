@@ -132,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-profile")
     p.add_argument("--layout", help="force the source's layout")
     p.add_argument("--training-job", metavar="JOB", help="choose among several training jobs of the source model")
+    p.add_argument("--relay", action="store_true", help="stream the bytes through this machine even when the "
+                   "target's credentials can read the source (default: copy inside S3 then)")
     _checkpoint_options(p)
     _write_options(p)
 
@@ -231,7 +233,8 @@ def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
             training_job=getattr(args, "training_job", None),
             target_training_job=getattr(args, "target_training_job", None), create=getattr(args, "create", False),
             account_id=getattr(args, "account_id", None), name=getattr(args, "name", None), backup_to=args.backup_to,
-            checkpoint=args.checkpoint, force=args.force, description=getattr(args, "description", None))
+            checkpoint=args.checkpoint, force=args.force, description=getattr(args, "description", None),
+            relay=getattr(args, "relay", False))
     if not args.json or args.dry_run:
         render_plan(plan, err if args.json else out, dry_run=args.dry_run, verbose=args.verbose)
     if args.dry_run:

@@ -64,6 +64,8 @@ def render_plan(plan: Any, out: TextIO, *, dry_run: bool, verbose: bool = False)
     if plan.backup_root:
         out.write(f"{verb} first back up the {counts['overwrite'] + counts['delete']} replaced files to "
                   f"{plan.backup_root}\n")
+    if plan.details.get("transfer"):
+        out.write(f"Bytes: {plan.details['transfer']}\n")
     if plan.details.get("checkpoints"):
         out.write(f"Checkpoints: {plan.details['checkpoints']}\n")
     if plan.details.get("racing"):

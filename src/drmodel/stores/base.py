@@ -23,7 +23,8 @@ class ObjectInfo:
 @dataclass(frozen=True)
 class WriteResult:
     info: ObjectInfo
-    sha256: str  # hex digest of the bytes written, computed while they streamed
+    sha256: str | None  # hex digest of the bytes written, computed while they streamed (by the server, when it
+    # copied them: None when it reported a composite checksum)
 
 
 class Store(Protocol):

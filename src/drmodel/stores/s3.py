@@ -1,14 +1,26 @@
-"""An S3 bucket reached with one set of credentials (a profile, or the environment)."""
+"""An S3 bucket reached with one set of credentials (a profile, or the environment).
+
+Uploads hash each byte twice and only twice, in the loop that reads it: the whole-file sha256 (the manifest's
+and `verify`'s value) and the part's sha256, sent as the part's ChecksumSHA256 for the server to check. botocore
+hashes nothing more: requests carry UNSIGNED-PAYLOAD (the checksum header, which is signed, protects the body)
+and compute no checksum of their own. Big files go up as multipart uploads driven here rather than by
+s3transfer, which cannot attach our per-part checksums: parts upload in parallel while the next part is read.
+Files up to `multipart_threshold` go in one PUT: measured on SeaweedFS, a 48 MiB file uploads about 1.7x faster
+in one PUT than in 16 MiB parts. Every body and part held in memory counts against one store-wide
+`memory_budget`, so memory stays bounded whatever the number and the size of the files in flight.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Mapping
-from functools import cached_property
+from contextlib import contextmanager
+from functools import cached_property, lru_cache
 from typing import Any, BinaryIO
 
 from drmodel.errors import InvalidModelError, NotFoundError, VerificationError
-from drmodel.hashing import HashingReader, b64
+from drmodel.hashing import HashingReader, b64, full_sha256_hex
 from drmodel.options import TransferOptions
 from drmodel.stores.base import SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult
 from drmodel.stores.s3errors import translate
@@ -29,14 +41,25 @@ def close_connection_on_empty_put(request: Any, **kwargs: Any) -> None:
         headers["Connection"] = "close"
 
 
+@lru_cache(maxsize=4)
+def _shared_loader(data_path: str | None) -> Any:
+    import botocore.loaders
+
+    return botocore.loaders.create_loader(data_path)
+
+
 def make_client(profile: str | None, options: TransferOptions) -> Any:
     """A client from a profile (keys, region, role_arn, endpoint_url) or from the usual AWS environment."""
     import boto3
+    import botocore.session
     from botocore.config import Config
 
-    session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+    core = botocore.session.Session(profile=profile)
+    core.register_component("data_loader", _shared_loader(core.get_config_variable("data_path")))  # S3's models parsed once per process, not per client
+    session = boto3.Session(botocore_session=core)
     config = Config(signature_version="s3v4", max_pool_connections=options.max_pool_connections,
-                    retries={"max_attempts": 5, "mode": "standard"})
+                    retries={"max_attempts": 5, "mode": "standard"}, s3={"payload_signing_enabled": False},
+                    request_checksum_calculation="when_required")
     client = session.client("s3", config=config, region_name=session.region_name or "us-east-1")
     client.meta.events.register("before-send.s3.PutObject", close_connection_on_empty_put)
     return client
@@ -46,12 +69,27 @@ def _checksums_match(reported: str, expected: str) -> bool:
     return reported.split("-")[0] == expected.split("-")[0]
 
 
+def _same_or_incomparable(a: str | None, b: str | None) -> bool:
+    """False only when two checksums of the same kind (full, or composite of as many parts) differ."""
+    if not a or not b or ("-" in a) != ("-" in b) or a.partition("-")[2] != b.partition("-")[2]:
+        return True
+    return _checksums_match(a, b)
+
+
+def _same_service(a: str | None, b: str | None) -> bool:
+    """Two endpoints of one S3 service: the same URL, or both AWS (CopyObject works across regions)."""
+    def host(url: str | None) -> str:
+        return (url or "").split("://", 1)[-1].split("/", 1)[0].lower()
+
+    return host(a) == host(b) or (host(a).endswith(".amazonaws.com") and host(b).endswith(".amazonaws.com"))
+
+
 class S3Store:
     def __init__(self, bucket: str, *, profile: str | None = None, options: TransferOptions | None = None,
                  client: Any = None) -> None:
         self.bucket = bucket
         self.profile = profile
-        self.options = options or TransferOptions()
+        self.options = options or TransferOptions.from_env()
         self._client = client
 
     @property
@@ -100,10 +138,8 @@ class S3Store:
             raise translate(exc, "put_object", self.describe(key), self.who) from exc
 
     @cached_property
-    def manager(self) -> Any:
-        from s3transfer.manager import TransferManager
-
-        return TransferManager(self.client, self.options.transfer_config())
+    def _budget(self) -> MemoryBudget:
+        return MemoryBudget(self.options.memory_budget)
 
     def describe(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{key}"
@@ -169,24 +205,17 @@ class S3Store:
 
     def write_stream(self, key: str, stream: BinaryIO, size: int, *, progress: ProgressFn | None = None,
                      metadata: Mapping[str, str] | None = None) -> WriteResult:
-        opts = self.options
-        reader = HashingReader(stream, opts.part_size, progress)
-        extra: dict[str, Any] = {"ChecksumAlgorithm": "SHA256"}
-        if metadata:
-            extra["Metadata"] = dict(metadata)
-        multipart = size >= opts.multipart_threshold
-        try:
-            if multipart:
-                self.manager.upload(reader, self.bucket, key, extra_args=extra).result()
-            else:
+        multipart = size > self.options.multipart_threshold
+        reader = HashingReader(stream, self.options.part_size if multipart else None, progress)
+        if multipart:
+            self._upload_multipart(key, reader, size, metadata)
+        else:
+            with self._budget.hold(size):
                 body = reader.read()
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ChecksumSHA256=b64_of(reader),
-                                       **{k: v for k, v in extra.items() if k != "ChecksumAlgorithm"})
-        except Exception as exc:
-            raise translate(exc, "put_object", self.describe(key), self.who) from exc
-        if reader.bytes_read != size:
-            raise VerificationError(f"{self.describe(key)}: read {reader.bytes_read} bytes from the source, "
-                                    f"expected {size}", fix="the source changed during the copy; run it again")
+                self._check_length(key, reader, size)
+                extra = {"Metadata": dict(metadata)} if metadata else {}
+                self._call("put_object", key, Key=key, Body=body, ChecksumSHA256=b64_of(reader), **extra)
+                del body
         expected = reader.expected_s3_checksum(multipart)
         info = self.head(key, checksums=True)
         if info is None or info.size != size:
@@ -197,11 +226,167 @@ class S3Store:
                                     f"the bytes sent ({expected})", fix="run the same command again to resume")
         return WriteResult(info, reader.sha256)
 
+    def _check_length(self, key: str, reader: HashingReader, size: int) -> None:
+        if reader.bytes_read != size:
+            raise VerificationError(f"{self.describe(key)}: read {reader.bytes_read} bytes from the source, "
+                                    f"expected {size}", fix="the source changed during the copy; run it again")
+
+    def _upload_multipart(self, key: str, reader: HashingReader, size: int,
+                          metadata: Mapping[str, str] | None) -> None:
+        """Read part after part (hashing it), upload up to part_concurrency parts at once, complete only when every
+        part landed and the source gave exactly `size` bytes; abort the upload on any failure."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        extra = {"Metadata": dict(metadata)} if metadata else {}
+        upload_id = self._call("create_multipart_upload", key, Key=key, ChecksumAlgorithm="SHA256",
+                               **extra)["UploadId"]
+        pool = ThreadPoolExecutor(max_workers=self.options.part_concurrency, thread_name_prefix="drmodel-part")
+        futures = []
+        try:
+            part_size = self.options.part_size
+            while not any(f.done() and f.exception() for f in futures):  # stop reading once a part failed
+                self._budget.acquire(part_size)
+                try:
+                    part = reader.read_part()
+                except BaseException:
+                    self._budget.release(part_size)
+                    raise
+                if part is None:
+                    self._budget.release(part_size)
+                    break
+                future = pool.submit(self._upload_part, key, upload_id, len(futures) + 1, *part)
+                future.add_done_callback(lambda _: self._budget.release(part_size))  # runs on cancel too
+                futures.append(future)
+            parts = [f.result() for f in futures]
+            self._check_length(key, reader, size)
+            self._call("complete_multipart_upload", key, Key=key, UploadId=upload_id,
+                       MultipartUpload={"Parts": parts})
+        except Exception:
+            pool.shutdown(wait=True, cancel_futures=True)
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            except Exception:
+                pass  # the next run aborts what is left (abort_unfinished_uploads)
+            raise
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _upload_part(self, key: str, upload_id: str, number: int, data: bytes, digest: bytes) -> dict[str, Any]:
+        checksum = b64(digest)
+        r = self._call("upload_part", key, Key=key, UploadId=upload_id, PartNumber=number, Body=data,
+                       ChecksumSHA256=checksum)
+        return {"PartNumber": number, "ETag": r["ETag"], "ChecksumSHA256": checksum}
+
+    def can_read(self, source: S3Store, key: str) -> bool:
+        """Can this store's credentials read `key` in `source`'s bucket, on the same S3 service? Then the bytes
+        can be copied inside S3 (CopyObject) instead of relayed through this machine."""
+        if not _same_service(self.client.meta.endpoint_url, source.client.meta.endpoint_url):
+            return False
+        try:
+            self.client.head_object(Bucket=source.bucket, Key=key)
+            return True
+        except Exception:  # 403 without a grant, or anything else: relay, which needs no grant
+            return False
+
+    def copy_from(self, source: S3Store, source_key: str, key: str, size: int, *, source_etag: str | None = None,
+                  progress: ProgressFn | None = None, metadata: Mapping[str, str] | None = None) -> WriteResult:
+        """Server-side copy with this store's credentials: CopyObject, or UploadPartCopy above
+        `copy_part_threshold` (CopyObject's limit is 5 GiB). The server computes the new object's SHA256 as it
+        copies; it must equal the source's where both are comparable, and the copy is pinned to the planned
+        source version by its ETag (CopySourceIf-Match)."""
+        copy_source = {"Bucket": source.bucket, "Key": source_key}
+        pin = {"CopySourceIfMatch": f'"{source_etag.strip(chr(34))}"'} if source_etag else {}
+        meta = {"Metadata": dict(metadata)} if metadata else {}
+        if size > self.options.copy_part_threshold:
+            self._copy_multipart(copy_source, key, size, pin, meta, progress)
+        else:
+            self._call("copy_object", key, Key=key, CopySource=copy_source, ChecksumAlgorithm="SHA256",
+                       MetadataDirective="REPLACE", **pin, **meta)
+            if progress:
+                progress(size)
+        ours = self._checksums(self, key)
+        info = self.head(key, checksums=True)
+        if info is None or info.size != size:
+            raise VerificationError(f"{self.describe(key)} has {info.size if info else 'no'} bytes after the "
+                                    f"server-side copy, expected {size}", fix="run the same command again to resume")
+        theirs = self._checksums(source, source_key)
+        for name in ours.keys() & theirs.keys():
+            if not _same_or_incomparable(ours[name], theirs[name]):
+                raise VerificationError(f"{self.describe(key)}: {name} {ours[name]} after the server-side copy "
+                                        f"differs from the source's {theirs[name]}",
+                                        fix="run the same command again, or add --relay to stream the bytes instead")
+        return WriteResult(info, full_sha256_hex(info.checksum_sha256))
+
+    @staticmethod
+    def _checksums(store: S3Store, key: str) -> dict[str, str]:
+        """Every additional checksum S3 stores for an object (SHA256, CRC32, ...): a server-side copy may keep the
+        source's algorithm rather than compute the one asked for (SeaweedFS does), so all are compared."""
+        r = store._call("head_object", key, Key=key, ChecksumMode="ENABLED")
+        return {k: v for k, v in r.items() if k.startswith("Checksum") and k != "ChecksumType" and isinstance(v, str)}
+
+    def _copy_multipart(self, copy_source: dict[str, str], key: str, size: int, pin: dict[str, str],
+                        meta: dict[str, Any], progress: ProgressFn | None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        upload_id = self._call("create_multipart_upload", key, Key=key, ChecksumAlgorithm="SHA256",
+                               **meta)["UploadId"]
+        step = self.options.copy_part_size
+        ranges = [(n, start, min(start + step, size) - 1) for n, start in enumerate(range(0, size, step), 1)]
+
+        def copy_part(n: int, first: int, last: int) -> dict[str, Any]:
+            r = self._call("upload_part_copy", key, Key=key, UploadId=upload_id, PartNumber=n,
+                           CopySource=copy_source, CopySourceRange=f"bytes={first}-{last}", **pin)
+            if progress:
+                progress(last - first + 1)
+            result = r["CopyPartResult"]
+            return {"PartNumber": n, "ETag": result["ETag"],
+                    **({"ChecksumSHA256": result["ChecksumSHA256"]} if result.get("ChecksumSHA256") else {})}
+
+        try:
+            with ThreadPoolExecutor(max_workers=self.options.part_concurrency) as pool:
+                parts = list(pool.map(lambda r: copy_part(*r), ranges))
+            self._call("complete_multipart_upload", key, Key=key, UploadId=upload_id,
+                       MultipartUpload={"Parts": parts})
+        except Exception:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            except Exception:
+                pass  # the next run aborts what is left (abort_unfinished_uploads)
+            raise
+
     def delete(self, keys: list[str]) -> None:
         """One DeleteObject per key: permission is checked per key everywhere (DeleteObjects is evaluated
         against the bucket by some S3 implementations), and a model has few stale files."""
         for key in keys:
             self._call("delete_object", key, Key=key)
+
+
+class MemoryBudget:
+    """Bytes held in memory at once, across threads. A request larger than the whole budget waits until nothing
+    else is held, then goes alone; nobody holds budget while waiting for more, so this cannot deadlock."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, n: int) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self.used == 0 or self.used + n <= self.limit)
+            self.used += n
+
+    def release(self, n: int) -> None:
+        with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+    @contextmanager
+    def hold(self, n: int) -> Iterator[None]:
+        self.acquire(n)
+        try:
+            yield
+        finally:
+            self.release(n)
 
 
 class ResumableBody:

@@ -1,0 +1,182 @@
+"""The fast paths on SeaweedFS (real auth, real checksums): server-side copy when the target may read the source,
+the parallel multipart relay with per-part checksums, and the memory budget that bounds both."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import threading
+import time
+import zlib
+from typing import Any
+
+import pytest
+from helpers import cli
+
+from drmodel import api
+from drmodel.errors import DrmodelError, VerificationError
+from drmodel.hashing import composite_checksum
+from drmodel.options import MiB, TransferOptions
+from drmodel.stores.s3 import MemoryBudget, S3Store
+from drmodel.synth import legacy_bucket, legacy_prefix, placeholder, placeholder_prefix, put_all
+
+P1 = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")  # legacy_bucket's
+PT = placeholder_prefix("Apex-Hunter")
+
+
+def _grant(acc: Any) -> None:
+    """A bucket policy on the source bucket letting the target account read it (the documented grant)."""
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": acc.target.principal_arn}, "Action": ["s3:GetObject", "s3:ListBucket"],
+        "Resource": [f"arn:aws:s3:::{acc.source_bucket}", f"arn:aws:s3:::{acc.source_bucket}/*"]}]}
+    acc.source_client.put_bucket_policy(Bucket=acc.source_bucket, Policy=json.dumps(policy))
+
+
+def _populate(acc: Any, scale: float = 0.05) -> tuple[str, str]:
+    put_all(acc.source_client, acc.source_bucket, legacy_bucket(acc.source_bucket, scale=scale))
+    put_all(acc.target_client, acc.target_bucket, placeholder(acc.target_bucket, "Apex-Hunter", scale=0.02))
+    return f"s3://{acc.source_bucket}/Apex-Hunter", f"s3://{acc.target_bucket}/Apex-Hunter"
+
+
+def _no_source_bodies_read(monkeypatch: pytest.MonkeyPatch, bucket: str) -> None:
+    original = S3Store.open_read
+
+    def refuse(self: S3Store, key: str) -> Any:
+        if self.bucket == bucket:
+            raise AssertionError(f"a server-side copy must not read s3://{bucket}/{key} through the client")
+        return original(self, key)  # the backup reads the target's replaced files
+
+    monkeypatch.setattr(S3Store, "open_read", refuse)
+
+
+def test_copy_is_server_side_when_the_target_can_read_the_source(two_accounts: Any, tmp_path: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    acc = two_accounts
+    src, dst = _populate(acc)
+    _grant(acc)
+    with monkeypatch.context() as patch:
+        _no_source_bodies_read(patch, acc.source_bucket)
+        code, out, err = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--yes",
+                             "--backup-to", str(tmp_path / "bk"), "--checkpoint", "all")
+    assert code == 0, err
+    assert "Bytes: server-side copy: the target's credentials can read the source" in out
+    code, out, _ = cli("verify", src, dst, "--source-profile", "src", "--target-profile", "dst")
+    assert code == 0 and "IDENTICAL" in out
+    # the copies carry the source's checksums (SeaweedFS keeps the source's algorithm, here botocore's CRC32)
+    key = next(o["Key"] for o in acc.target_client.list_objects_v2(Bucket=acc.target_bucket, Prefix=PT)["Contents"]
+               if o["Key"].endswith(".pb"))
+    source_key = P1 + key[len(PT):]
+    head = acc.target_client.head_object(Bucket=acc.target_bucket, Key=key, ChecksumMode="ENABLED")
+    body = acc.target_client.get_object(Bucket=acc.target_bucket, Key=key)["Body"].read()
+    assert head["ChecksumCRC32"] == base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+    assert head["ETag"] == acc.source_client.head_object(Bucket=acc.source_bucket, Key=source_key)["ETag"]
+
+
+def test_without_a_grant_or_with_relay_the_bytes_are_relayed(two_accounts: Any, tmp_path: Any) -> None:
+    acc = two_accounts
+    src, dst = _populate(acc)
+    code, out, err = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--dry-run")
+    assert code == 0 and "Bytes: relayed through this machine" in out, err
+    _grant(acc)
+    code, out, err = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--dry-run",
+                         "--relay")
+    assert code == 0 and "Bytes: relayed through this machine" in out, err
+    code, out, err = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--yes",
+                         "--relay", "--backup-to", str(tmp_path / "bk"))
+    assert code == 0 and "Bytes: relayed" in out, err
+
+
+def test_server_side_copy_is_pinned_to_the_planned_source_version(two_accounts: Any, tmp_path: Any) -> None:
+    acc = two_accounts
+    src, dst = _populate(acc)
+    _grant(acc)
+    plan = api.plan_transfer("copy", src, dst, source_profile="src", target_profile="dst", checkpoint="all",
+                             backup_to=str(tmp_path / "bk"))
+    assert plan.details["server_side"]
+    changed = next(a for a in plan.writes if a.path.endswith(".pb"))
+    acc.source_client.put_object(Bucket=acc.source_bucket, Key=changed.source_key, Body=b"x" * changed.size)
+    with pytest.raises(DrmodelError, match="not written"):
+        api.execute(plan)
+    listed = acc.target_client.list_objects_v2(Bucket=acc.target_bucket, Prefix=changed.key)
+    assert listed["KeyCount"] == 0  # the changed file was not copied: a rerun plans again
+
+
+def _stores(acc: Any, **options: int) -> tuple[S3Store, S3Store]:
+    opts = TransferOptions(**options)
+    return S3Store(acc.source_bucket, profile="src", options=opts), S3Store(acc.target_bucket, profile="dst",
+                                                                            options=opts)
+
+
+def test_large_server_side_copies_use_upload_part_copy(two_accounts: Any) -> None:
+    acc = two_accounts
+    _grant(acc)
+    data = os.urandom(12 * MiB + 123)
+    acc.source_client.put_object(Bucket=acc.source_bucket, Key="big", Body=data, ChecksumAlgorithm="SHA256")
+    etag = acc.source_client.head_object(Bucket=acc.source_bucket, Key="big")["ETag"]
+    source, target = _stores(acc, copy_part_threshold=5 * MiB, copy_part_size=5 * MiB)
+    seen: list[int] = []
+    result = target.copy_from(source, "big", "big-copy", len(data), source_etag=etag, progress=seen.append)
+    assert sum(seen) == len(data) and len(seen) == 3  # three ranges
+    got = acc.target_client.get_object(Bucket=acc.target_bucket, Key="big-copy")["Body"].read()
+    assert got == data
+    head = acc.target_client.head_object(Bucket=acc.target_bucket, Key="big-copy", ChecksumMode="ENABLED")
+    assert head["ETag"].endswith('-3"') and result.info.size == len(data)
+
+
+def test_multipart_relay_sends_every_part_checksum(two_accounts: Any) -> None:
+    acc = two_accounts
+    source, target = _stores(acc, part_size=5 * MiB, multipart_threshold=5 * MiB, memory_budget=10 * MiB)
+    data = os.urandom(23 * MiB + 7)
+    result = target.write_stream("relay", io.BytesIO(data), len(data), metadata={"drmodel-source-etag": "abc"})
+    parts = [hashlib.sha256(data[i:i + 5 * MiB]).digest() for i in range(0, len(data), 5 * MiB)]
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    head = acc.target_client.head_object(Bucket=acc.target_bucket, Key="relay", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"].split("-")[0] == composite_checksum(parts).split("-")[0]
+    assert head["Metadata"] == {"drmodel-source-etag": "abc"}
+    assert acc.target_client.get_object(Bucket=acc.target_bucket, Key="relay")["Body"].read() == data
+
+
+def test_a_short_source_or_a_failed_part_leaves_no_object_and_no_upload(two_accounts: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    acc = two_accounts
+    _, target = _stores(acc, part_size=5 * MiB, multipart_threshold=5 * MiB)
+    data = os.urandom(12 * MiB)
+    with pytest.raises(VerificationError, match="read 12582912 bytes from the source, expected"):
+        target.write_stream("short", io.BytesIO(data), len(data) + 1)
+    original = S3Store._upload_part
+
+    def fail_second(self: S3Store, key: str, upload_id: str, number: int, body: bytes, digest: bytes) -> Any:
+        if number == 2:
+            digest = hashlib.sha256(b"not these bytes").digest()  # the server must refuse the part (BadDigest)
+        return original(self, key, upload_id, number, body, digest)
+
+    monkeypatch.setattr(S3Store, "_upload_part", fail_second)
+    with pytest.raises(DrmodelError):
+        target.write_stream("bad-part", io.BytesIO(data), len(data))
+    listed = acc.target_client.list_objects_v2(Bucket=acc.target_bucket).get("Contents", [])
+    assert [o["Key"] for o in listed] == []
+    assert acc.target_client.list_multipart_uploads(Bucket=acc.target_bucket).get("Uploads", []) == []
+
+
+def test_memory_budget_bounds_what_is_held_and_lets_a_big_request_go_alone() -> None:
+    budget = MemoryBudget(10)
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def hold(n: int) -> None:
+        with budget.hold(n):
+            with lock:
+                seen.append(budget.used)
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=hold, args=(n,)) for n in (4, 4, 4, 4, 25, 3, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert not any(t.is_alive() for t in threads) and budget.used == 0
+    assert len(seen) == 7 and 25 in seen  # everyone ran; the oversize request ran alone
+    assert all(used <= 10 or used == 25 for used in seen)
