@@ -42,6 +42,8 @@ def setup(extras: str) -> None:
                 f".[{extras}]"])
     if code:
         sys.exit(f"installing drmodel failed (exit {code}); see pip's output above")
+    # An editable install is not byte-compiled: compile once, or every drmodel command compiles its modules
+    subprocess.call([str(BIN / "python"), "-m", "compileall", "-q", str(ROOT / "src")], cwd=ROOT)
     stamp.touch()
 
 

@@ -154,7 +154,9 @@ def _execute(plan: Plan, progress: Progress) -> Result:
                 progress.note(f"aborted {aborted} unfinished multipart uploads left by an earlier run")
         progress.phase("write", total_bytes=plan.bytes_to_write, total_files=len(writes))
         failures: list[tuple[Action, BaseException]] = []
-        workers = max(1, getattr(getattr(plan.target_store, "options", None), "file_concurrency", 4))
+        options = getattr(plan.target_store, "options", None)
+        workers = max(1, getattr(options, "copy_concurrency" if plan.details.get("server_side") else
+                                 "file_concurrency", 4))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [(a, pool.submit(_write, plan, a, progress)) for a in writes]
             for action, fut in futures:
@@ -171,8 +173,9 @@ def _execute(plan: Plan, progress: Progress) -> Result:
                           fix="rerun the same command: it skips the files already verified") from first
         stage = "verify"
         progress.phase("verify", total_files=len(plan.actions))
-        for a in writes:
-            info = plan.target_store.head(a.key)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            landed = list(pool.map(lambda a: plan.target_store.head(a.key), writes))
+        for a, info in zip(writes, landed):
             if info is None or info.size != a.size:
                 raise VerificationError(f"{plan.target_store.describe(a.key)} is missing or has the wrong size after "
                                         "the copy", fix="rerun the same command to resume")

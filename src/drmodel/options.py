@@ -14,6 +14,7 @@ class TransferOptions:
     multipart_threshold: int = 64 * MiB  # smaller files go in one PUT (fewer requests: faster on every server)
     part_concurrency: int = 4  # parts of one file uploading at once
     file_concurrency: int = 4  # files in flight at once
+    copy_concurrency: int = 16  # server-side copies in flight at once (no bytes pass through this machine)
     memory_budget: int = 160 * MiB  # file bodies and parts held in memory at once, per S3 target store
     copy_part_threshold: int = 5 * 1024 * MiB  # server-side copies above this use UploadPartCopy (S3's limit)
     copy_part_size: int = 512 * MiB  # UploadPartCopy range size

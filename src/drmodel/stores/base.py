@@ -18,6 +18,7 @@ class ObjectInfo:
     checksum_sha256: str | None = None  # S3 additional checksum (base64, "-N" suffix when composite)
     sha256: str | None = None  # full-object hex digest when known without reading (local hash, metadata)
     metadata: Mapping[str, str] = field(default_factory=dict)
+    checksums: Mapping[str, str] = field(default_factory=dict)  # every S3 additional checksum, by field name
 
 
 @dataclass(frozen=True)

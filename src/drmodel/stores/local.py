@@ -12,7 +12,7 @@ from drmodel.errors import InvalidModelError, NotFoundError, UsageError
 from drmodel.hashing import HashingReader
 from drmodel.stores.base import SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult
 
-CHUNK = 1024 * 1024
+CHUNK = 4 * 1024 * 1024
 
 
 class LocalStore:
@@ -72,7 +72,7 @@ class LocalStore:
                      metadata: Mapping[str, str] | None = None) -> WriteResult:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        reader = HashingReader(stream, CHUNK, progress)
+        reader = HashingReader(stream, None, progress)  # the whole file's sha256 only: no parts on a disk
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.drmodel-tmp-", dir=dest.parent)
         try:
             with os.fdopen(fd, "wb") as out:

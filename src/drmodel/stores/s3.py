@@ -50,17 +50,17 @@ def _shared_loader(data_path: str | None) -> Any:
 
 def make_client(profile: str | None, options: TransferOptions) -> Any:
     """A client from a profile (keys, region, role_arn, endpoint_url) or from the usual AWS environment."""
-    import boto3
-    import botocore.session
+    import botocore.session  # not boto3: its import costs a third of a start-up, and nothing here needs it
     from botocore.config import Config
 
-    core = botocore.session.Session(profile=profile)
-    core.register_component("data_loader", _shared_loader(core.get_config_variable("data_path")))  # S3's models parsed once per process, not per client
-    session = boto3.Session(botocore_session=core)
+    session = botocore.session.Session(profile=profile)
+    # S3's service model and endpoint rules are parsed once per process, not once per client
+    session.register_component("data_loader", _shared_loader(session.get_config_variable("data_path")))
     config = Config(signature_version="s3v4", max_pool_connections=options.max_pool_connections,
                     retries={"max_attempts": 5, "mode": "standard"}, s3={"payload_signing_enabled": False},
                     request_checksum_calculation="when_required")
-    client = session.client("s3", config=config, region_name=session.region_name or "us-east-1")
+    client = session.create_client("s3", config=config,
+                                   region_name=session.get_config_variable("region") or "us-east-1")
     client.meta.events.register("before-send.s3.PutObject", close_connection_on_empty_put)
     return client
 
@@ -189,8 +189,10 @@ class S3Store:
         except NotFoundError:
             return None
         meta = {k.lower(): v for k, v in r.get("Metadata", {}).items()}
+        sums = {k: v for k, v in r.items() if k.startswith("Checksum") and k != "ChecksumType" and isinstance(v, str)}
         return ObjectInfo(key=key, size=r["ContentLength"], etag=r.get("ETag", "").strip('"'),
-                          checksum_sha256=r.get("ChecksumSHA256"), sha256=meta.get("drmodel-sha256"), metadata=meta)
+                          checksum_sha256=r.get("ChecksumSHA256"), sha256=meta.get("drmodel-sha256"), metadata=meta,
+                          checksums=sums)
 
     def read_bytes(self, key: str, max_size: int = SMALL_FILE_LIMIT) -> bytes:
         r = self._call("get_object", key, Key=key)
@@ -304,25 +306,20 @@ class S3Store:
                        MetadataDirective="REPLACE", **pin, **meta)
             if progress:
                 progress(size)
-        ours = self._checksums(self, key)
         info = self.head(key, checksums=True)
         if info is None or info.size != size:
             raise VerificationError(f"{self.describe(key)} has {info.size if info else 'no'} bytes after the "
                                     f"server-side copy, expected {size}", fix="run the same command again to resume")
-        theirs = self._checksums(source, source_key)
-        for name in ours.keys() & theirs.keys():
-            if not _same_or_incomparable(ours[name], theirs[name]):
+        # a server-side copy may keep the source's checksum algorithm rather than compute the one asked for
+        # (SeaweedFS does): every checksum both objects have must agree
+        theirs = source.head(source_key, checksums=True)
+        ours, source_sums = info.checksums, (theirs.checksums if theirs else {})
+        for name in ours.keys() & source_sums.keys():
+            if not _same_or_incomparable(ours[name], source_sums[name]):
                 raise VerificationError(f"{self.describe(key)}: {name} {ours[name]} after the server-side copy "
-                                        f"differs from the source's {theirs[name]}",
+                                        f"differs from the source's {source_sums[name]}",
                                         fix="run the same command again, or add --relay to stream the bytes instead")
         return WriteResult(info, full_sha256_hex(info.checksum_sha256))
-
-    @staticmethod
-    def _checksums(store: S3Store, key: str) -> dict[str, str]:
-        """Every additional checksum S3 stores for an object (SHA256, CRC32, ...): a server-side copy may keep the
-        source's algorithm rather than compute the one asked for (SeaweedFS does), so all are compared."""
-        r = store._call("head_object", key, Key=key, ChecksumMode="ENABLED")
-        return {k: v for k, v in r.items() if k.startswith("Checksum") and k != "ChecksumType" and isinstance(v, str)}
 
     def _copy_multipart(self, copy_source: dict[str, str], key: str, size: int, pin: dict[str, str],
                         meta: dict[str, Any], progress: ProgressFn | None) -> None:
