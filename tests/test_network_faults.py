@@ -23,7 +23,7 @@ from drmodel.synth import legacy_bucket, placeholder, placeholder_prefix, put_al
 
 PT = placeholder_prefix("Apex-Hunter")
 REAL_MAKE_CLIENT = s3store.make_client
-REAL_SESSION_CLIENT = __import__("boto3.session").session.Session.client
+REAL_CREATE_CLIENT = __import__("botocore.session").session.Session.create_client
 # drmodel configures botocore with Config(retries={"max_attempts": 5, "mode": "standard"}). In a Config's
 # retries dict botocore reads max_attempts as the number of RETRIES (total_max_attempts is the total), so a
 # call is sent at most 6 times: botocore's own `amz-sdk-request: attempt=N; max=6` header says so.
@@ -113,26 +113,26 @@ def test_cut_and_reset_connections_mid_body_are_retried(two_accounts, tmp_path, 
 
 def _normal_clients(monkeypatch) -> None:
     """Undo _slow_clients/_hooked_target (not monkeypatch.undo(): that would also undo the fixture's env)."""
-    import boto3.session
+    import botocore.session
 
     monkeypatch.setattr(s3store, "make_client", REAL_MAKE_CLIENT)
-    monkeypatch.setattr(boto3.session.Session, "client", REAL_SESSION_CLIENT)
+    monkeypatch.setattr(botocore.session.Session, "create_client", REAL_CREATE_CLIENT)
 
 
 def _slow_clients(monkeypatch, *, read_timeout: float, max_attempts: int, on_write=None) -> None:
     """drmodel's own make_client, with a short read timeout (not settable from the AWS config file) and
     `on_write()` called before the first write of a model file (not the lock) by the target profile."""
-    import boto3.session
+    import botocore.session
     from botocore.config import Config
 
-    real_client = boto3.session.Session.client
+    real_client = botocore.session.Session.create_client
 
     def client(self, *args, config=None, **kwargs):
         extra = Config(read_timeout=read_timeout, connect_timeout=read_timeout,
                        retries={"max_attempts": max_attempts, "mode": "standard"})
         return real_client(self, *args, config=config.merge(extra) if config else extra, **kwargs)
 
-    monkeypatch.setattr(boto3.session.Session, "client", client)
+    monkeypatch.setattr(botocore.session.Session, "create_client", client)
 
     if on_write is not None:
         def hook(request, **kw):
