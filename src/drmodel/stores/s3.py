@@ -256,9 +256,10 @@ class S3Store:
                 if part is None:
                     self._budget.release(part_size)
                     break
-                future = pool.submit(self._upload_part, key, upload_id, len(futures) + 1, *part)
-                future.add_done_callback(lambda _: self._budget.release(part_size))  # runs on cancel too
+                future = pool.submit(self._send_part, key, upload_id, len(futures) + 1, [part], part_size)
+                future.add_done_callback(lambda f: f.cancelled() and self._budget.release(part_size))
                 futures.append(future)
+                del part  # the part's bytes live in the upload thread only, so the budget is the truth
             parts = [f.result() for f in futures]
             self._check_length(key, reader, size)
             self._call("complete_multipart_upload", key, Key=key, UploadId=upload_id,
@@ -272,6 +273,14 @@ class S3Store:
             raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def _send_part(self, key: str, upload_id: str, number: int, holder: list[tuple[bytes, bytes]],
+                   held: int) -> dict[str, Any]:
+        """Upload one part, then free its bytes before giving its share of the memory budget back."""
+        try:
+            return self._upload_part(key, upload_id, number, *holder.pop())
+        finally:
+            self._budget.release(held)
 
     def _upload_part(self, key: str, upload_id: str, number: int, data: bytes, digest: bytes) -> dict[str, Any]:
         checksum = b64(digest)
