@@ -88,3 +88,26 @@ def test_progress_bar_draws_on_a_terminal_only():
         bar.close()
     assert "write" in shown.getvalue() and "50.0%" in shown.getvalue() and "files 1/2" in shown.getvalue()
     assert hidden.getvalue() == ""
+
+
+def test_a_refused_server_side_copy_falls_back_to_the_relay(moto_buckets, tmp_path, monkeypatch):
+    from drmodel.errors import AccessDeniedError
+
+    client, src, dst = moto_buckets
+    put_all(client, src, legacy_bucket(src, scale=0.01))
+    put_all(client, dst, placeholder(dst, "Apex-Hunter", scale=0.01))
+    refused = []
+
+    def refuse(self, source, source_key, key, size, **kwargs):
+        refused.append(key)
+        raise AccessDeniedError(f"profile 'dst' may not copy_object on s3://{dst}/{key} (AccessDenied)")
+
+    monkeypatch.setattr(s3store.S3Store, "copy_from", refuse)
+    args = ("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter", "--yes", "--backup-to", str(tmp_path),
+            "--checkpoint", "all")
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert "Bytes: server-side copy" in out  # planned (moto lets one account read both buckets), then refused
+    assert "server-side copy refused" in err and "relaying the bytes instead" in err
+    assert refused and len(refused) <= 16  # only the copies already started were tried
+    assert cli("verify", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter")[0] == 0

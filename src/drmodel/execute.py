@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from drmodel import __version__
-from drmodel.errors import DrmodelError, InterruptedRun, TransferError, VerificationError
+from drmodel.errors import AccessDeniedError, DrmodelError, InterruptedRun, TransferError, VerificationError
 from drmodel.plan import Action, Plan
 from drmodel.progress import Progress
 from drmodel.stores.base import Store
@@ -91,11 +91,15 @@ def take_backup(plan: Plan, progress: Progress) -> Path:
 
 def _write(plan: Plan, action: Action, progress: Progress) -> str | None:
     if action.data is None and plan.details.get("server_side"):
-        res = plan.target_store.copy_from(plan.source_store, action.source_key or action.path, action.key,  # type: ignore[attr-defined]
-                                           action.size, source_etag=action.source_etag, progress=progress.advance,
-                                           metadata=action.metadata or None)
-        progress.file_done(action.path)
-        return res.sha256
+        try:
+            res = plan.target_store.copy_from(  # type: ignore[attr-defined]
+                plan.source_store, action.source_key or action.path, action.key, action.size,
+                source_etag=action.source_etag, progress=progress.advance, metadata=action.metadata or None)
+            progress.file_done(action.path)
+            return res.sha256
+        except AccessDeniedError as exc:  # e.g. the source's KMS key is not shared: the relay needs no grant
+            if plan.details.pop("server_side", False):
+                progress.note(f"server-side copy refused ({exc.message}); relaying the bytes instead")
     if action.data is not None:
         stream: Any = io.BytesIO(action.data)
     else:
