@@ -4,7 +4,7 @@ The model: one legacy-console DeepRacer model - five checkpoints at real sizes, 
 30 objects spread over the training prefix, model-metadata/NAME and reward-functions/NAME - in the bucket
 of account A. Two SeaweedFS identities stand for two AWS accounts (A and B), on one server on 127.0.0.1.
 
-Scenarios (`--scenarios`, default all six), each on a fresh server:
+Scenarios (`--scenarios`, default all seven), each on a fresh server:
   relay   copy A -> B when B cannot read A: drmodel copy, rclone two-remote copy, aws-cli and s5cmd
           download then upload
   server  the same copy when a bucket policy lets B read A: the same drmodel copy, s5cmd bucket-to-bucket
@@ -13,6 +13,8 @@ Scenarios (`--scenarios`, default all six), each on a fresh server:
   push    upload a folder made by drmodel pull: drmodel push --create, s5cmd cp
   rerun   a drmodel copy, then the identical copy again onto the full target (it must write nothing)
   help    drmodel --help
+  ls      drmodel ls of A's bucket, against a Python process that imports boto3 and makes the same S3 requests
+          (recorded from one untimed drmodel ls) with one client
   big     (--big-gb N) drmodel push then copy of a model grown to about N GB, once, for its peak memory
 
 Every figure is wall clock from process start to exit; tools run interleaved after the warm-up rounds and
@@ -42,6 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -62,6 +65,8 @@ MANIFEST = "drmodel-manifest.json"  # written by drmodel pull next to the model'
 PUSHED = "pushed/"  # where s5cmd uploads the folder in B's bucket
 JOB_RE = re.compile(r"^DeepRacer-SageMaker-RoboMaker-comm-[^/]+/")
 TIMEOUT = 600  # seconds for one tool command (a copy takes ~5 s at scale 1): fail loudly rather than hang
+LS_TRACE = "ls-requests.json"  # in the ls scenario's folder: the S3 requests one drmodel ls made
+TRACE_PY, REPLAY_PY = "trace_requests.py", "boto3_replay.py"  # ... and the two scripts below, written there
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,74 @@ with open(sys.argv[1], "w") as out:
                "exit": os.waitstatus_to_exitcode(status)}, out)
 """
 
+# Records the S3 requests of one drmodel command (run untimed, ls scenario): `python TRACE_PY OUT.json ARGS...`
+# runs drmodel's CLI in-process with every botocore client hooked (drmodel makes its clients with botocore, boto3
+# wraps botocore, so Session.create_client catches both). Per API call: operation, the caller's parameters and
+# the HTTP status; per client: its service; plus the HTTP requests sent (retries included).
+TRACE = """\
+import json, runpy, sys
+import botocore.session
+out, trace = sys.argv[1], {"clients": [], "sent": 0, "calls": []}
+create_client = botocore.session.Session.create_client
+
+def record(params, model, context, **_):
+    context["bench_call"] = len(trace["calls"])
+    trace["calls"].append({"op": model.name, "params": dict(params), "status": None})
+
+def status(http_response, context, **_):
+    trace["calls"][context["bench_call"]]["status"] = http_response.status_code
+
+def sent(**_):
+    trace["sent"] += 1
+
+def traced_create_client(self, service_name, *args, **kwargs):
+    client = create_client(self, service_name, *args, **kwargs)
+    trace["clients"].append(service_name)
+    client.meta.events.register("provide-client-params", record)
+    client.meta.events.register("after-call", status)
+    client.meta.events.register("before-send", sent)
+    return client
+
+botocore.session.Session.create_client = traced_create_client
+sys.argv = ["drmodel", *sys.argv[2:]]
+try:
+    runpy.run_module("drmodel.cli.main", run_name="__main__", alter_sys=True)
+finally:
+    with open(out, "w") as f:
+        json.dump(trace, f, indent=1)
+"""
+
+# The baseline of the ls target: import boto3, one S3 client from an AWS profile, the recorded calls replayed
+# (every GetObject body read to the end). `python REPLAY_PY TRACE.json PROFILE`. It fails unless every call gets
+# the recorded HTTP status and it sends as many HTTP requests as drmodel did.
+REPLAY = """\
+import json, sys
+import boto3
+from botocore import xform_name
+from botocore.exceptions import ClientError
+with open(sys.argv[1]) as f:
+    trace = json.load(f)
+client = boto3.session.Session(profile_name=sys.argv[2]).client("s3")
+sent = [0]
+
+def count(**_):
+    sent[0] += 1
+
+client.meta.events.register("before-send", count)
+for call in trace["calls"]:
+    try:
+        response = getattr(client, xform_name(call["op"]))(**call["params"])
+        got = response["ResponseMetadata"]["HTTPStatusCode"]
+        if "Body" in response:
+            response["Body"].read()
+    except ClientError as exc:
+        got = exc.response["ResponseMetadata"]["HTTPStatusCode"]
+    if got != call["status"]:
+        sys.exit(f"{call['op']} {call['params']}: HTTP {got}, drmodel got {call['status']}")
+if sent[0] != trace["sent"]:
+    sys.exit(f"sent {sent[0]} requests, drmodel sent {trace['sent']}")
+"""
+
 
 def execute(step: Step, cwd: Path) -> dict[str, float]:
     """Run one command to the end; return its wall seconds, CPU seconds (user + system) and peak RSS in KiB.
@@ -245,6 +318,15 @@ def drmodel_push_big(s: Bench) -> list[Step]:
 
 def drmodel_help(s: Bench) -> list[Step]:
     return [Step([str(BIN / "drmodel"), "--help"], clean_env())]
+
+
+def drmodel_ls(s: Bench) -> list[Step]:
+    return [drmodel(s, "ls", f"s3://{s.src}", "--profile", "A")]
+
+
+def boto3_requests(s: Bench) -> list[Step]:
+    """A Python process importing boto3 and replaying the S3 requests drmodel ls made, with A's profile."""
+    return [Step([sys.executable, str(s.work / REPLAY_PY), str(s.work / LS_TRACE), "A"], clean_env(**s.profiles))]
 
 
 def rclone(s: Bench, target: str) -> list[Step]:
@@ -376,7 +458,10 @@ def download_holds_model(s: Bench) -> None:
 
 
 def exit_status_only(s: Bench) -> None:
-    """`drmodel --help` writes nothing: its exit status, checked for every command, is the check."""
+    """`drmodel --help` and `ls` write nothing: the exit status, checked for every command, is the check.
+
+    (The ls baseline exits non-zero when a replayed request gets another status or the counts differ.)
+    """
 
 
 # ---------------------------------------------------------------- scenarios
@@ -402,6 +487,7 @@ class Scenario:
     prepare: Callable[[Bench], None]
     tools: dict[str, Tool]
     moves_model: bool = True  # False: no MB/s
+    details: Callable[[Bench], dict[str, Any]] | None = None  # more for the JSON, read after the runs
 
 
 def upload_model(s: Bench) -> None:
@@ -438,6 +524,30 @@ def write_big_model(s: Bench) -> None:
             big.write(rng.randbytes(min(missing, 1 << 24)))
 
 
+def upload_and_trace_ls(s: Bench) -> None:
+    """The model in A's bucket, and the S3 requests of one untimed drmodel ls recorded for the baseline."""
+    upload_model(s)
+    (s.work / TRACE_PY).write_text(TRACE)
+    (s.work / REPLAY_PY).write_text(REPLAY)
+    step = drmodel_ls(s)[0]
+    execute(Step([sys.executable, str(s.work / TRACE_PY), str(s.work / LS_TRACE), *step.argv[1:]], step.env), s.work)
+    trace = read_ls_trace(s)
+    if not trace["calls"] or trace["sent"] != len(trace["calls"]):
+        raise RuntimeError(f"drmodel ls made {len(trace['calls'])} S3 calls in {trace['sent']} HTTP requests "
+                           "(none, or retries): nothing sound to replay")
+
+
+def read_ls_trace(s: Bench) -> dict[str, Any]:
+    """What upload_and_trace_ls recorded: {"clients": [service, ...], "sent": N, "calls": [{op, params, status}]}."""
+    trace: dict[str, Any] = json.loads((s.work / LS_TRACE).read_text())
+    return trace
+
+
+def ls_details(s: Bench) -> dict[str, Any]:
+    """The ls scenario's JSON gets the recorded requests (the baseline replays exactly these)."""
+    return {"requests": read_ls_trace(s)}
+
+
 def nothing(s: Bench) -> None:
     """No preparation."""
 
@@ -462,6 +572,11 @@ SCENARIOS = {
         "drmodel rerun": Tool(drmodel_copy, b_holds_copy, rerun=True)}),
     "help": Scenario("`drmodel --help`", nothing, {
         "drmodel": Tool(drmodel_help, exit_status_only)}, moves_model=False),
+    "ls": Scenario("`drmodel ls` of A's bucket vs importing boto3 and making the same S3 requests",
+                   upload_and_trace_ls, {
+                       "drmodel ls": Tool(drmodel_ls, exit_status_only),
+                       "boto3 + requests": Tool(boto3_requests, exit_status_only)},
+                   moves_model=False, details=ls_details),
 }
 BIG = Scenario("drmodel push of the enlarged model's folder into A's bucket, then copy A -> B; once", write_big_model, {
     "drmodel push": Tool(drmodel_push_big, a_holds_copy),
@@ -506,13 +621,13 @@ def run_scenario(name: str, sc: Scenario, s: Bench, warmup: int, runs: int) -> d
         for tool_name, tool in sc.tools.items():
             run = measure(s, tool)
             speed = f"{nbytes / run['s'] / 1e6:7.1f} MB/s" if nbytes else ""
-            print(f"  {label:<10} {tool_name:<14} {run['s']:7.2f} s {speed:>12}  CPU: tool {run['tool_cpu_s']:5.2f} s, "
+            print(f"  {label:<10} {tool_name:<16} {run['s']:7.2f} s {speed:>12}  CPU: tool {run['tool_cpu_s']:5.2f} s, "
                   f"server {run['server_cpu_s']:5.2f} s  peak RSS {run['peak_rss_mb']:5.0f} MB", flush=True)
             if round_no >= 0:
                 results[tool_name].append(run)
     return {"about": sc.about, "bytes": nbytes, "objects": len(s.model.objects),
             "commands": {tool_name: [str(step) for step in tool.steps(s)] for tool_name, tool in sc.tools.items()},
-            "results": summarise(results, nbytes)}
+            "results": summarise(results, nbytes), **(sc.details(s) if sc.details else {})}
 
 
 def summarise(runs: dict[str, list[dict[str, float]]], nbytes: int) -> dict[str, dict[str, Any]]:
@@ -542,6 +657,7 @@ class Target:
     per: tuple[str, str, str] | None
     limit: float
     strict: bool = False  # < instead of <=
+    requests_of: str | None = None  # a scenario whose recorded S3 requests are counted in the row
 
 
 TARGETS = [
@@ -563,6 +679,8 @@ TARGETS = [
                                    ("push", "push", "drmodel"), ("push, big model", "big", "drmodel push"),
                                    ("copy, big model", "big", "drmodel copy"))),
     Target("`drmodel --help` median s", ("help", "drmodel", "median_s"), None, 0.3, strict=True),
+    Target("`drmodel ls` CPU / boto3 import + same requests CPU", ("ls", "drmodel ls", "tool_cpu_s"),
+           ("ls", "boto3 + requests", "tool_cpu_s"), 1.0, requests_of="ls"),
 ]
 
 
@@ -577,6 +695,8 @@ def targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
     for t in TARGETS:
         value, per = figure(scenarios, t.value), figure(scenarios, t.per) if t.per else 1.0
         row: dict[str, Any] = {"target": t.name, "limit": t.limit, "op": "<" if t.strict else "<="}
+        if t.requests_of and "requests" in scenarios.get(t.requests_of, {}):
+            row["requests"] = len(scenarios[t.requests_of]["requests"]["calls"])
         if value is None or not per:
             rows.append({**row, "status": "not measured"})
             continue
@@ -589,13 +709,18 @@ def targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
 def table(name: str, scenario: dict[str, Any], runs: int) -> str:
     size = f"{scenario['bytes'] / 1e6:.1f} MB, {scenario['objects']} objects; " if scenario["bytes"] else ""
     lines = [f"{name}: {scenario['about']} ({size}median of {runs})",
-             f"  {'tool':<14} {'median s':>9} {'min s':>7} {'max s':>7} {'MB/s':>7} {'rel. time':>9} "
+             f"  {'tool':<16} {'median s':>9} {'min s':>7} {'max s':>7} {'MB/s':>7} {'rel. time':>9} "
              f"{'tool CPU s':>10} {'server CPU s':>12} {'peak RSS MB':>11}"]
     for tool, r in scenario["results"].items():
         speed = f"{r['mb_per_s']:>7.1f}" if r["mb_per_s"] else f"{'-':>7}"
-        lines.append(f"  {tool:<14} {r['median_s']:>9.2f} {r['min_s']:>7.2f} {r['max_s']:>7.2f} {speed} "
+        lines.append(f"  {tool:<16} {r['median_s']:>9.2f} {r['min_s']:>7.2f} {r['max_s']:>7.2f} {speed} "
                      f"{r['relative_time']:>9.2f} {r['tool_cpu_s']:>10.2f} {r['server_cpu_s']:>12.2f} "
                      f"{r['peak_rss_mb']:>11.0f}")
+    if "requests" in scenario:
+        calls = scenario["requests"]["calls"]
+        ops = ", ".join(f"{op} x{n}" for op, n in Counter(c["op"] for c in calls).items())
+        lines.append(f"  S3 requests of drmodel ls, replayed by the baseline: {len(calls)} ({ops}); drmodel made "
+                     f"{len(scenario['requests']['clients'])} client(s), the baseline 1")
     return "\n".join(lines)
 
 
@@ -603,6 +728,8 @@ def targets_table(rows: list[dict[str, Any]]) -> str:
     lines = ["targets (issue 7):"]
     for row in rows:
         detail = f"{row['value']:.2f} {row['op']} {row['limit']:g}" if "value" in row else ""
+        if "requests" in row:
+            detail += f" ({row['requests']} requests)"
         lines.append(f"  {row['status']:<12} {row['target']:<58} {detail}")
     return "\n".join(lines)
 

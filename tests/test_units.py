@@ -6,6 +6,8 @@ import hashlib
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drmodel import paramsfile
 from drmodel.address import parse
@@ -143,3 +145,23 @@ def test_backups_never_share_a_folder(tmp_path):
     wanted = tmp_path / "bk" / "target-20261128T000000Z"
     first, second = _new_folder(wanted), _new_folder(wanted)
     assert first == wanted and second != first and second.name.startswith(wanted.name)
+
+
+_KEYS = st.one_of(st.from_regex(r"[A-Z0-9_]{1,8}", fullmatch=True),
+                  st.sampled_from(["YES", "NO", "Y", "N", "TRUE", "NULL", "ON", "OFF", "_", "NAN", "INF", "E1"]))
+
+
+@settings(max_examples=500)
+@given(st.dictionaries(_KEYS, st.text(st.characters(blacklist_categories=("Cs",)), max_size=20), max_size=6),
+       st.sampled_from(['"', "'"]))
+def test_params_fast_path_reads_exactly_what_yaml_reads(values: dict[str, str], quote: str) -> None:
+    import yaml
+
+    text = "".join(f"{k}: {quote}{v}{quote}\n" for k, v in values.items()).encode()
+    try:
+        want = yaml.safe_load(text.decode())
+    except yaml.YAMLError:
+        return
+    assert paramsfile.load(text, "x") == (want or {})
+    console = training_params("aws-deepracer-x", "DeepRacer-SageMaker-RoboMaker-comm-1-2-3", "Apex", "20200101000000")
+    assert paramsfile.load(console, "x") == yaml.safe_load(console.decode())

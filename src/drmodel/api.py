@@ -11,15 +11,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drmodel import checkpoints as ckpts
 from drmodel import layouts, paramsfile
 from drmodel.address import Address, parse
-from drmodel.checks import CheckReport, check_model
 from drmodel.compare import facts, same_content, stream_sha256
 from drmodel.errors import InvalidModelError, NotFoundError, UsageError
-from drmodel.execute import BACKUP_FILE, Result, execute
 from drmodel.layouts import ModelLocation, ModelSummary, TargetRequest
 from drmodel.lock import LOCK_NAME
 from drmodel.model import EVAL_COPY, METADATA, TRAINING_PARAMS_RE, metadata_summary, parse_json, role
@@ -29,8 +27,21 @@ from drmodel.stores.base import ObjectInfo, Store
 from drmodel.stores.local import LocalStore
 from drmodel.stores.s3 import S3Store
 
+if TYPE_CHECKING:
+    from drmodel.checks import CheckReport
+    from drmodel.execute import Result, execute
+
 __all__ = ["list_models", "show", "open_model", "check", "car", "plan_transfer", "execute", "verify", "diff", "plan_repair",
            "plan_restore", "Result"]
+
+def __getattr__(name: str) -> Any:
+    """`api.execute` and `api.Result` load the write path on first use (start-up time of read-only commands)."""
+    if name in ("execute", "Result"):
+        from drmodel import execute as module
+
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 LOCATION_KEYS = ("SAGEMAKER_SHARED_S3_BUCKET", "SAGEMAKER_SHARED_S3_PREFIX", "MODEL_METADATA_FILE_S3_KEY",
                  "REWARD_FILE_S3_KEY", "METRICS_S3_BUCKET", "METRICS_S3_OBJECT_KEY")
@@ -259,6 +270,8 @@ def _gate(src: ModelLocation, files: dict[str, ObjectInfo], rewritten: dict[str,
     Returns which checkpoint will race in the target, e.g. `140_Step-123889.ckpt (best)`."""
     view = ModelLocation(store=src.store, layout=src.layout, name=src.name, address=src.address, files=files,
                          key_for=src.key_for, overrides={p: d for p, (d, _) in rewritten.items()})
+    from drmodel.checks import check_model
+
     report = check_model(view, hashes=False)
     for f in report.findings:
         if f.severity in ("error", "warning") and f.topic in ("checkpoints", "evaluation", "metadata"):
@@ -367,6 +380,8 @@ def _compare_models(ma: ModelLocation, mb: ModelLocation) -> VerifyReport:
 def check(address: str, *, profile: str | None = None, layout: str | None = None, training_job: str | None = None,
           eval_checkpoint: str = "best") -> CheckReport:
     """Validate a model and say which checkpoint evaluation will load, with the sha256 of its files."""
+    from drmodel.checks import check_model
+
     return check_model(open_model(address, profile=profile, layout=layout, training_job=training_job),
                        eval_checkpoint=eval_checkpoint)
 
@@ -390,6 +405,8 @@ def diff(a: str, b: str, *, a_profile: str | None = None, b_profile: str | None 
     ma = open_model(a, profile=a_profile, layout=layout, training_job=training_job)
     mb = open_model(b, profile=b_profile, layout=b_layout, training_job=b_training_job)
     files = _compare_models(ma, mb)
+    from drmodel.checks import check_model
+
     ca, cb = check_model(ma, eval_checkpoint=eval_checkpoint), check_model(mb, eval_checkpoint=eval_checkpoint)
     report = DiffReport(files, ca, cb)
     ea, eb = ca.evaluation, cb.evaluation
@@ -481,6 +498,8 @@ def plan_repair(address: str, *, profile: str | None = None, layout: str | None 
 # -- restore ---------------------------------------------------------------------------------------------------
 def plan_restore(backup: str, *, profile: str | None = None, backup_to: str | None = None) -> Plan:
     """Undo a replace: put every saved object back and delete the keys that replace created."""
+    from drmodel.execute import BACKUP_FILE
+
     root = Path(backup).expanduser().absolute()
     try:
         doc = json.loads((root / BACKUP_FILE).read_text())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from drmodel.errors import AmbiguousError, InvalidModelError, UsageError
 from drmodel.layouts.base import Layout, ModelLocation, ModelSummary, TargetRequest
 from drmodel.layouts.export import ConsoleExportLayout
@@ -31,7 +34,9 @@ def detect(store: Store, path: str, forced: str | None = None, *, default: str |
         layout = get_layout(forced)
         return layout, layout.detect(store, path) or ("model" if path.strip("/") else "container")
     classes = list(dict.fromkeys(LAYOUTS.values()))
-    found = [(layout, kind) for layout in (cls() for cls in classes) if (kind := layout.detect(store, path)) is not None]
+    with _listings_remembered(store):  # several layouts list the same folders: ask the server once
+        found = [(layout, kind) for layout in (cls() for cls in classes)
+                 if (kind := layout.detect(store, path)) is not None]
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
@@ -45,6 +50,24 @@ def detect(store: Store, path: str, forced: str | None = None, *, default: str |
         raise denied
     raise InvalidModelError(f"{store.describe(path)} is not a DeepRacer model layout drmodel knows",
                             fix=f"point at a model or a bucket, or force one with --layout ({', '.join(LAYOUTS)})")
+
+
+@contextmanager
+def _listings_remembered(store: Store) -> Iterator[None]:
+    """While layouts detect themselves, `store.list_dirs` answers each prefix once (the store is not written)."""
+    real = store.list_dirs
+    seen: dict[str, list[str]] = {}
+
+    def list_dirs(prefix: str = "") -> list[str]:
+        if prefix not in seen:
+            seen[prefix] = real(prefix)
+        return list(seen[prefix])
+
+    store.list_dirs = list_dirs  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del store.list_dirs  # back to the class's method
 
 
 def default_target_layout(bucket: str, path: str) -> str:

@@ -20,6 +20,7 @@ from drmodel.stores.base import ObjectInfo, Store
 
 EXPORT_TS_RE = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$")
 TS_FORMAT = "%a, %d %b %Y %H:%M:%S GMT"
+CONSOLE_ROOTS = ("DeepRacer-SageMaker-RoboMaker-comm-", "model-metadata/", "reward-functions/", "DeepRacer-Metrics/")
 
 
 def sortable(ts: str) -> str:
@@ -37,11 +38,15 @@ class ConsoleExportLayout:
     def _exports(self, store: Store, path: str) -> dict[str, str]:
         """Every export below path: timestamp folder (key prefix, with trailing /) -> model name."""
         base = f"{path.strip('/')}/" if path.strip("/") else ""
+        # at a bucket's root, the console's own folders (training jobs, metadata, metrics: most of a legacy
+        # bucket's objects) hold no export and are not listed
+        bases = [d for d in store.list_dirs("") if not d.startswith(CONSOLE_ROOTS)] if not base else [base]
         found = {}
-        for obj in store.list(base):
-            parts = obj.key.split("/")
-            if len(parts) >= 3 and parts[-1] == METADATA and EXPORT_TS_RE.match(parts[-2]):
-                found["/".join(parts[:-1]) + "/"] = parts[-3]
+        for prefix in bases:
+            for obj in store.list(prefix):
+                parts = obj.key.split("/")
+                if len(parts) >= 3 and parts[-1] == METADATA and EXPORT_TS_RE.match(parts[-2]):
+                    found["/".join(parts[:-1]) + "/"] = parts[-3]
         return found
 
     def detect(self, store: Store, path: str) -> str | None:
