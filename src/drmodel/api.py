@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["list_models", "show", "open_model", "check", "car", "plan_transfer", "execute", "verify", "diff", "plan_repair",
            "plan_restore", "Result"]
 
+
 def __getattr__(name: str) -> Any:
     """`api.execute` and `api.Result` load the write path on first use (start-up time of read-only commands)."""
     if name in ("execute", "Result"):
@@ -268,10 +269,10 @@ def _gate(src: ModelLocation, files: dict[str, ObjectInfo], rewritten: dict[str,
     """Check the model as it will be written; refuse a broken one on copy and push unless forced.
 
     Returns which checkpoint will race in the target, e.g. `140_Step-123889.ckpt (best)`."""
-    view = ModelLocation(store=src.store, layout=src.layout, name=src.name, address=src.address, files=files,
-                         key_for=src.key_for, overrides={p: d for p, (d, _) in rewritten.items()})
     from drmodel.checks import check_model
 
+    view = ModelLocation(store=src.store, layout=src.layout, name=src.name, address=src.address, files=files,
+                         key_for=src.key_for, overrides={p: d for p, (d, _) in rewritten.items()})
     report = check_model(view, hashes=False)
     for f in report.findings:
         if f.severity in ("error", "warning") and f.topic in ("checkpoints", "evaluation", "metadata"):
@@ -402,11 +403,11 @@ def diff(a: str, b: str, *, a_profile: str | None = None, b_profile: str | None 
          b_layout: str | None = None, training_job: str | None = None, b_training_job: str | None = None,
          eval_checkpoint: str = "best") -> DiffReport:
     """verify, plus the verdict that matters: will the same weights race, and if not, why not."""
+    from drmodel.checks import check_model
+
     ma = open_model(a, profile=a_profile, layout=layout, training_job=training_job)
     mb = open_model(b, profile=b_profile, layout=b_layout, training_job=b_training_job)
     files = _compare_models(ma, mb)
-    from drmodel.checks import check_model
-
     ca, cb = check_model(ma, eval_checkpoint=eval_checkpoint), check_model(mb, eval_checkpoint=eval_checkpoint)
     report = DiffReport(files, ca, cb)
     ea, eb = ca.evaluation, cb.evaluation

@@ -266,10 +266,7 @@ class S3Store:
                        MultipartUpload={"Parts": parts})
         except Exception:
             pool.shutdown(wait=True, cancel_futures=True)
-            try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            except Exception:
-                pass  # the next run aborts what is left (abort_unfinished_uploads)
+            self._abort_quietly(key, upload_id)
             raise
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -302,9 +299,9 @@ class S3Store:
     def copy_from(self, source: S3Store, source_key: str, key: str, size: int, *, source_etag: str | None = None,
                   progress: ProgressFn | None = None, metadata: Mapping[str, str] | None = None) -> WriteResult:
         """Server-side copy with this store's credentials: CopyObject, or UploadPartCopy above
-        `copy_part_threshold` (CopyObject's limit is 5 GiB). The server computes the new object's SHA256 as it
-        copies; it must equal the source's where both are comparable, and the copy is pinned to the planned
-        source version by its ETag (CopySourceIf-Match)."""
+        `copy_part_threshold` (CopyObject's limit is 5 GiB), pinned to the planned source version by its ETag
+        (CopySourceIf-Match). SHA256 is asked for; every checksum the copy then has must equal the source's of the
+        same kind (S3 computes the SHA256; SeaweedFS keeps the source's checksums as they are)."""
         copy_source = {"Bucket": source.bucket, "Key": source_key}
         pin = {"CopySourceIfMatch": f'"{source_etag.strip(chr(34))}"'} if source_etag else {}
         meta = {"Metadata": dict(metadata)} if metadata else {}
@@ -354,11 +351,16 @@ class S3Store:
             self._call("complete_multipart_upload", key, Key=key, UploadId=upload_id,
                        MultipartUpload={"Parts": parts})
         except Exception:
-            try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-            except Exception:
-                pass  # the next run aborts what is left (abort_unfinished_uploads)
+            self._abort_quietly(key, upload_id)
             raise
+
+    def _abort_quietly(self, key: str, upload_id: str) -> None:
+        """Abort a multipart upload that failed; if even that fails, the next run aborts it
+        (abort_unfinished_uploads), so the first error is the one reported."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except Exception:
+            pass
 
     def delete(self, keys: list[str]) -> None:
         """One DeleteObject per key: permission is checked per key everywhere (DeleteObjects is evaluated
