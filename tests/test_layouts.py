@@ -221,3 +221,45 @@ def test_ambiguous_address_lists_candidates(moto_buckets):
     assert code == 6 and "legacy (model)" in err and "prefix (model)" in err and "--layout" in err
     assert cli("show", f"s3://{src}/Apex-Hunter", "--layout", "prefix")[0] == 0
     assert cli("show", f"s3://{src}/Apex-Hunter", "--layout", "legacy")[0] == 0
+
+
+def test_export_detection_does_not_list_the_console_folders(moto_buckets, monkeypatch):
+    """A legacy bucket's training prefixes hold most of its objects: finding exports must not list them."""
+    from drmodel.layouts.export import ConsoleExportLayout
+    from drmodel.stores.s3 import S3Store
+
+    client, src, _ = moto_buckets
+    put_all(client, src, legacy_bucket(src, scale=0.01))
+    put_all(client, src, console_export("exports", "Apex-Hunter", EXPORT_TS, source_model()))
+    listed = []
+    real_list = S3Store.list
+
+    def recording_list(self, prefix="", delimiter=None):
+        listed.append(prefix)
+        return real_list(self, prefix, delimiter)
+
+    monkeypatch.setattr(S3Store, "list", recording_list)
+    exports = ConsoleExportLayout()._exports(S3Store(src), "")
+    assert exports == {f"exports/Apex-Hunter/{EXPORT_TS}/": "Apex-Hunter"}
+    assert listed == ["exports/"]
+
+
+def test_detection_lists_each_folder_once(moto_buckets, monkeypatch):
+    from drmodel.layouts import detect
+    from drmodel.stores.s3 import S3Store
+
+    client, src, _ = moto_buckets
+    put_all(client, src, legacy_bucket(src, scale=0.01))
+    asked = []
+    real_list_dirs = S3Store.list_dirs
+
+    def recording_list_dirs(self, prefix=""):
+        asked.append(prefix)
+        return real_list_dirs(self, prefix)
+
+    monkeypatch.setattr(S3Store, "list_dirs", recording_list_dirs)
+    store = S3Store(src)
+    layout, kind = detect(store, "")
+    assert (layout.name, kind) == ("legacy", "container")
+    assert asked.count("") == 1 and len(asked) == len(set(asked))
+    assert "list_dirs" not in vars(store)  # the memo is gone once detection is over
