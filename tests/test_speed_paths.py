@@ -180,3 +180,42 @@ def test_memory_budget_bounds_what_is_held_and_lets_a_big_request_go_alone() -> 
     assert not any(t.is_alive() for t in threads) and budget.used == 0
     assert len(seen) == 7 and 25 in seen  # everyone ran; the oversize request ran alone
     assert all(used <= 10 or used == 25 for used in seen)
+
+
+def test_a_sha256_checksummed_source_is_hashed_once_and_checked(two_accounts: Any, tmp_path: Any,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import botocore.httpchecksum
+
+    from drmodel.hashing import check_read_sha256
+    from drmodel.stores.local import LocalStore
+
+    acc = two_accounts
+    data = os.urandom(3 * MiB)
+    digest = hashlib.sha256(data)
+    for key, extra in (("sha", {"ChecksumSHA256": base64.b64encode(digest.digest()).decode()}),
+                       ("crc", {"ChecksumAlgorithm": "CRC32"})):
+        acc.source_client.put_object(Bucket=acc.source_bucket, Key=key, Body=data, **extra)
+    hashed = {"sha256": 0, "crc32": 0}
+    for name, cls in (("sha256", botocore.httpchecksum.Sha256Checksum), ("crc32", botocore.httpchecksum.Crc32Checksum)):
+        real = cls.update
+
+        def counting(self: Any, chunk: bytes, _real: Any = real, _name: str = name) -> None:
+            hashed[_name] += 1
+            _real(self, chunk)
+
+        monkeypatch.setattr(cls, "update", counting)
+    source, _ = _stores(acc)
+    folder = LocalStore(tmp_path / "out")
+    with source.open_read("sha") as stream:
+        assert stream.expected_sha256 == digest.hexdigest()
+        result = folder.write_stream("sha", stream, len(data))
+    check_read_sha256(stream, result.sha256, "sha")  # what drmodel hashed is the stored SHA256
+    assert hashed["sha256"] == 0  # botocore did not hash the body a second time
+    with source.open_read("crc") as stream:
+        assert stream.expected_sha256 is None
+        folder.write_stream("crc", stream, len(data))
+    assert hashed["crc32"] > 0  # a CRC is still checked by botocore while the bytes stream
+    assert source.read_bytes("sha") == data
+    stream.expected_sha256 = "0" * 64  # a stream whose bytes would not match the stored SHA256
+    with pytest.raises(VerificationError, match="differ from the object's stored SHA256"):
+        check_read_sha256(stream, result.sha256, "s3://bucket/sha")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from drmodel import checkpoints as ckpts
 from drmodel.errors import InvalidModelError, UsageError
-from drmodel.hashing import HashingReader
+from drmodel.hashing import HashingReader, check_read_sha256
 from drmodel.layouts.base import ModelLocation
 from drmodel.model import EVAL_COPY, METADATA
 
@@ -59,11 +59,12 @@ def write_car_package(loc: ModelLocation, out: Path, spec: str = "best", *, over
     try:
         with tarfile.open(tmp, "w:gz") as tar:
             stream = loc.store.open_read(loc.key_for(ck.pb))
-            reader = HashingReader(stream, 1 << 30)
+            reader = HashingReader(stream, None)
             try:
                 tar.addfile(_member("agent/model.pb", pb_info.size), reader)
             finally:
                 stream.close()
+            check_read_sha256(stream, reader.sha256, loc.store.describe(loc.key_for(ck.pb)))
             tar.addfile(_member("model_metadata.json", len(meta)), io.BytesIO(meta))
         if reader.bytes_read != pb_info.size:
             raise InvalidModelError(f"{ck.pb} changed while it was read", fix="run the command again")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from drmodel.hashing import b64, composite_checksum, full_sha256_hex
+from drmodel.hashing import b64, check_read_sha256, composite_checksum, full_sha256_hex
 from drmodel.stores.base import ObjectInfo, Store
 from drmodel.stores.local import LocalStore
 
@@ -113,6 +113,7 @@ def stream_sha256(store: Store, key: str) -> str:
     with store.open_read(key) as stream:
         while block := stream.read(MiB):
             h.update(block)
+    check_read_sha256(stream, h.hexdigest(), store.describe(key))
     return h.hexdigest()
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from drmodel import __version__
 from drmodel.errors import AccessDeniedError, DrmodelError, InterruptedRun, TransferError, VerificationError
+from drmodel.hashing import check_read_sha256
 from drmodel.plan import Action, Plan
 from drmodel.progress import Progress
 from drmodel.stores.base import Store
@@ -77,6 +78,7 @@ def take_backup(plan: Plan, progress: Progress) -> Path:
         size = a.old_size if a.op == "overwrite" else a.size
         with plan.target_store.open_read(a.key) as stream:
             res = files.write_stream(a.key, stream, size or 0, progress=progress.advance)
+        check_read_sha256(stream, res.sha256, plan.target_store.describe(a.key))
         saved.append({"key": a.key, "size": res.info.size, "sha256": res.sha256})
         progress.file_done(a.key)
     spec = store_spec(plan.target_store)
@@ -109,6 +111,7 @@ def _write(plan: Plan, action: Action, progress: Progress) -> str | None:
                                              metadata=action.metadata or None)
     finally:
         stream.close()
+    check_read_sha256(stream, res.sha256, plan.source_store.describe(action.source_key or action.path))
     if action.sha256 and res.sha256 != action.sha256:
         raise VerificationError(f"{plan.target_store.describe(action.key)}: wrote sha256 {res.sha256}, expected "
                                 f"{action.sha256}", fix="the source changed during the copy; run it again")

@@ -31,6 +31,17 @@ def full_sha256_hex(checksum: str | None) -> str | None:
     return raw.hex() if len(raw) == 32 else None
 
 
+def check_read_sha256(stream: object, sha256: str | None, where: str) -> None:
+    """What was read from a stream must hash to the full-object SHA256 the S3 object stores, when it has one
+    (`expected_sha256` of an S3 read stream): botocore leaves that check to drmodel, which hashes once."""
+    expected = getattr(stream, "expected_sha256", None)
+    if expected and sha256 != expected:
+        from drmodel.errors import VerificationError
+
+        raise VerificationError(f"{where}: the bytes read differ from the object's stored SHA256 (read {sha256}, "
+                                f"stored {expected})", fix="check the network, then run the command again")
+
+
 def sha256_file(path: str, chunk: int = 1024 * 1024) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

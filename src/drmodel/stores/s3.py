@@ -12,6 +12,7 @@ in one PUT than in 16 MiB parts. Every body and part held in memory counts again
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -63,7 +64,17 @@ def make_client(profile: str | None, options: TransferOptions) -> Any:
                                    region_name=session.get_config_variable("region") or "us-east-1")
     client.meta.events.register("before-send.s3.PutObject", close_connection_on_empty_put)
     client.meta.events.register("before-call.s3", expect_continue_for_big_bodies_only)
+    client.meta.events.register("before-call.s3.GetObject", sha256_checked_by_drmodel)
     return client
+
+
+def sha256_checked_by_drmodel(context: Any = None, **kwargs: Any) -> None:
+    """botocore `before-call.s3.GetObject` handler: botocore does not hash a body again to check a full-object
+    SHA256 (it still checks CRCs): drmodel compares that checksum with the sha256 it computes anyway as the bytes
+    stream (`ResumableBody.expected_sha256`, `read_bytes`), so every byte is hashed once."""
+    algorithms = ((context or {}).get("checksum") or {}).get("response_algorithms")
+    if algorithms and "sha256" in algorithms:
+        algorithms.remove("sha256")
 
 
 def expect_continue_for_big_bodies_only(params: Any, **kwargs: Any) -> None:
@@ -215,7 +226,12 @@ class S3Store:
             r["Body"].close()
             raise InvalidModelError(f"{self.describe(key)} is {r['ContentLength']} bytes, more than the {max_size} a "
                                     "file of this kind may have", fix="check that this is a DeepRacer model")
-        return r["Body"].read()
+        data = r["Body"].read()
+        expected = full_sha256_hex(r.get("ChecksumSHA256"))
+        if expected and hashlib.sha256(data).hexdigest() != expected:
+            raise VerificationError(f"{self.describe(key)}: the bytes read differ from the object's stored SHA256",
+                                    fix="check the network, then run the command again")
+        return data
 
     def open_read(self, key: str) -> BinaryIO:
         return ResumableBody(self, key)  # type: ignore[return-value]
@@ -426,6 +442,8 @@ class ResumableBody:
         self.etag = r.get("ETag")
         self.length = r["ContentLength"]
         self._body = r["Body"]
+        # the object's full-object SHA256, when it has one: whoever hashes this stream must find it
+        self.expected_sha256 = full_sha256_hex(r.get("ChecksumSHA256"))
 
     def read(self, n: int = -1) -> bytes:
         while True:
