@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,12 +17,30 @@ from drmodel.synth import legacy_bucket, legacy_prefix, placeholder, placeholder
 
 P1 = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")
 PT = placeholder_prefix("Apex-Hunter")
+# the small files planning parses: metadata, reward function, checkpoint pointers, training params
+SMALL_FILE = r"model_metadata\.json|reward_function\.py|\.coach_checkpoint|deepracer_checkpoints\.json|checkpoint" \
+             r"|training_params.*\.yaml"
 
 
 def _populate(acc, scale: float) -> None:
     put_all(acc.source_client, acc.source_bucket, legacy_bucket(acc.source_bucket, scale=scale))
     put_all(acc.target_client, acc.target_bucket, placeholder(acc.target_bucket, "Apex-Hunter", scale=0.02))
     put_all(acc.target_client, acc.target_bucket, placeholder(acc.target_bucket, "Apex-Hunter-2", scale=0.02))
+
+
+def _record_requests(monkeypatch) -> list[tuple[str, str]]:
+    """(operation, key) of every S3 request drmodel sends from now on, in this process."""
+    import botocore.client
+
+    calls: list[tuple[str, str]] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def record(self, operation_name, api_params):
+        calls.append((operation_name, str(api_params.get("Key", ""))))
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    return calls
 
 
 def _addresses(acc) -> tuple[str, str]:
@@ -56,10 +75,23 @@ def test_full_copy_between_two_accounts(two_accounts, tmp_path, monkeypatch):
     assert small["ChecksumSHA256"] and "-" not in small["ChecksumSHA256"]
     code, out, _ = cli("verify", src, dst, "--source-profile", "src", "--target-profile", "dst")
     assert code == 0 and "IDENTICAL" in out
-    # a rerun downloads nothing: everything is proven identical from stored checksums and provenance
+    # a rerun downloads no checkpoint and writes nothing, not even its lock: a file is proven identical from the
+    # two listings (equal ETags), or, when the relay's multipart ETag differs from the source's, from the stored
+    # checksum and provenance a HEAD returns; only the small files planning parses are read
+    listed = acc.target_client.list_objects_v2(Bucket=acc.target_bucket, Prefix=PT)["Contents"]
+    multipart = {o["Key"] for o in listed if "-" in o["ETag"]}
+    assert multipart  # the checkpoint data files went up in parts
+    calls = _record_requests(monkeypatch)
     code, out, _ = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--yes",
                        "--checkpoint", "all")
     assert code == 0 and "Nothing to do" in out
+    ops = {op for op, _ in calls}
+    assert ops <= {"ListObjectsV2", "HeadObject", "GetObject"}, ops
+    read = sorted(key.rsplit("/", 1)[-1] for op, key in calls if op == "GetObject")
+    assert read and all(re.fullmatch(SMALL_FILE, name) for name in read), read
+    heads = {key for op, key in calls if op == "HeadObject"}
+    # layout detection, the check for a lock left by a killed run, and the multipart files
+    assert heads - multipart == {"Apex-Hunter/model_metadata.json", f"{PT}/drmodel.lock"}, heads
 
 
 def test_one_accounts_keys_are_refused_on_the_others_bucket(two_accounts, tmp_path):

@@ -165,3 +165,46 @@ def test_params_fast_path_reads_exactly_what_yaml_reads(values: dict[str, str], 
     assert paramsfile.load(text, "x") == (want or {})
     console = training_params("aws-deepracer-x", "DeepRacer-SageMaker-RoboMaker-comm-1-2-3", "Apex", "20200101000000")
     assert paramsfile.load(console, "x") == yaml.safe_load(console.decode())
+
+
+def test_quick_loader_answers_membership_like_botocores_listing() -> None:
+    """The start-up shortcut: `name in list_available_services(...)` checks one folder, yet agrees with the full
+    listing, which is still there for anyone who iterates it."""
+    import botocore.loaders
+
+    from drmodel.stores.s3 import _shared_loader
+
+    quick, plain = _shared_loader(None), botocore.loaders.create_loader()
+    names = quick.list_available_services("service-2")
+    full = plain.list_available_services("service-2")
+    for name in ("s3", "sts", "sso", "sso-oidc", "no-such-service", "", ".", "..", "../s3", "s3/../s3"):
+        assert (name in names) == (name in full), name
+    assert list(names) == full and len(names) == len(full)
+    assert quick.load_service_model("s3", "service-2")["metadata"]["endpointPrefix"] == "s3"
+
+
+def test_prefetched_reads_are_read_once_and_errors_surface_on_read() -> None:
+    from drmodel.layouts.base import ModelLocation
+
+    class Store:
+        parallel_reads = True
+
+        def __init__(self) -> None:
+            self.reads: list[str] = []
+
+        def read_bytes(self, key: str, max_size: int = 0) -> bytes:
+            self.reads.append(key)
+            if key == "k/broken":
+                raise InvalidModelError("broken", fix="none")
+            return key.encode()
+
+    store = Store()
+    files = {p: ObjectInfo(f"k/{p}", 1, "e") for p in ("a", "b", "broken")}
+    loc = ModelLocation(store=store, layout=None, name="m", address="x", files=files,  # type: ignore[arg-type]
+                        key_for=lambda p: f"k/{p}", overrides={"b": b"planned"})
+    loc.prefetch(["a", "b", "broken", "not-in-model", "a"])  # no error here
+    assert loc.read("a") == b"k/a" and loc.read("a") == b"k/a"
+    assert loc.read("b") == b"planned"  # an override wins, and is never read from the store
+    with pytest.raises(InvalidModelError):
+        loc.read("broken")
+    assert sorted(store.reads) == ["k/a", "k/broken"]

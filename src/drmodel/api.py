@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,7 +21,7 @@ from drmodel.compare import facts, same_content, stream_sha256
 from drmodel.errors import InvalidModelError, NotFoundError, UsageError
 from drmodel.layouts import ModelLocation, ModelSummary, TargetRequest
 from drmodel.lock import LOCK_NAME
-from drmodel.model import EVAL_COPY, METADATA, TRAINING_PARAMS_RE, metadata_summary, parse_json, role
+from drmodel.model import EVAL_COPY, METADATA, REWARD, TRAINING_PARAMS_RE, metadata_summary, parse_json, role
 from drmodel.options import TransferOptions
 from drmodel.plan import Action, Plan, build_plan
 from drmodel.stores.base import ObjectInfo, Store
@@ -107,6 +108,7 @@ def list_models(address: str, *, profile: str | None = None, layout: str | None 
 def show(address: str, *, profile: str | None = None, layout: str | None = None,
          training_job: str | None = None) -> dict[str, Any]:
     loc = open_model(address, profile=profile, layout=layout, training_job=training_job)
+    loc.prefetch([METADATA, EVAL_COPY, *ckpts.POINTERS])
     meta_bytes = loc.read(METADATA)
     summary = metadata_summary(parse_json(meta_bytes, loc.store.describe(loc.key_for(METADATA))), METADATA)
     ptr = ckpts.read_pointers(loc.files, loc.read)
@@ -149,6 +151,12 @@ def resolve_target(address: str, source: ModelLocation, *, profile: str | None, 
     return loc
 
 
+def _planning_reads(files: Mapping[str, ObjectInfo]) -> list[str]:
+    """The small files planning reads (some more than once): metadata, reward function, checkpoint pointers,
+    training params."""
+    return [METADATA, EVAL_COPY, REWARD, *ckpts.POINTERS, *(p for p in files if TRAINING_PARAMS_RE.match(p))]
+
+
 def _backup_folder(backup_to: str | None, target: ModelLocation) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{target.address.removeprefix('s3://')}".strip("/"))[-80:]
@@ -170,6 +178,7 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
     """
     options = options or TransferOptions.from_env()
     src = open_model(source, profile=source_profile, layout=layout, training_job=training_job, options=options)
+    src.prefetch(_planning_reads(src.files))  # while the target is looked at
     if target.startswith("droa://"):
         return _plan_droa(src, parse(target), checkpoint, force, name, description)
     request = TargetRequest(name=name, create=create, training_job=target_training_job, account_id=account_id)
@@ -272,7 +281,8 @@ def _gate(src: ModelLocation, files: dict[str, ObjectInfo], rewritten: dict[str,
     from drmodel.checks import check_model
 
     view = ModelLocation(store=src.store, layout=src.layout, name=src.name, address=src.address, files=files,
-                         key_for=src.key_for, overrides={p: d for p, (d, _) in rewritten.items()})
+                         key_for=src.key_for, overrides={p: d for p, (d, _) in rewritten.items()},
+                         _reads=src._reads)  # the same files, read once
     report = check_model(view, hashes=False)
     for f in report.findings:
         if f.severity in ("error", "warning") and f.topic in ("checkpoints", "evaluation", "metadata"):
@@ -300,9 +310,12 @@ def _same_paths(src: ModelLocation, tgt: ModelLocation, src_files: dict[str, Obj
             return old.size == len(data) and tgt.store.read_bytes(old.key) == data
         if old.size != info.size:
             return False
+        ours, listed = facts(src.store, info, head=False), facts(tgt.store, old, head=False)
+        if not (ours.local_path or listed.local_path) and same_content(ours, listed):
+            return True  # two buckets: decided from the two listings (equal ETags), no HEAD
         theirs = facts(tgt.store, old)
         # the target's record of the source ETag it was copied from decides without a HEAD of the source
-        verdict = same_content(facts(src.store, info, head=False), theirs)
+        verdict = same_content(ours, theirs)
         return bool(verdict if verdict is not None else same_content(facts(src.store, info), theirs))
 
     paths = [p for p in src_files if p in tgt.files]

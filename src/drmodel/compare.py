@@ -2,8 +2,9 @@
 
 Proofs, cheapest first: equal full sha256 (local hash, `drmodel-sha256` metadata, a single-part S3
 ChecksumSHA256); equal S3 checksums (a composite checksum fixes every part's digest, so equal means equal
-bytes); the target's `drmodel-source-etag` equal to the source's current ETag; a local file hashed into the
-S3 object's checksum or MD5 ETag. Anything else is unknown, and unknown is never treated as equal.
+bytes); the target's `drmodel-source-etag` equal to the source's current ETag; equal ETags (when planning, not
+for `verify`); a local file hashed into the S3 object's checksum or MD5 ETag. Anything else is unknown, and
+unknown is never treated as equal.
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ def same_content(src: Facts, dst: Facts, *, provenance: bool = True) -> bool | N
         return True
     if provenance and dst.source_etag and src.etag and dst.source_etag == src.etag:
         return True
+    if provenance and src.etag and dst.etag and src.etag.strip('"') == dst.etag.strip('"'):
+        return True  # the same MD5 of the bytes (or of every part's MD5, in the same parts): what `aws s3 sync` and
+        # rclone --checksum trust; it decides a rerun from the listings alone, with no HEAD
     return None
 
 

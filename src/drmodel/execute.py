@@ -21,7 +21,7 @@ from drmodel.errors import AccessDeniedError, DrmodelError, InterruptedRun, Tran
 from drmodel.hashing import check_read_sha256
 from drmodel.plan import Action, Plan
 from drmodel.progress import Progress
-from drmodel.stores.base import Store
+from drmodel.stores.base import ObjectInfo, Store, WriteResult
 from drmodel.stores.local import LocalStore
 
 BACKUP_FILE = "drmodel-backup.json"
@@ -91,14 +91,14 @@ def take_backup(plan: Plan, progress: Progress) -> Path:
     return root
 
 
-def _write(plan: Plan, action: Action, progress: Progress) -> str | None:
+def _write(plan: Plan, action: Action, progress: Progress) -> WriteResult:
     if action.data is None and plan.details.get("server_side"):
         try:
             res = plan.target_store.copy_from(  # type: ignore[attr-defined]
                 plan.source_store, action.source_key or action.path, action.key, action.size,
                 source_etag=action.source_etag, progress=progress.advance, metadata=action.metadata or None)
             progress.file_done(action.path)
-            return res.sha256
+            return res
         except AccessDeniedError as exc:  # e.g. the source's KMS key is not shared: the relay needs no grant
             if plan.details.pop("server_side", False):
                 progress.note(f"server-side copy refused ({exc.message}); relaying the bytes instead")
@@ -116,7 +116,7 @@ def _write(plan: Plan, action: Action, progress: Progress) -> str | None:
         raise VerificationError(f"{plan.target_store.describe(action.key)}: wrote sha256 {res.sha256}, expected "
                                 f"{action.sha256}", fix="the source changed during the copy; run it again")
     progress.file_done(action.path)
-    return res.sha256
+    return res
 
 
 def _guard(plan: Plan) -> None:
@@ -138,6 +138,8 @@ def execute(plan: Plan, progress: Progress | None = None, *, break_lock: bool = 
     lock_key = plan.details.get("lock_key")
     if not lock_key:
         return _execute(plan, progress)
+    if not (plan.writes or plan.by_op("delete") or plan.write_manifest) and plan.target_store.head(lock_key) is None:
+        return _execute(plan, progress)  # nothing to change (a rerun) and no lock to take over or report
     notes: list[str] = []
     with model_lock(plan.target_store, lock_key, plan.kind, break_lock=break_lock, notes=notes):
         for note in notes:
@@ -161,6 +163,7 @@ def _execute(plan: Plan, progress: Progress) -> Result:
                 progress.note(f"aborted {aborted} unfinished multipart uploads left by an earlier run")
         progress.phase("write", total_bytes=plan.bytes_to_write, total_files=len(writes))
         failures: list[tuple[Action, BaseException]] = []
+        confirmed: dict[str, ObjectInfo] = {}  # what the store answered right after each write
         options = getattr(plan.target_store, "options", None)
         workers = max(1, getattr(options, "copy_concurrency" if plan.details.get("server_side") else
                                  "file_concurrency", 4))
@@ -168,7 +171,10 @@ def _execute(plan: Plan, progress: Progress) -> Result:
             futures = [(a, pool.submit(_write, plan, a, progress)) for a in writes]
             for action, fut in futures:
                 try:
-                    result.written[action.key] = fut.result()
+                    res = fut.result()
+                    result.written[action.key] = res.sha256
+                    if res.confirmed:
+                        confirmed[action.key] = res.info
                 except Exception as exc:  # finish the batch, then report
                     failures.append((action, exc))
         if failures:
@@ -180,8 +186,9 @@ def _execute(plan: Plan, progress: Progress) -> Result:
                           fix="rerun the same command: it skips the files already verified") from first
         stage = "verify"
         progress.phase("verify", total_files=len(plan.actions))
+        # a write the store confirmed (S3: the HEAD after it, size and checksums checked) is not looked up again
         with ThreadPoolExecutor(max_workers=8) as pool:
-            landed = list(pool.map(lambda a: plan.target_store.head(a.key), writes))
+            landed = list(pool.map(lambda a: confirmed.get(a.key) or plan.target_store.head(a.key), writes))
         for a, info in zip(writes, landed):
             if info is None or info.size != a.size:
                 raise VerificationError(f"{plan.target_store.describe(a.key)} is missing or has the wrong size after "

@@ -7,7 +7,8 @@ module with one class and registering it in `layouts/__init__.py`; nothing else 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,11 +53,31 @@ class ModelLocation:
     # (a training_params file names its model's own bucket and prefix: rewritten when a model moves)
     rewrite: Callable[[str, bytes], bytes] | None = None
     overrides: dict[str, bytes] = field(default_factory=dict)  # planned contents that differ from the store's
+    # path -> the bytes read (or being read) this run: planning asks for the same small files several times
+    _reads: dict[str, Future[bytes]] = field(default_factory=dict, repr=False, compare=False)
 
     def read(self, path: str) -> bytes:
         if path in self.overrides:
             return self.overrides[path]
-        return self.store.read_bytes(self.key_for(path))
+        pending = self._reads.get(path)
+        if pending is None:
+            data = self.store.read_bytes(self.key_for(path))
+            pending = self._reads[path] = Future()
+            pending.set_result(data)
+        return pending.result()
+
+    def prefetch(self, paths: Iterable[str]) -> None:
+        """Start reading these files (those the model has) in the background, all at once, when the store can
+        serve parallel reads; `read` then waits for them. Errors surface when a file is read, not here."""
+        if not getattr(self.store, "parallel_reads", False):
+            return
+        todo = [p for p in dict.fromkeys(paths) if p in self.files and p not in self.overrides and p not in self._reads]
+        if not todo:
+            return
+        pool = ThreadPoolExecutor(max_workers=min(8, len(todo)), thread_name_prefix="prefetch")
+        for p in todo:
+            self._reads[p] = pool.submit(self.store.read_bytes, self.key_for(p))
+        pool.shutdown(wait=False)
 
     def stale_candidates(self) -> list[str]:
         """Canonical paths a replace may delete when the source lacks them: only the checkpoint folder."""

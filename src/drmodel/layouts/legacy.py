@@ -82,18 +82,24 @@ class LegacyConsoleLayout:
             prefix, _, rel = obj.key.partition("/")
             if JOB_RE.match(prefix) and rel:
                 idx.jobs.setdefault(prefix, {})[rel] = ObjectInfo(obj.key, obj.size, obj.etag)
+        params = _read_small(store, [f"{prefix}/{rel}" for prefix, files in idx.jobs.items() for rel in files
+                                     if TRAINING_PARAMS_RE.match(rel)])
         for prefix, files in idx.jobs.items():
-            for name in self._tie(store, idx, prefix, files):
+            for name in self._tie(store, idx, prefix, files, params):
                 idx.ties.setdefault(name, []).append(prefix)
         self._cache[id(store)] = idx
         return idx
 
-    def _tie(self, store: Store, idx: BucketIndex, prefix: str, files: dict[str, ObjectInfo]) -> list[str]:
+    def _tie(self, store: Store, idx: BucketIndex, prefix: str, files: dict[str, ObjectInfo],
+             texts: dict[str, bytes | DrmodelError]) -> list[str]:
         names: set[str] = set()
         for rel in files:
             if TRAINING_PARAMS_RE.match(rel):
                 try:
-                    params = paramsfile.load(store.read_bytes(f"{prefix}/{rel}", 1024 * 1024), f"{prefix}/{rel}")
+                    text = texts[f"{prefix}/{rel}"]
+                    if isinstance(text, DrmodelError):
+                        raise text
+                    params = paramsfile.load(text, f"{prefix}/{rel}")
                 except DrmodelError:
                     continue  # a broken yaml is reported by check; tie by content instead
                 m = META_KEY_RE.match(str(params.get("MODEL_METADATA_FILE_S3_KEY", "")))
@@ -215,3 +221,20 @@ class LegacyConsoleLayout:
             return accounts.pop()
         raise UsageError(f"cannot tell the account id of {store.describe()} for a new training prefix",
                          fix="pass --account-id 123456789012")
+
+
+def _read_small(store: Store, keys: list[str]) -> dict[str, bytes | DrmodelError]:
+    """Each key's bytes (up to 1 MiB) or the error reading it; in parallel when the store allows it (a bucket
+    with hundreds of training jobs is indexed in a few round trips, not hundreds)."""
+    def one(key: str) -> bytes | DrmodelError:
+        try:
+            return store.read_bytes(key, 1024 * 1024)
+        except DrmodelError as exc:
+            return exc
+
+    if len(keys) < 2 or not getattr(store, "parallel_reads", False):
+        return {k: one(k) for k in keys}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(16, len(keys)), thread_name_prefix="index") as pool:
+        return dict(zip(keys, pool.map(one, keys)))

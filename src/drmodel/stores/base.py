@@ -26,6 +26,8 @@ class WriteResult:
     info: ObjectInfo
     sha256: str | None  # hex digest of the bytes written, computed while they streamed (by the server, when it
     # copied them: None when it reported a composite checksum)
+    confirmed: bool = False  # `info` is the store's answer after the write (size and checksums checked), not
+    # what was sent: the verify phase needs no second look
 
 
 class Store(Protocol):
