@@ -211,14 +211,14 @@ STALE = PT + "/model/"
 
 # (event(s), N, what the request URL must contain, phase, also restore the first backup)
 # Counts come from a traced run of this module's copy (DRMODEL_TEST_TRACE=file in the hook above): the target side
-# sees 1 HeadObject and 3 GetObject while planning (6 files equal by ETag are skipped), then the lock's conditional
-# PutObject, 12 backup GetObject, then 10 PutObject and 2 multipart uploads of 2 parts, each file followed by the
+# sees 2 GetObject while planning (6 files equal by ETag are skipped), then the lock's conditional PutObject, 12
+# backup GetObject, then 10 PutObject and 2 multipart uploads of 2 parts, each file followed by the
 # HeadObject that confirms its size and SHA256 (so the verify phase sends nothing more), the deletes of the 8 stale
 # files, then the lock is read and deleted.
 POINTS = [
     ("before-call.s3.PutObject", 1, T, "lock", False),  # the lock's conditional put: nothing happened yet
     ("after-call.s3.PutObject", 1, T, "lock", False),  # lock taken, backup not started
-    ("before-call.s3.GetObject", 4, T, "backup", False),  # first backup read
+    ("before-call.s3.GetObject", 3, T, "backup", False),  # first backup read
     ("before-call.s3.GetObject", 12, T, "backup", True),  # mid-backup
     ("before-call.s3.ListMultipartUploads", 1, T, "backup", False),  # backup written, no upload yet
     ("before-call.s3.PutObject", 2, T, "write", False),  # first upload
@@ -233,8 +233,8 @@ POINTS = [
     ("after-call.s3.CompleteMultipartUpload", 1, T, "write", False),  # completed, not yet checked
     ("before-call.s3.CompleteMultipartUpload", 2, T, "write", False),
     ("before-call.s3.PutObject", 11, T, "write", False),  # last single-request upload
-    ("before-call.s3.HeadObject", 13, T, "verify", False),  # the check of the last file written
-    ("after-call.s3.HeadObject", 13, T, "verify", True),  # every file written and checked, nothing deleted
+    ("before-call.s3.HeadObject", 12, T, "verify", False),  # the check of the last file written
+    ("after-call.s3.HeadObject", 12, T, "verify", True),  # every file written and checked, nothing deleted
     (DEL, 1, STALE, "delete", True),  # every file written, no stale file deleted yet
     (DEL, 4, STALE, "delete", False),  # some stale files deleted
     (DEL_DONE, 8, STALE, "delete", False),  # every stale file deleted, lock still held

@@ -263,3 +263,28 @@ def test_detection_lists_each_folder_once(moto_buckets, monkeypatch):
     assert (layout.name, kind) == ("legacy", "container")
     assert asked.count("") == 1 and len(asked) == len(set(asked))
     assert "list_dirs" not in vars(store)  # the memo is gone once detection is over
+
+
+def test_a_name_missing_from_the_top_level_is_not_probed_inside(moto_buckets, monkeypatch):
+    """A console model NAME has no NAME/ folder: detection decides from the top-level listing alone, while a
+    prefix-layout model at the top level (a NAME/ folder) and the same name in another bucket still detect."""
+    from drmodel.layouts import detect
+    from drmodel.stores.s3 import S3Store
+
+    client, src, dst = moto_buckets
+    put_all(client, src, legacy_bucket(src, scale=0.01))
+    put_all(client, dst, {f"Apex-Hunter/{k}": v for k, v in source_model().items()})
+    asked: list[tuple[str, str]] = []
+    for name in ("head", "list", "list_dirs"):
+        real = getattr(S3Store, name)
+
+        def recording(self, *args, _real=real, _name=name, **kwargs):
+            asked.append((_name, str(args[0]) if args else ""))
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(S3Store, name, recording)
+    assert [(lay.name, kind) for lay, kind in [detect(S3Store(src), "Apex-Hunter")]] == [("legacy", "model")]
+    assert asked == [("list_dirs", "")]
+    asked.clear()
+    assert [(lay.name, kind) for lay, kind in [detect(S3Store(dst), "Apex-Hunter")]] == [("prefix", "model")]
+    assert ("head", "Apex-Hunter/model_metadata.json") in asked

@@ -128,8 +128,19 @@ def show(address: str, *, profile: str | None = None, layout: str | None = None,
     }
 
 
-def resolve_target(address: str, source: ModelLocation, *, profile: str | None, layout: str | None,
-                   request: TargetRequest, options: TransferOptions | None) -> ModelLocation:
+@dataclass
+class _TargetPlace:
+    """Where a target goes: its store and layout, found before (and while) the source is read."""
+    address: Address
+    store: Store
+    layout: Any
+    kind: str | None
+
+
+def _find_target(address: str, *, profile: str | None, layout: str | None,
+                 options: TransferOptions | None) -> _TargetPlace:
+    """The target's store and layout; what the layout will need to resolve the model (a legacy bucket's index) is
+    read too. Needs nothing from the source, so plan_transfer runs it in a thread while the source is opened."""
     addr = parse(address)
     store = make_store(addr, profile, options, target=True)
     if isinstance(store, LocalStore):
@@ -138,16 +149,27 @@ def resolve_target(address: str, source: ModelLocation, *, profile: str | None, 
         if store.root.is_dir() and any(store.root.iterdir()) and store.head(METADATA) is None:
             raise UsageError(f"{store.root} is not empty and holds no model",
                              fix="choose a new or empty folder, or a model folder to replace")
-        lay = layouts.get_layout(layout or "prefix")
-    else:
-        store.exists()  # NoSuchBucket / AccessDenied here, before any planning
-        lay, kind = layouts.detect(store, addr.path, layout,
-                                   default=layouts.default_target_layout(addr.bucket or "", addr.path))
-        if kind == "container" or not addr.path:
-            request = TargetRequest(name=request.name or source.name, create=request.create,
-                                    training_job=request.training_job, account_id=request.account_id)
-    loc = lay.resolve_target(store, addr.path, request)
-    loc.details["layout"] = lay.name
+        return _TargetPlace(addr, store, layouts.get_layout(layout or "prefix"), None)
+    store.exists()  # NoSuchBucket / AccessDenied here, before any planning
+    lay, kind = layouts.detect(store, addr.path, layout,
+                              default=layouts.default_target_layout(addr.bucket or "", addr.path))
+    prepare = getattr(lay, "prepare", None)
+    if prepare is not None:
+        prepare(store)
+    return _TargetPlace(addr, store, lay, kind)
+
+
+def resolve_target(address: str | _TargetPlace, source: ModelLocation, *, profile: str | None = None,
+                   layout: str | None = None, request: TargetRequest,
+                   options: TransferOptions | None = None) -> ModelLocation:
+    place = address if isinstance(address, _TargetPlace) else _find_target(address, profile=profile, layout=layout,
+                                                                            options=options)
+    addr = place.address
+    if place.kind == "container" or (place.kind is not None and not addr.path):
+        request = TargetRequest(name=request.name or source.name, create=request.create,
+                                training_job=request.training_job, account_id=request.account_id)
+    loc = place.layout.resolve_target(place.store, addr.path, request)
+    loc.details["layout"] = place.layout.name
     return loc
 
 
@@ -177,12 +199,18 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
     unless `relay`, else streamed through this machine.
     """
     options = options or TransferOptions.from_env()
-    src = open_model(source, profile=source_profile, layout=layout, training_job=training_job, options=options)
-    src.prefetch(_planning_reads(src.files))  # while the target is looked at
     if target.startswith("droa://"):
+        src = open_model(source, profile=source_profile, layout=layout, training_job=training_job, options=options)
         return _plan_droa(src, parse(target), checkpoint, force, name, description)
-    request = TargetRequest(name=name, create=create, training_job=target_training_job, account_id=account_id)
-    tgt = resolve_target(target, src, profile=target_profile, layout=target_layout, request=request, options=options)
+    from concurrent.futures import ThreadPoolExecutor
+
+    # the target is looked at while the source is: neither needs the other until the target model is resolved
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="target") as pool:
+        place = pool.submit(_find_target, target, profile=target_profile, layout=target_layout, options=options)
+        src = open_model(source, profile=source_profile, layout=layout, training_job=training_job, options=options)
+        src.prefetch(_planning_reads(src.files))
+        request = TargetRequest(name=name, create=create, training_job=target_training_job, account_id=account_id)
+        tgt = resolve_target(place.result(), src, request=request)
     if src.store.describe(src.key_for(METADATA)) == tgt.store.describe(tgt.key_for(METADATA)):
         raise UsageError("the source and the target are the same model", fix="name another target")
     notes: list[str] = []
@@ -307,7 +335,7 @@ def _same_paths(src: ModelLocation, tgt: ModelLocation, src_files: dict[str, Obj
             return False
         if path in rewritten:
             data = rewritten[path][0]
-            return old.size == len(data) and tgt.store.read_bytes(old.key) == data
+            return old.size == len(data) and tgt.read(path) == data
         if old.size != info.size:
             return False
         ours, listed = facts(src.store, info, head=False), facts(tgt.store, old, head=False)

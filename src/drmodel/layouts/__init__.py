@@ -35,6 +35,8 @@ def detect(store: Store, path: str, forced: str | None = None, *, default: str |
         return layout, layout.detect(store, path) or ("model" if path.strip("/") else "container")
     classes = list(dict.fromkeys(LAYOUTS.values()))
     with _listings_remembered(store):  # several layouts list the same folders: ask the server once
+        if _missing_at_top(store, path):  # nothing is stored under NAME/: only the legacy layout can match
+            classes = [LegacyConsoleLayout]
         found = [(layout, kind) for layout in (cls() for cls in classes)
                  if (kind := layout.detect(store, path)) is not None]
     if len(found) == 1:
@@ -50,6 +52,21 @@ def detect(store: Store, path: str, forced: str | None = None, *, default: str |
         raise denied
     raise InvalidModelError(f"{store.describe(path)} is not a DeepRacer model layout drmodel knows",
                             fix=f"point at a model or a bucket, or force one with --layout ({', '.join(LAYOUTS)})")
+
+
+def _missing_at_top(store: Store, path: str) -> bool:
+    """Whether a one-segment path (a model NAME) is absent from the top-level listing, which the legacy layout's
+    detection lists anyway: then no key begins with NAME/, and the layouts that look inside NAME/ (prefix,
+    export) need not send their probes. A top level the credentials may not list decides nothing."""
+    from drmodel.errors import AccessDeniedError
+
+    name = path.strip("/")
+    if not name or "/" in name:
+        return False
+    try:
+        return f"{name}/" not in store.list_dirs("")
+    except AccessDeniedError:
+        return False
 
 
 @contextmanager

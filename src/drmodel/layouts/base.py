@@ -59,12 +59,15 @@ class ModelLocation:
     def read(self, path: str) -> bytes:
         if path in self.overrides:
             return self.overrides[path]
-        pending = self._reads.get(path)
-        if pending is None:
-            data = self.store.read_bytes(self.key_for(path))
-            pending = self._reads[path] = Future()
-            pending.set_result(data)
-        return pending.result()
+        if path not in self._reads:
+            self.remember(path, self.store.read_bytes(self.key_for(path)))
+        return self._reads[path].result()
+
+    def remember(self, path: str, data: bytes) -> None:
+        """The store's bytes for path, already read by someone else (a layout's index): `read` returns them."""
+        done: Future[bytes] = Future()
+        done.set_result(data)
+        self._reads[path] = done
 
     def prefetch(self, paths: Iterable[str]) -> None:
         """Start reading these files (those the model has) in the background, all at once, when the store can

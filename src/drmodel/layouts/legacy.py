@@ -35,6 +35,7 @@ class BucketIndex:
     jobs: dict[str, dict[str, ObjectInfo]] = field(default_factory=dict)  # prefix -> {relative key: info}
     ties: dict[str, list[str]] = field(default_factory=dict)  # NAME -> prefixes
     tied_by: dict[str, str] = field(default_factory=dict)  # prefix -> how it was tied
+    texts: dict[str, bytes] = field(default_factory=dict)  # key -> bytes of each training_params file read
 
 
 def job_timestamp(prefix: str) -> str:
@@ -66,24 +67,30 @@ class LegacyConsoleLayout:
         return None
 
     # -- reading -------------------------------------------------------------------------------------
+    def prepare(self, store: Store) -> None:
+        """Read ahead what opening or resolving a model here needs (the bucket's index); see api._find_target."""
+        self.index(store)
+
     def index(self, store: Store) -> BucketIndex:
         if id(store) in self._cache:
             return self._cache[id(store)]
         idx = BucketIndex()
-        for obj in store.list("model-metadata/"):
+        metadata, rewards, jobs = _list_all(store, ["model-metadata/", "reward-functions/", JOB_PREFIX])
+        for obj in metadata:
             m = META_KEY_RE.match(obj.key)
             if m:
                 idx.metadata[m.group("name")] = obj
-        for obj in store.list("reward-functions/"):
+        for obj in rewards:
             parts = obj.key.split("/")
             if len(parts) == 3 and parts[2] == "reward_function.py":
                 idx.rewards[parts[1]] = obj
-        for obj in store.list(JOB_PREFIX):
+        for obj in jobs:
             prefix, _, rel = obj.key.partition("/")
             if JOB_RE.match(prefix) and rel:
                 idx.jobs.setdefault(prefix, {})[rel] = ObjectInfo(obj.key, obj.size, obj.etag)
         params = _read_small(store, [f"{prefix}/{rel}" for prefix, files in idx.jobs.items() for rel in files
                                      if TRAINING_PARAMS_RE.match(rel)])
+        idx.texts = {k: v for k, v in params.items() if isinstance(v, bytes)}
         for prefix, files in idx.jobs.items():
             for name in self._tie(store, idx, prefix, files, params):
                 idx.ties.setdefault(name, []).append(prefix)
@@ -157,8 +164,12 @@ class LegacyConsoleLayout:
         details: dict[str, Any] = {"training_prefix": prefix, "training_timestamp": job_timestamp(prefix or "")}
         if prefix:
             details["tied_by"] = idx.tied_by.get(prefix)
-        return ModelLocation(store=store, layout=self.name, name=name, address=store.describe(name), files=files,
-                             key_for=key_for, details=details, exists=bool(files))
+        loc = ModelLocation(store=store, layout=self.name, name=name, address=store.describe(name), files=files,
+                            key_for=key_for, details=details, exists=bool(files))
+        for path, info in files.items():  # the index read these already
+            if info.key in idx.texts:
+                loc.remember(path, idx.texts[info.key])
+        return loc
 
     def open_model(self, store: Store, path: str, *, training_job: str | None = None) -> ModelLocation:
         name = check_name(path.strip("/"))
@@ -221,6 +232,16 @@ class LegacyConsoleLayout:
             return accounts.pop()
         raise UsageError(f"cannot tell the account id of {store.describe()} for a new training prefix",
                          fix="pass --account-id 123456789012")
+
+
+def _list_all(store: Store, prefixes: list[str]) -> list[list[ObjectInfo]]:
+    """Each prefix's full listing; the prefixes in parallel when the store allows it."""
+    if not getattr(store, "parallel_reads", False):
+        return [list(store.list(p)) for p in prefixes]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(prefixes), thread_name_prefix="index") as pool:
+        return list(pool.map(lambda p: list(store.list(p)), prefixes))
 
 
 def _read_small(store: Store, keys: list[str]) -> dict[str, bytes | DrmodelError]:
