@@ -291,7 +291,10 @@ def keys_env(ident: Identity, s: Bench, config: Path | None = None) -> dict[str,
 
 
 def drmodel(s: Bench, *args: str) -> Step:
-    return Step([str(BIN / "drmodel"), "--quiet", *args], clean_env(**s.profiles))
+    # drmodel's parsed-botocore-model cache (drmodel.stores.botoload) in the scenario's folder: the warm-up round
+    # fills it, as any earlier drmodel command does on a racer's machine
+    return Step([str(BIN / "drmodel"), "--quiet", *args],
+                clean_env(**s.profiles, DRMODEL_CACHE_DIR=str(s.work / "drmodel-cache")))
 
 
 def drmodel_copy(s: Bench) -> list[Step]:

@@ -172,9 +172,9 @@ def test_quick_loader_answers_membership_like_botocores_listing() -> None:
     listing, which is still there for anyone who iterates it."""
     import botocore.loaders
 
-    from drmodel.stores.s3 import _shared_loader
+    from drmodel.stores.botoload import shared_loader
 
-    quick, plain = _shared_loader(None), botocore.loaders.create_loader()
+    quick, plain = shared_loader(None), botocore.loaders.create_loader()
     names = quick.list_available_services("service-2")
     full = plain.list_available_services("service-2")
     for name in ("s3", "sts", "sso", "sso-oidc", "no-such-service", "", ".", "..", "../s3", "s3/../s3"):
@@ -208,3 +208,63 @@ def test_prefetched_reads_are_read_once_and_errors_surface_on_read() -> None:
     with pytest.raises(InvalidModelError):
         loc.read("broken")
     assert sorted(store.reads) == ["k/a", "k/broken"]
+
+
+def test_parsed_model_cache_round_trips_and_survives_damage(tmp_path, monkeypatch) -> None:
+    """botocore's big JSON models are cached parsed; a cached entry gives what botocore's own parsing gives, a
+    damaged entry is ignored and rewritten, an unusable folder or DRMODEL_CACHE_DIR='' means no cache."""
+    import gzip
+    import json
+    import os
+
+    from drmodel.stores import botoload
+
+    source = tmp_path / "service-2.json.gz"
+    model = {"operations": {f"Op{i}": {"name": hashlib.sha256(b"%d" % i).hexdigest(), "http": {"method": "GET"}}
+                            for i in range(800)},
+             "metadata": {"endpointPrefix": "s3", "float": 1.5, "flag": True, "none": None}}
+    source.write_bytes(gzip.compress(json.dumps(model).encode()))
+    assert source.stat().st_size >= botoload.CACHE_MIN_BYTES
+    parsed = []
+
+    def parse():
+        parsed.append(1)
+        return json.loads(gzip.decompress(source.read_bytes()))
+
+    folder = tmp_path / "cache"
+    load = lambda f: botoload.load_json_cached(str(source), gzip.open, f, parse)  # noqa: E731
+    assert load(folder) == model and parsed == []  # parsed here, not by botocore's `parse`
+    [entry] = list(folder.iterdir())
+    assert load(folder) == model and list(folder.iterdir()) == [entry]
+    blob = entry.read_bytes()
+    entry.write_bytes(blob[:32] + blob[32:-10] + b"x" * 10)  # damaged: its sha256 no longer matches
+    assert load(folder) == model and entry.read_bytes() == blob  # and rewritten
+    entry.write_bytes(blob[:100])  # torn
+    assert load(folder) == model and entry.read_bytes() == blob
+    os.utime(source, ns=(1, 1))  # another version of the file: another entry
+    assert load(folder) == model and len(list(folder.iterdir())) == 2
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    assert load(blocked / "cache") == model  # cannot write: still answers
+    assert load(None) == model and parsed == [1]  # no cache: botocore parses
+    assert botoload.load_json_cached(str(tmp_path / "missing.json"), open, folder, parse) is None
+    monkeypatch.setenv("DRMODEL_CACHE_DIR", "")
+    assert botoload.cache_folder() is None
+    monkeypatch.setenv("DRMODEL_CACHE_DIR", str(folder))
+    assert botoload.cache_folder() == folder / "botocore"
+
+
+def test_cached_loader_gives_botocores_s3_model(tmp_path, monkeypatch) -> None:
+    import botocore.loaders
+
+    from drmodel.stores import botoload
+
+    monkeypatch.setenv("DRMODEL_CACHE_DIR", str(tmp_path))
+    for _ in range(2):  # cold, then from the cache
+        botoload.shared_loader.cache_clear()
+        quick, plain = botoload.shared_loader(None), botocore.loaders.create_loader()
+        for kind in ("service-2", "endpoint-rule-set-1"):
+            assert quick.load_service_model("s3", kind) == plain.load_service_model("s3", kind)
+        assert quick.load_data("endpoints") == plain.load_data("endpoints")
+    assert len(list((tmp_path / "botocore").iterdir())) == 3
+    botoload.shared_loader.cache_clear()

@@ -15,15 +15,16 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any, BinaryIO
 
 from drmodel.errors import InvalidModelError, NotFoundError, VerificationError
 from drmodel.hashing import HashingReader, b64, full_sha256_hex
 from drmodel.options import TransferOptions
 from drmodel.stores.base import SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult
+from drmodel.stores.botoload import shared_loader
 from drmodel.stores.s3errors import translate
 
 
@@ -42,55 +43,6 @@ def close_connection_on_empty_put(request: Any, **kwargs: Any) -> None:
         headers["Connection"] = "close"
 
 
-@lru_cache(maxsize=4)
-def _shared_loader(data_path: str | None) -> Any:
-    import botocore.loaders
-
-    class QuickLoader(botocore.loaders.Loader):  # type: ignore[misc]
-        """botocore's loader, except that checking a service exists looks at that service's folder only.
-
-        Before loading a model botocore asks `service in list_available_services(type)`, which lists and stats
-        the ~900 service folders it ships: ~35 ms of every start-up, spent to find 's3' among them.
-        """
-
-        def list_available_services(self, type_name: str) -> Any:
-            return _ServiceNames(self, type_name)
-
-        def all_services(self, type_name: str) -> list[str]:
-            return list(super().list_available_services(type_name))
-
-    places = botocore.loaders.create_loader(data_path).search_paths  # the same places, in the same order
-    return QuickLoader(extra_search_paths=list(places), include_default_search_paths=False)
-
-
-class _ServiceNames(Sequence[str]):
-    """`Loader.list_available_services(type)`, answering `name in it` from that service's folder; listing every
-    service happens only if someone iterates (e.g. to name the known services in an UnknownServiceError)."""
-
-    def __init__(self, loader: Any, type_name: str) -> None:
-        self._loader, self._type = loader, type_name
-
-    def __contains__(self, name: object) -> bool:
-        from botocore.exceptions import DataNotFoundError
-
-        if not isinstance(name, str) or not name or os.sep in name or name.startswith("."):
-            return False
-        try:
-            return bool(self._loader.list_api_versions(name, self._type))
-        except DataNotFoundError:
-            return False
-
-    @cached_property
-    def _names(self) -> list[str]:
-        return self._loader.all_services(self._type)  # type: ignore[no-any-return]
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._names[index]
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-
 def make_client(profile: str | None, options: TransferOptions) -> Any:
     """A client from a profile (keys, region, role_arn, endpoint_url) or from the usual AWS environment."""
     import botocore.session  # not boto3: its import costs a third of a start-up, and nothing here needs it
@@ -98,7 +50,7 @@ def make_client(profile: str | None, options: TransferOptions) -> Any:
 
     session = botocore.session.Session(profile=profile)
     # S3's service model and endpoint rules are parsed once per process, not once per client
-    session.register_component("data_loader", _shared_loader(session.get_config_variable("data_path")))
+    session.register_component("data_loader", shared_loader(session.get_config_variable("data_path")))
     config = Config(signature_version="s3v4", max_pool_connections=options.max_pool_connections,
                     retries={"max_attempts": 5, "mode": "standard"}, s3={"payload_signing_enabled": False},
                     request_checksum_calculation="when_required")

@@ -1,0 +1,138 @@
+"""botocore's data loader, made cheaper for a short-lived command: about 80 ms of every start-up go to finding
+and parsing S3's JSON models, for the same answer each time.
+
+- Checking that a service exists looks at that service's folder, not at the ~900 folders botocore ships
+  (`_ServiceNames`): ~35 ms.
+- The big JSON files (S3's service model, its endpoint rules, the endpoints table: 2.5 MB of JSON, ~50 ms to
+  parse into OrderedDicts) are kept parsed in a cache folder as `marshal` data (~8 ms to load). An entry is named
+  by the JSON file's path, size and mtime and by the Python version (marshal's format follows it), carries the
+  sha256 of its payload (a torn or damaged file is ignored and rewritten), and is written to a temporary file then
+  renamed (concurrent runs never read half a file). The folder is `$DRMODEL_CACHE_DIR` (empty: no cache), else
+  `$XDG_CACHE_HOME/drmodel`, else `~/.cache/drmodel`. Anything that goes wrong with the cache falls back to
+  botocore's own parsing; nothing is reported.
+
+One loader serves every client of the process (`shared_loader`), so each model is loaded once per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import marshal
+import os
+import stat
+import sys
+from collections.abc import Sequence
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any
+
+CACHE_MIN_BYTES = 16 * 1024  # smaller JSON files parse in well under a millisecond: not worth a cache entry
+
+
+def cache_folder() -> Path | None:
+    configured = os.environ.get("DRMODEL_CACHE_DIR")
+    if configured is not None:
+        return Path(configured) / "botocore" if configured else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "drmodel" / "botocore"
+
+
+@lru_cache(maxsize=4)
+def shared_loader(data_path: str | None) -> Any:
+    import botocore.loaders
+
+    class QuickLoader(botocore.loaders.Loader):  # type: ignore[misc]
+        """botocore's loader, except that checking a service exists looks at that service's folder only.
+
+        Before loading a model botocore asks `service in list_available_services(type)`, which lists and stats
+        the ~900 service folders it ships, to find 's3' among them.
+        """
+
+        def list_available_services(self, type_name: str) -> Any:
+            return _ServiceNames(self, type_name)
+
+        def all_services(self, type_name: str) -> list[str]:
+            return list(super().list_available_services(type_name))
+
+    class CachedJSONFileLoader(botocore.loaders.JSONFileLoader):  # type: ignore[misc]
+        def _load_file(self, full_path: str, open_method: Any) -> Any:
+            return load_json_cached(full_path, open_method, cache_folder(),
+                                    lambda: super(CachedJSONFileLoader, self)._load_file(full_path, open_method))
+
+    places = botocore.loaders.create_loader(data_path).search_paths  # the same places, in the same order
+    return QuickLoader(extra_search_paths=list(places), include_default_search_paths=False,
+                       file_loader=CachedJSONFileLoader())
+
+
+def load_json_cached(full_path: str, open_method: Any, folder: Path | None, parse: Any) -> Any:
+    """The parsed JSON at full_path (opened with open_method: botocore's open or gzip.open), from the cache
+    when it holds this very file; `parse()` (botocore's own) when the file is small or there is no cache."""
+    try:
+        st = os.stat(full_path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    if folder is None or st.st_size < CACHE_MIN_BYTES:
+        return parse()
+    name = hashlib.sha256("\0".join([os.path.abspath(full_path), str(st.st_size), str(st.st_mtime_ns),
+                                     sys.version, str(marshal.version)]).encode()).hexdigest()[:40]
+    entry = folder / f"{name}.marshal"
+    try:
+        blob = entry.read_bytes()
+        if len(blob) > 32 and hashlib.sha256(memoryview(blob)[32:]).digest() == blob[:32]:
+            return marshal.loads(memoryview(blob)[32:])
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    with open_method(full_path, "rb") as fp:
+        data = json.loads(fp.read().decode("utf-8"))  # plain dicts, in file order, as marshal needs
+    _write_entry(folder, entry, data)
+    return data
+
+
+def _write_entry(folder: Path, entry: Path, data: Any) -> None:
+    try:
+        payload = marshal.dumps(data)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".marshal")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(hashlib.sha256(payload).digest())
+                f.write(payload)
+            os.replace(tmp, entry)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except (OSError, ValueError):
+        pass  # a read-only home, a full disk: botocore parsed the file already, the next run tries again
+
+
+class _ServiceNames(Sequence[str]):
+    """`Loader.list_available_services(type)`, answering `name in it` from that service's folder; listing every
+    service happens only if someone iterates (e.g. to name the known services in an UnknownServiceError)."""
+
+    def __init__(self, loader: Any, type_name: str) -> None:
+        self._loader, self._type = loader, type_name
+
+    def __contains__(self, name: object) -> bool:
+        from botocore.exceptions import DataNotFoundError
+
+        if not isinstance(name, str) or not name or os.sep in name or name.startswith("."):
+            return False
+        try:
+            return bool(self._loader.list_api_versions(name, self._type))
+        except DataNotFoundError:
+            return False
+
+    @cached_property
+    def _names(self) -> list[str]:
+        return self._loader.all_services(self._type)  # type: ignore[no-any-return]
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._names[index]
+
+    def __len__(self) -> int:
+        return len(self._names)
