@@ -474,3 +474,22 @@ def test_model_root(files, root):
 def test_model_root_refuses(files, match):
     with pytest.raises(InvalidModelError, match=match):
         model_root(files)
+
+
+def test_the_command_removes_an_opened_archives_folder_on_its_fast_exit(tmp_path):
+    """An archive is read from a temporary folder removed when the command ends, also through drmodel's
+    os._exit (the exit handlers run first)."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    write_tree(src, MODEL)
+    arc = tmp_path / "virtualmodel-Apex-Hunter.tar.gz"
+    write_targz(src, list(MODEL), arc)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = dict(os.environ, TMPDIR=str(temp))
+    done = subprocess.run([sys.executable, "-m", "drmodel.cli.main", "show", str(arc)], capture_output=True,
+                          text=True, env=env)
+    assert done.returncode == 0 and "Apex-Hunter" in done.stdout, done.stderr
+    assert list(temp.iterdir()) == []

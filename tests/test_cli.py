@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -48,3 +49,47 @@ def test_global_flags_work_after_the_command(tmp_path):
     assert code == 3 and "Traceback" in err
     code, _, err = cli("--quiet", "ls", str(tmp_path / "missing"))
     assert code == 3 and "Traceback" not in err
+
+
+def test_the_command_exits_fast_with_all_its_output_and_its_code(tmp_path):
+    """`drmodel` leaves through os._exit (no interpreter teardown): stdout and stderr must still arrive whole,
+    through a pipe or a file, with the command's exit code."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model_metadata.json").write_text('{"action_space": [], "sensor": ["FRONT_FACING_CAMERA"]}')
+    expected_code, expected_out, _ = cli("show", str(model), "--json")
+    env = dict(os.environ)
+    argv = [sys.executable, "-m", "drmodel.cli.main", "show", str(model), "--json"]
+    piped = subprocess.run(argv, capture_output=True, text=True, env=env)
+    assert expected_code == 0 and len(expected_out) > 500
+    assert (piped.returncode, piped.stdout) == (expected_code, expected_out)
+    with open(tmp_path / "out.txt", "w") as out, open(tmp_path / "err.txt", "w") as err:
+        code = subprocess.run(argv, stdout=out, stderr=err, env=env).returncode
+    assert (code, (tmp_path / "out.txt").read_text()) == (expected_code, expected_out)
+    failed = subprocess.run([sys.executable, "-m", "drmodel.cli.main", "show", str(tmp_path / "nothing")],
+                            capture_output=True, text=True, env=env)
+    assert failed.returncode != 0 and failed.stderr.startswith("drmodel: error:") and failed.stderr.endswith("\n")
+
+
+def test_fast_exit_runs_the_exit_handlers_and_keeps_the_code():
+    code = ("import atexit, sys; from drmodel.cli.main import leave; "
+            "atexit.register(lambda: print('handler ran')); sys.stdout.write('unflushed'); leave(5)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (5, "unflushedhandler ran\n", "")
+
+
+def test_fast_exit_gives_way_to_a_live_thread(monkeypatch):
+    import threading
+
+    from drmodel.cli.main import leave
+
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)
+    worker.start()
+    try:
+        with pytest.raises(SystemExit) as exited:
+            leave(3)  # with a thread still running, the usual exit (which joins it), not os._exit
+        assert exited.value.code == 3
+    finally:
+        release.set()
+        worker.join()

@@ -50,6 +50,7 @@ def test_failed_file_blocks_deletes_and_rerun_finishes(moto_buckets, tmp_path, m
     client, src, dst = moto_buckets
     put_all(client, src, legacy_bucket(src, scale=0.01))
     put_all(client, dst, placeholder(dst, "Apex-Hunter", scale=0.01))
+    before = snapshot(client, dst)
     args = ("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter", "--yes", "--backup-to", str(tmp_path),
             "--checkpoint", "all")
     code, out, err = cli(*args)
@@ -58,8 +59,12 @@ def test_failed_file_blocks_deletes_and_rerun_finishes(moto_buckets, tmp_path, m
     assert re.search(r"1 of 2\d files were not written", err) and "model_145.pb" in err and "rerun" in err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("drmodel: error: 1 of 2")
     assert f"backup in {tmp_path}" in err
+    assert "and its model_metadata.json left as before so that the model does not look complete" in err
     keys = snapshot(client, dst)
     assert any("1_Step-1021" in k for k in keys)  # stale files are only deleted once every write verified
+    # the metadata and reward function are written last, only once every other file landed
+    for key in ("model-metadata/Apex-Hunter/model_metadata.json", "reward-functions/Apex-Hunter/reward_function.py"):
+        assert keys[key] == before[key], key
     assert list(tmp_path.iterdir())  # the backup was taken before anything was written
     monkeypatch.setattr(s3store, "make_client", REAL_MAKE_CLIENT)  # the fault is gone
     code, out, err = cli(*args)
@@ -111,3 +116,42 @@ def test_a_refused_server_side_copy_falls_back_to_the_relay(moto_buckets, tmp_pa
     assert "server-side copy refused" in err and "relaying the bytes instead" in err
     assert refused and len(refused) <= 16  # only the copies already started were tried
     assert cli("verify", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter")[0] == 0
+
+
+def test_metadata_and_reward_function_are_written_after_every_other_file(moto_buckets, monkeypatch):
+    """A copy in progress never looks like a complete model: the target's metadata and reward function start only
+    once every checkpoint and pointer file has landed; the biggest files start first."""
+    import threading
+
+    client, src, dst = moto_buckets
+    put_all(client, src, legacy_bucket(src, scale=0.05))
+    events: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def record(kind):
+        def handler(params=None, context=None, **kwargs):
+            if isinstance(params, dict) and "url" in params and isinstance(context, dict):
+                context["test_url"] = params["url"]
+            with lock:
+                events.append((kind, (context or {}).get("test_url", "")))
+        return handler
+
+    def make_client(profile, options):
+        c = REAL_MAKE_CLIENT(profile, options)
+        for op in ("PutObject", "CreateMultipartUpload", "CopyObject"):
+            c.meta.events.register(f"before-call.s3.{op}", record("start"))
+        for op in ("PutObject", "CompleteMultipartUpload", "CopyObject"):
+            c.meta.events.register(f"after-call.s3.{op}", record("done"))
+        return c
+
+    monkeypatch.setattr(s3store, "make_client", make_client)
+    code, out, err = cli("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter", "--yes", "--create",
+                         "--account-id", "210987654321", "--checkpoint", "all", "--relay")
+    assert code == 0, err
+    last = ("model-metadata/Apex-Hunter/", "reward-functions/Apex-Hunter/")
+    model = [(kind, url) for kind, url in events if dst in url and "drmodel.lock" not in url]
+    first_last = min(i for i, (kind, url) in enumerate(model) if kind == "start" and any(p in url for p in last))
+    done_files = [i for i, (kind, url) in enumerate(model) if kind == "done" and not any(p in url for p in last)]
+    assert len(done_files) > 10 and max(done_files) < first_last
+    starts = [url.split("?")[0] for kind, url in model if kind == "start"]
+    assert starts[0].endswith(".ckpt.data-00000-of-00001") or starts[0].endswith(".pb")  # big files first

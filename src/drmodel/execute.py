@@ -19,7 +19,7 @@ from typing import Any
 from drmodel import __version__
 from drmodel.errors import AccessDeniedError, DrmodelError, InterruptedRun, TransferError, VerificationError
 from drmodel.hashing import check_read_sha256
-from drmodel.plan import Action, Plan
+from drmodel.plan import Action, Plan, write_order
 from drmodel.progress import Progress
 from drmodel.stores.base import ObjectInfo, Store, WriteResult
 from drmodel.stores.local import LocalStore
@@ -168,21 +168,28 @@ def _execute(plan: Plan, progress: Progress) -> Result:
         workers = max(1, getattr(options, "copy_concurrency" if plan.details.get("server_side") else
                                  "file_concurrency", 4))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [(a, pool.submit(_write, plan, a, progress)) for a in writes]
-            for action, fut in futures:
-                try:
-                    res = fut.result()
-                    result.written[action.key] = res.sha256
-                    if res.confirmed:
-                        confirmed[action.key] = res.info
-                except Exception as exc:  # finish the batch, then report
-                    failures.append((action, exc))
+            for stage_writes in _write_stages(writes):
+                if failures:
+                    break  # the metadata and reward function only once every other file is there
+                futures = [(a, pool.submit(_write, plan, a, progress)) for a in stage_writes]
+                for action, fut in futures:
+                    try:
+                        res = fut.result()
+                        result.written[action.key] = res.sha256
+                        if res.confirmed:
+                            confirmed[action.key] = res.info
+                    except Exception as exc:  # finish the batch, then report
+                        failures.append((action, exc))
         if failures:
             first = failures[0][1]
             detail = first.message if isinstance(first, DrmodelError) else f"{first.__class__.__name__}: {first}"
             err_cls = VerificationError if isinstance(first, VerificationError) else TransferError
+            tried = set(result.written) | {a.key for a, _ in failures}
+            held = " and ".join(f"its {a.path}" for a in writes if a.key not in tried)  # held back: see _write_stages
             raise err_cls(f"{len(failures)} of {len(writes)} files were not written ({failures[0][0].path}: "
-                          f"{detail}); nothing was deleted" + (f"; backup in {result.backup}" if result.backup else ""),
+                          f"{detail}); nothing was deleted" + (f", and {held} left as before so that the model does "
+                                                               "not look complete" if held else "")
+                          + (f"; backup in {result.backup}" if result.backup else ""),
                           fix="rerun the same command: it skips the files already verified") from first
         stage = "verify"
         progress.phase("verify", total_files=len(plan.actions))
@@ -216,6 +223,14 @@ def _execute(plan: Plan, progress: Progress) -> Result:
     result.retries = sum(getattr(s, "retries", 0) for s in {id(plan.source_store): plan.source_store,
                                                              id(plan.target_store): plan.target_store}.values())
     return result
+
+
+def _write_stages(writes: list[Action]) -> list[list[Action]]:
+    """The writes in two batches: the model's files, biggest first (no big file starts last and runs alone while
+    the other workers idle), then, once all of them landed, the metadata and reward function, so that the model
+    only looks complete (the console lists it, a reader finds its metadata) when it is."""
+    files = sorted((a for a in writes if write_order(a)[0] < 2), key=lambda a: -a.size)
+    return [files, [a for a in writes if write_order(a)[0] >= 2]]
 
 
 def _interrupted_state(stage: str, plan: Plan, result: Result) -> str:
