@@ -177,7 +177,7 @@ with open(sys.argv[1], "w") as out:
 # wraps botocore, so Session.create_client catches both). Per API call: operation, the caller's parameters and
 # the HTTP status; per client: its service; plus the HTTP requests sent (retries included).
 TRACE = """\
-import json, runpy, sys
+import json, sys
 import botocore.session
 out, trace = sys.argv[1], {"clients": [], "sent": 0, "calls": []}
 create_client = botocore.session.Session.create_client
@@ -201,12 +201,13 @@ def traced_create_client(self, service_name, *args, **kwargs):
     return client
 
 botocore.session.Session.create_client = traced_create_client
-sys.argv = ["drmodel", *sys.argv[2:]]
+from drmodel.cli.main import main  # main(), not the command's entry point: that one leaves through os._exit
 try:
-    runpy.run_module("drmodel.cli.main", run_name="__main__", alter_sys=True)
+    code = main(sys.argv[2:])
 finally:
     with open(out, "w") as f:
         json.dump(trace, f, indent=1)
+sys.exit(code)
 """
 
 # The baseline of the ls target: import boto3, one S3 client from an AWS profile, the recorded calls replayed
