@@ -1,0 +1,182 @@
+"""What bounds drmodel's transfers on this machine: each piece of the work, measured alone.
+
+The benchmark (run.py) times whole commands. This script takes one apart, on a fresh local SeaweedFS and with
+drmodel's own S3 client: the CPU the server spends to store and to serve the bytes, the client CPU of a GET
+(urllib3 and botocore's CRC32 check), of a PUT, of the sha256 that proves every byte, of writing a file, and of
+a drmodel process's start-up. Client and server share this machine's CPUs, so a transfer cannot take less
+wall time than (client CPU + server CPU) / CPUs: the floors printed at the end, next to the figures run.py
+measures for drmodel and its peers.
+
+    .venv/bin/python bench/floor.py [--mib 360] [--out bench/results/floor.json]
+
+Loopback only, no peer tool runs here; the bytes are random, in 45 MiB objects (a checkpoint's size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from run import identity, process_cpu  # noqa: E402
+
+from drmodel.localserver import SeaweedS3, s3_client  # noqa: E402
+from drmodel.options import TransferOptions  # noqa: E402
+from drmodel.stores.s3 import make_client  # noqa: E402
+
+OBJECT = 45 * 1024 * 1024
+CHUNK = 4 * 1024 * 1024  # what drmodel reads at a time
+
+
+def own_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(label: str, fn: Callable[[int], Any], n: int, server_pid: int | None, workers: int = 4) -> dict[str, float]:
+    os.sync()  # the writes of the step before are flushed first, not charged to this one
+    c0, s0, t0 = own_cpu(), process_cpu(server_pid) if server_pid else 0.0, time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(fn, range(n)))
+    row = {"wall_s": time.perf_counter() - t0, "client_cpu_s": own_cpu() - c0,
+           "server_cpu_s": (process_cpu(server_pid) - s0) if server_pid else 0.0}
+    print(f"  {label:<44} wall {row['wall_s']:5.2f} s   client CPU {row['client_cpu_s']:5.2f} s   "
+          f"server CPU {row['server_cpu_s']:5.2f} s", flush=True)
+    return row
+
+
+def startup_cpu(env: dict[str, str]) -> float:
+    """CPU of a process that imports what a drmodel copy imports and makes its two S3 clients, then leaves as
+    the command does (os._exit): drmodel's fixed cost before the first request."""
+    code = ("import os, drmodel.cli.main, drmodel.api, drmodel.execute\n"
+            "from drmodel.stores.s3 import make_client\nfrom drmodel.options import TransferOptions\n"
+            "make_client(None, TransferOptions()); make_client(None, TransferOptions())\nos._exit(0)")
+    best = None
+    for _ in range(5):
+        before = os.times()
+        subprocess.run([sys.executable, "-c", code], env=env, check=True)
+        after = os.times()
+        spent = after.children_user - before.children_user + after.children_system - before.children_system
+        best = spent if best is None else min(best, spent)
+    return best or 0.0
+
+
+def local_pieces(work: Path, view: memoryview, n: int) -> dict[str, dict[str, float]]:
+    """The client's work that needs no server: sha256, CRC32, writing files."""
+    rows = {}
+    def sha256(i: int) -> None:
+        h = hashlib.sha256()
+        for off in range(0, OBJECT, CHUNK):
+            h.update(view[off:off + CHUNK])
+
+    def crc32(i: int) -> None:
+        c = 0
+        for off in range(0, OBJECT, CHUNK):
+            c = zlib.crc32(view[off:off + CHUNK], c)
+
+    def write_file(i: int) -> None:
+        with open(work / f"file{i}", "wb") as f:
+            for off in range(0, OBJECT, CHUNK):
+                f.write(view[off:off + CHUNK])
+
+    rows["sha256"] = timed("sha256 of the bytes (hashlib)", sha256, n, None)
+    rows["crc32"] = timed("CRC32 of the bytes (zlib; part of the GET below)", crc32, n, None)
+    # best of two: on a VM the first write of fresh page-cache memory can cost several times more (the host
+    # backs the guest's pages on first touch), which a long-running machine has long paid
+    rows["write_file"] = min((timed("write the bytes to new files (one at a time)", write_file, n, None, workers=1)
+                              for _ in range(2)), key=lambda r: r["client_cpu_s"])
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mib", type=int, default=360, help="bytes to move per measurement, MiB (default 360)")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "floor.json")
+    args = parser.parse_args()
+    n = max(1, round(args.mib * 1024 * 1024 / OBJECT))
+    total_mib = n * OBJECT / 1024 / 1024
+    data = os.urandom(OBJECT)
+    view = memoryview(data)  # slices of it copy nothing
+    sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    work = Path(tempfile.mkdtemp(prefix="drmodel-floor-"))
+    a = identity("account-a")
+    bucket = a.buckets[0]
+    rows: dict[str, dict[str, float]] = {}
+    print(f"{n} objects of 45 MiB ({total_mib:.0f} MiB) per measurement; {os.cpu_count()} CPUs", flush=True)
+    try:
+        print("each piece alone:", flush=True)
+        rows.update(local_pieces(work, view, n))  # before the server writes anything: no page-cache pressure yet
+        with SeaweedS3(work / "seaweedfs", [a], [bucket]) as server:
+            env = dict(os.environ, AWS_ACCESS_KEY_ID=a.access_key, AWS_SECRET_ACCESS_KEY=a.secret_key,
+                       AWS_ENDPOINT_URL=server.endpoint, AWS_DEFAULT_REGION="us-east-1",
+                       AWS_EC2_METADATA_DISABLED="true", DRMODEL_CACHE_DIR=str(work / "cache"))
+            os.environ.update(env)
+            plain = s3_client(server.endpoint, a.access_key, a.secret_key)  # boto3 defaults: CRC32, as run.py's sources
+            for i in range(n):
+                plain.put_object(Bucket=bucket, Key=f"src{i}", Body=data)
+            ours = make_client(None, TransferOptions())
+            pid = server.pid
+
+            def get(i: int) -> None:
+                body = ours.get_object(Bucket=bucket, Key=f"src{i}")["Body"]  # botocore checks the CRC32
+                while body.read(CHUNK):
+                    pass
+
+            def put(i: int) -> None:  # as drmodel's relay: one PUT, UNSIGNED-PAYLOAD, our SHA256 checked by the server
+                ours.put_object(Bucket=bucket, Key=f"dst{i}", Body=data, ChecksumSHA256=sha)
+
+            def put_bare(i: int) -> None:  # no checksum at all: what the server's SHA256 check costs
+                ours.put_object(Bucket=bucket, Key=f"bare{i}", Body=data)
+
+            rows["get"] = timed("GET (urllib3 + botocore's CRC32 check)", get, n, pid)
+            rows["put"] = timed("PUT with ChecksumSHA256 (as drmodel)", put, n, pid)
+            rows["put_bare"] = timed("PUT without any checksum", put_bare, n, pid)
+            start = startup_cpu(env)
+            print(f"  {'drmodel start-up: imports + 2 clients':<44} client CPU {start:5.2f} s (best of 5)", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    cpus = os.cpu_count() or 1
+    g, p, h, w = rows["get"], rows["put"], rows["sha256"], rows["write_file"]
+    floors = {
+        "relay": {"client_cpu_s": start + g["client_cpu_s"] + h["client_cpu_s"] + p["client_cpu_s"],
+                  "server_cpu_s": g["server_cpu_s"] + p["server_cpu_s"]},
+        "pull": {"client_cpu_s": start / 2 + g["client_cpu_s"] + h["client_cpu_s"] + w["client_cpu_s"],
+                 "server_cpu_s": g["server_cpu_s"]},
+        "push": {"client_cpu_s": start / 2 + h["client_cpu_s"] + p["client_cpu_s"],
+                 "server_cpu_s": p["server_cpu_s"]},
+    }
+    print(f"floors for {total_mib:.0f} MiB: wall >= (client CPU + server CPU) / {cpus} CPUs "
+          "(pull and push make one client: half the start-up)", flush=True)
+    for name, f in floors.items():
+        f["wall_floor_s"] = (f["client_cpu_s"] + f["server_cpu_s"]) / cpus
+        print(f"  {name:<6} client {f['client_cpu_s']:5.2f} s + server {f['server_cpu_s']:5.2f} s -> at least "
+              f"{f['wall_floor_s']:5.2f} s", flush=True)
+    sha_cost = p["server_cpu_s"] - rows["put_bare"]["server_cpu_s"]
+    print(f"  the server's SHA256 check of the uploads costs it {sha_cost:.2f} CPU-s of the PUT's "
+          f"{p['server_cpu_s']:.2f}", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"mib": total_mib, "cpus": cpus, "pieces": rows, "startup_cpu_s": start,
+                                    "floors": floors, "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                                   indent=1))
+    print(f"results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
