@@ -19,7 +19,7 @@ from drmodel import layouts, paramsfile
 from drmodel.address import Address, parse
 from drmodel.compare import facts, same_content, stream_sha256
 from drmodel.errors import InvalidModelError, NotFoundError, UsageError
-from drmodel.layouts import ModelLocation, ModelSummary, TargetRequest
+from drmodel.layouts import Layout, ModelLocation, ModelSummary, TargetRequest
 from drmodel.lock import LOCK_NAME
 from drmodel.model import EVAL_COPY, METADATA, REWARD, TRAINING_PARAMS_RE, metadata_summary, parse_json, role
 from drmodel.options import TransferOptions
@@ -133,8 +133,8 @@ class _TargetPlace:
     """Where a target goes: its store and layout, found before (and while) the source is read."""
     address: Address
     store: Store
-    layout: Any
-    kind: str | None
+    layout: Layout
+    kind: str | None  # what detection found: "model", "container"; None for a local folder
 
 
 def _find_target(address: str, *, profile: str | None, layout: str | None,
@@ -159,16 +159,13 @@ def _find_target(address: str, *, profile: str | None, layout: str | None,
     return _TargetPlace(addr, store, lay, kind)
 
 
-def resolve_target(address: str | _TargetPlace, source: ModelLocation, *, profile: str | None = None,
-                   layout: str | None = None, request: TargetRequest,
-                   options: TransferOptions | None = None) -> ModelLocation:
-    place = address if isinstance(address, _TargetPlace) else _find_target(address, profile=profile, layout=layout,
-                                                                            options=options)
-    addr = place.address
-    if place.kind == "container" or (place.kind is not None and not addr.path):
+def resolve_target(place: _TargetPlace, source: ModelLocation, request: TargetRequest) -> ModelLocation:
+    """The target model in the place _find_target found; a bucket or container target takes the source's name
+    unless one is given."""
+    if place.kind == "container" or (place.kind is not None and not place.address.path):
         request = TargetRequest(name=request.name or source.name, create=request.create,
                                 training_job=request.training_job, account_id=request.account_id)
-    loc = place.layout.resolve_target(place.store, addr.path, request)
+    loc = place.layout.resolve_target(place.store, place.address.path, request)
     loc.details["layout"] = place.layout.name
     return loc
 
@@ -210,7 +207,7 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
         src = open_model(source, profile=source_profile, layout=layout, training_job=training_job, options=options)
         src.prefetch(_planning_reads(src.files))
         request = TargetRequest(name=name, create=create, training_job=target_training_job, account_id=account_id)
-        tgt = resolve_target(place.result(), src, request=request)
+        tgt = resolve_target(place.result(), src, request)
     if src.store.describe(src.key_for(METADATA)) == tgt.store.describe(tgt.key_for(METADATA)):
         raise UsageError("the source and the target are the same model", fix="name another target")
     notes: list[str] = []

@@ -15,6 +15,14 @@ from typing import Any, Protocol
 from drmodel.stores.base import ObjectInfo, Store
 
 
+def map_reads(store: Store, fn: Callable[[Any], Any], items: list[Any], limit: int = 16) -> list[Any]:
+    """fn over items, in order; in threads when the store serves parallel reads (S3: each read is a round trip)."""
+    if len(items) < 2 or not getattr(store, "parallel_reads", False):
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(limit, len(items)), thread_name_prefix="read") as pool:
+        return list(pool.map(fn, items))
+
+
 def probe(store: Store, key: str) -> bool:
     """Whether a key exists, for detection: a key the credentials may not read counts as absent (least-privilege
     policies cover only the model's own keys); the refusal is kept on the store to explain a failed detection."""

@@ -18,7 +18,7 @@ from typing import Any
 from drmodel import paramsfile
 from drmodel.checkpoints import inventory
 from drmodel.errors import DrmodelError, InvalidModelError, NotFoundError, UsageError
-from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest
+from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest, map_reads
 from drmodel.layouts.names import check_name, choose_job, not_found
 from drmodel.model import METADATA, REWARD, TRAINING_PARAMS_RE, is_model_file
 from drmodel.stores.base import ObjectInfo, Store
@@ -236,12 +236,7 @@ class LegacyConsoleLayout:
 
 def _list_all(store: Store, prefixes: list[str]) -> list[list[ObjectInfo]]:
     """Each prefix's full listing; the prefixes in parallel when the store allows it."""
-    if not getattr(store, "parallel_reads", False):
-        return [list(store.list(p)) for p in prefixes]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=len(prefixes), thread_name_prefix="index") as pool:
-        return list(pool.map(lambda p: list(store.list(p)), prefixes))
+    return map_reads(store, lambda prefix: list(store.list(prefix)), prefixes)
 
 
 def _read_small(store: Store, keys: list[str]) -> dict[str, bytes | DrmodelError]:
@@ -253,9 +248,4 @@ def _read_small(store: Store, keys: list[str]) -> dict[str, bytes | DrmodelError
         except DrmodelError as exc:
             return exc
 
-    if len(keys) < 2 or not getattr(store, "parallel_reads", False):
-        return {k: one(k) for k in keys}
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(16, len(keys)), thread_name_prefix="index") as pool:
-        return dict(zip(keys, pool.map(one, keys)))
+    return dict(zip(keys, map_reads(store, one, keys)))
