@@ -4,10 +4,42 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from drmodel.cli.main import main
+
+
+@dataclass(frozen=True)
+class Request:
+    phase: str  # "start" before the request is sent, "done" after it succeeded
+    op: str  # the S3 operation, e.g. "PutObject"
+    bucket: str
+    key: str
+
+
+def record_requests(monkeypatch: Any) -> list[Request]:
+    """Every S3 API call made in this process from now on (any botocore client, any thread), in order: a "start"
+    entry before it is sent and a "done" entry once it succeeded."""
+    import botocore.client
+
+    calls: list[Request] = []
+    lock = threading.Lock()
+    original = botocore.client.BaseClient._make_api_call
+
+    def record(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        args = (operation_name, str(api_params.get("Bucket", "")), str(api_params.get("Key", "")))
+        with lock:
+            calls.append(Request("start", *args))
+        result = original(self, operation_name, api_params)
+        with lock:
+            calls.append(Request("done", *args))
+        return result
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    return calls
 
 
 class Tty(io.StringIO):

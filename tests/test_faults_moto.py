@@ -7,7 +7,7 @@ import re
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from helpers import cli, snapshot
+from helpers import cli, record_requests, snapshot
 
 from drmodel.cli.render import Bar
 from drmodel.stores import s3 as s3store
@@ -121,37 +121,19 @@ def test_a_refused_server_side_copy_falls_back_to_the_relay(moto_buckets, tmp_pa
 def test_metadata_and_reward_function_are_written_after_every_other_file(moto_buckets, monkeypatch):
     """A copy in progress never looks like a complete model: the target's metadata and reward function start only
     once every checkpoint and pointer file has landed; the biggest files start first."""
-    import threading
-
     client, src, dst = moto_buckets
     put_all(client, src, legacy_bucket(src, scale=0.05))
-    events: list[tuple[str, str]] = []
-    lock = threading.Lock()
-
-    def record(kind):
-        def handler(params=None, context=None, **kwargs):
-            if isinstance(params, dict) and "url" in params and isinstance(context, dict):
-                context["test_url"] = params["url"]
-            with lock:
-                events.append((kind, (context or {}).get("test_url", "")))
-        return handler
-
-    def make_client(profile, options):
-        c = REAL_MAKE_CLIENT(profile, options)
-        for op in ("PutObject", "CreateMultipartUpload", "CopyObject"):
-            c.meta.events.register(f"before-call.s3.{op}", record("start"))
-        for op in ("PutObject", "CompleteMultipartUpload", "CopyObject"):
-            c.meta.events.register(f"after-call.s3.{op}", record("done"))
-        return c
-
-    monkeypatch.setattr(s3store, "make_client", make_client)
+    requests = record_requests(monkeypatch)
     code, out, err = cli("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/Apex-Hunter", "--yes", "--create",
                          "--account-id", "210987654321", "--checkpoint", "all", "--relay")
     assert code == 0, err
+    writes = {("start", "PutObject"), ("start", "CreateMultipartUpload"), ("start", "CopyObject"),
+              ("done", "PutObject"), ("done", "CompleteMultipartUpload"), ("done", "CopyObject")}
+    events = [(r.phase, r.key) for r in requests
+              if (r.phase, r.op) in writes and r.bucket == dst and not r.key.endswith("drmodel.lock")]
     last = ("model-metadata/Apex-Hunter/", "reward-functions/Apex-Hunter/")
-    model = [(kind, url) for kind, url in events if dst in url and "drmodel.lock" not in url]
-    first_last = min(i for i, (kind, url) in enumerate(model) if kind == "start" and any(p in url for p in last))
-    done_files = [i for i, (kind, url) in enumerate(model) if kind == "done" and not any(p in url for p in last)]
+    first_last = min(i for i, (phase, key) in enumerate(events) if phase == "start" and key.startswith(last))
+    done_files = [i for i, (phase, key) in enumerate(events) if phase == "done" and not key.startswith(last)]
     assert len(done_files) > 10 and max(done_files) < first_last
-    starts = [url.split("?")[0] for kind, url in model if kind == "start"]
+    starts = [key for phase, key in events if phase == "start"]
     assert starts[0].endswith(".ckpt.data-00000-of-00001") or starts[0].endswith(".pb")  # big files first

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import changed_keys, cli, folder_digests, model_keys, snapshot
+from helpers import changed_keys, cli, folder_digests, model_keys, record_requests, snapshot
 
 from drmodel.synth import legacy_bucket, legacy_prefix, placeholder, placeholder_prefix, put_all
 
@@ -26,21 +26,6 @@ def _populate(acc, scale: float) -> None:
     put_all(acc.source_client, acc.source_bucket, legacy_bucket(acc.source_bucket, scale=scale))
     put_all(acc.target_client, acc.target_bucket, placeholder(acc.target_bucket, "Apex-Hunter", scale=0.02))
     put_all(acc.target_client, acc.target_bucket, placeholder(acc.target_bucket, "Apex-Hunter-2", scale=0.02))
-
-
-def _record_requests(monkeypatch) -> list[tuple[str, str]]:
-    """(operation, key) of every S3 request drmodel sends from now on, in this process."""
-    import botocore.client
-
-    calls: list[tuple[str, str]] = []
-    original = botocore.client.BaseClient._make_api_call
-
-    def record(self, operation_name, api_params):
-        calls.append((operation_name, str(api_params.get("Key", ""))))
-        return original(self, operation_name, api_params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
-    return calls
 
 
 def _addresses(acc) -> tuple[str, str]:
@@ -81,10 +66,11 @@ def test_full_copy_between_two_accounts(two_accounts, tmp_path, monkeypatch):
     listed = acc.target_client.list_objects_v2(Bucket=acc.target_bucket, Prefix=PT)["Contents"]
     multipart = {o["Key"] for o in listed if "-" in o["ETag"]}
     assert multipart  # the checkpoint data files went up in parts
-    calls = _record_requests(monkeypatch)
+    requests = record_requests(monkeypatch)
     code, out, _ = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--yes",
                        "--checkpoint", "all")
     assert code == 0 and "Nothing to do" in out
+    calls = [(r.op, r.key) for r in requests if r.phase == "start"]
     ops = {op for op, _ in calls}
     assert ops <= {"ListObjectsV2", "HeadObject", "GetObject"}, ops
     read = sorted(key.rsplit("/", 1)[-1] for op, key in calls if op == "GetObject")
