@@ -102,10 +102,10 @@ class LegacyConsoleLayout:
         names: set[str] = set()
         for rel in files:
             if TRAINING_PARAMS_RE.match(rel):
+                text = texts[f"{prefix}/{rel}"]
+                if isinstance(text, DrmodelError):
+                    continue  # unreadable: tie by content instead
                 try:
-                    text = texts[f"{prefix}/{rel}"]
-                    if isinstance(text, DrmodelError):
-                        raise text
                     params = paramsfile.load(text, f"{prefix}/{rel}")
                 except DrmodelError:
                     continue  # a broken yaml is reported by check; tie by content instead

@@ -107,7 +107,7 @@ def _write_entry(folder: Path, entry: Path, data: Any) -> None:
             os.unlink(tmp)
             raise
     except (OSError, ValueError):
-        pass  # a read-only home, a full disk: botocore parsed the file already, the next run tries again
+        pass  # a read-only home, a full disk: the file is parsed already, the next run tries again
 
 
 class _ServiceNames(Sequence[str]):
