@@ -212,9 +212,9 @@ STALE = PT + "/model/"
 # (event(s), N, what the request URL must contain, phase, also restore the first backup)
 # Counts come from a traced run of this module's copy (DRMODEL_TEST_TRACE=file in the hook above): the target side
 # sees 2 GetObject while planning (6 files equal by ETag are skipped), then the lock's conditional PutObject, 12
-# backup GetObject, then 10 PutObject and 2 multipart uploads of 2 parts, each file followed by the
-# HeadObject that confirms its size and SHA256 (so the verify phase sends nothing more), the deletes of the 8 stale
-# files, then the lock is read and deleted.
+# backup GetObject, then 10 PutObject (each confirmed by the CRC32 its answer echoes, no request follows) and 2
+# multipart uploads of 2 parts, each followed by the HeadObject that confirms its size and SHA256 (so the verify
+# phase sends nothing more), the deletes of the 8 stale files, then the lock is read and deleted.
 POINTS = [
     ("before-call.s3.PutObject", 1, T, "lock", False),  # the lock's conditional put: nothing happened yet
     ("after-call.s3.PutObject", 1, T, "lock", False),  # lock taken, backup not started
@@ -224,7 +224,7 @@ POINTS = [
     ("before-call.s3.PutObject", 2, T, "write", False),  # first upload
     ("before-call.s3.GetObject", 16, S, "write", False),  # a source read during the uploads
     ("before-call.s3.PutObject", 8, T, "write", True),  # mid-uploads
-    ("before-call.s3.HeadObject", 10, T, "write", False),  # the check of a file that just landed
+    ("after-call.s3.PutObject", 6, T, "write", False),  # a file landed and confirmed, not yet recorded
     ("before-call.s3.CreateMultipartUpload", 2, T, "write", False),
     ("before-call.s3.UploadPart", 1, T, "write", False),  # multipart created, no part yet
     ("before-call.s3.UploadPart", 2, T, "write", False),  # middle of a multipart upload
@@ -232,9 +232,9 @@ POINTS = [
     ("before-call.s3.CompleteMultipartUpload", 1, T, "write", False),  # every part sent, not completed
     ("after-call.s3.CompleteMultipartUpload", 1, T, "write", False),  # completed, not yet checked
     ("before-call.s3.CompleteMultipartUpload", 2, T, "write", False),
+    ("before-call.s3.HeadObject", 2, T, "verify", False),  # the check of the last multipart upload
     ("before-call.s3.PutObject", 11, T, "write", False),  # last single-request upload
-    ("before-call.s3.HeadObject", 12, T, "verify", False),  # the check of the last file written
-    ("after-call.s3.HeadObject", 12, T, "verify", True),  # every file written and checked, nothing deleted
+    ("after-call.s3.PutObject", 11, T, "verify", True),  # every file written and checked, nothing deleted
     (DEL, 1, STALE, "delete", True),  # every file written, no stale file deleted yet
     (DEL, 4, STALE, "delete", False),  # some stale files deleted
     (DEL_DONE, 8, STALE, "delete", False),  # every stale file deleted, lock still held

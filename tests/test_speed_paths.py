@@ -219,3 +219,68 @@ def test_a_sha256_checksummed_source_is_hashed_once_and_checked(two_accounts: An
     stream.expected_sha256 = "0" * 64  # a stream whose bytes would not match the stored SHA256
     with pytest.raises(VerificationError, match="differ from the object's stored SHA256"):
         check_read_sha256(stream, result.sha256, "s3://bucket/sha")
+
+
+def test_a_single_put_is_confirmed_by_the_crc32_the_server_checked(two_accounts: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A single PUT sends the CRC32 (cheap for the server to check, unlike a SHA256) and the sha256 as metadata; the
+    server echoes the CRC32 it checked, so no HEAD follows. A wrong CRC32 is refused by SeaweedFS."""
+    from helpers import record_requests
+
+    acc = two_accounts
+    _, target = _stores(acc)
+    data = os.urandom(2 * MiB + 5)
+    calls = record_requests(monkeypatch)
+    result = target.write_stream("one", io.BytesIO(data), len(data), metadata={"drmodel-source-etag": "abc"})
+    assert [c.op for c in calls if c.phase == "start"] == ["PutObject"]
+    sha = hashlib.sha256(data).hexdigest()
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    assert result.confirmed and result.sha256 == sha and result.info.size == len(data)
+    head = acc.target_client.head_object(Bucket=acc.target_bucket, Key="one", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == crc and head["ContentLength"] == len(data)
+    assert head["Metadata"] == {"drmodel-source-etag": "abc", "drmodel-sha256": sha}
+    assert target.head("one", checksums=True).sha256 == sha  # what a rerun and `verify` compare
+    with target.open_read("one") as stream:  # a read is checked against the stated sha256
+        assert stream.expected_sha256 == sha
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="BadDigest"):
+        target.client.put_object(Bucket=target.bucket, Key="bad", Body=data, ChecksumCRC32="AAAAAA==")
+
+
+def test_without_an_echoed_crc32_the_put_is_checked_by_a_head(two_accounts: Any) -> None:
+    acc = two_accounts
+    _, target = _stores(acc)
+    data = os.urandom(1000)
+
+    def drop_echo(parsed: Any = None, **kwargs: Any) -> None:
+        parsed.pop("ChecksumCRC32", None)
+
+    def wrong_crc(parsed: Any = None, **kwargs: Any) -> None:
+        parsed["ChecksumCRC32"] = "AAAAAA=="
+
+    target.client.meta.events.register("after-call.s3.PutObject", drop_echo)
+    calls: list[str] = []
+    target.client.meta.events.register("before-call.s3.HeadObject", lambda **kw: calls.append("head"))
+    assert target.write_stream("echo-less", io.BytesIO(data), len(data)).confirmed
+    assert calls == ["head"]
+    target.client.meta.events.register("after-call.s3.HeadObject", wrong_crc)
+    with pytest.raises(VerificationError, match="ChecksumCRC32 AAAAAA== differs from the bytes sent"):
+        target.write_stream("echo-less", io.BytesIO(data), len(data))
+
+
+def test_a_read_that_differs_from_the_stated_sha256_fails(two_accounts: Any, tmp_path: Any) -> None:
+    from drmodel.hashing import check_read_sha256
+    from drmodel.stores.local import LocalStore
+
+    acc = two_accounts
+    data = b"the real bytes" * 1000
+    acc.source_client.put_object(Bucket=acc.source_bucket, Key="lying", Body=data,
+                                 Metadata={"drmodel-sha256": hashlib.sha256(b"other bytes").hexdigest()})
+    source, _ = _stores(acc)
+    with pytest.raises(VerificationError, match="stored SHA256"):
+        source.read_bytes("lying")
+    with source.open_read("lying") as stream:
+        result = LocalStore(tmp_path).write_stream("lying", stream, len(data))
+    with pytest.raises(VerificationError, match="stored SHA256"):
+        check_read_sha256(stream, result.sha256, "s3://bucket/lying")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -9,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 from helpers import changed_keys, cli, folder_digests, model_keys, record_requests, snapshot
@@ -51,13 +54,16 @@ def test_full_copy_between_two_accounts(two_accounts, tmp_path, monkeypatch):
     assert changed_keys(dst_before, dst_after)  # something did change
     src_model = {k[len(P1):]: v for k, v in src_before.items() if k.startswith(P1 + "/model/")}
     assert {k[len(PT):]: v for k, v in dst_after.items() if k.startswith(PT + "/model/")} == src_model
-    # S3 additional checksums were stored: composite for multipart files, plain for the rest
+    # S3 additional checksums were stored: a composite SHA256 for multipart files; for the rest the CRC32 the
+    # server checked and the sha256 as drmodel-sha256 metadata
     big = acc.target_client.head_object(Bucket=acc.target_bucket, ChecksumMode="ENABLED",
                                         Key=f"{PT}/model/140_Step-123889.ckpt.data-00000-of-00001")
     assert big["ChecksumSHA256"].endswith("-3")
-    small = acc.target_client.head_object(Bucket=acc.target_bucket, Key=f"{PT}/model/.coach_checkpoint",
-                                          ChecksumMode="ENABLED")
-    assert small["ChecksumSHA256"] and "-" not in small["ChecksumSHA256"]
+    small_key = f"{PT}/model/.coach_checkpoint"
+    small = acc.target_client.head_object(Bucket=acc.target_bucket, Key=small_key, ChecksumMode="ENABLED")
+    body = acc.target_client.get_object(Bucket=acc.target_bucket, Key=small_key)["Body"].read()
+    assert small["ChecksumCRC32"] == base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+    assert small["Metadata"]["drmodel-sha256"] == hashlib.sha256(body).hexdigest()
     code, out, _ = cli("verify", src, dst, "--source-profile", "src", "--target-profile", "dst")
     assert code == 0 and "IDENTICAL" in out
     # a rerun downloads no checkpoint and writes nothing, not even its lock: a file is proven identical from the

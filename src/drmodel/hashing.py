@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import zlib
 from typing import BinaryIO
 
 
@@ -52,12 +53,14 @@ def sha256_file(path: str, chunk: int = 1024 * 1024) -> str:
 
 class HashingReader:
     """A read-only, non-seekable stream that hashes everything read through it: whole, and per part unless
-    `part_size` is None (a single PUT, whose one part is the whole)."""
+    `part_size` is None (a single PUT, whose one part is the whole); with `crc32`, also the whole stream's CRC32
+    (the checksum a single PUT sends for the server to check: cheap for both sides, unlike a SHA256)."""
 
-    def __init__(self, raw: BinaryIO, part_size: int | None, progress=None) -> None:
+    def __init__(self, raw: BinaryIO, part_size: int | None, progress=None, *, crc32: bool = False) -> None:
         self._raw = raw
         self._part_size = part_size
         self._progress = progress
+        self._crc: int | None = 0 if crc32 else None
         self._whole = hashlib.sha256()
         self._part = hashlib.sha256()
         self._in_part = 0
@@ -68,6 +71,8 @@ class HashingReader:
         data = self._raw.read() if n is None or n < 0 else self._raw.read(n)
         if data:
             self._whole.update(data)
+            if self._crc is not None:
+                self._crc = zlib.crc32(data, self._crc)
             if self._part_size:
                 self._feed_parts(data)
             self.bytes_read += len(data)
@@ -116,6 +121,12 @@ class HashingReader:
     @property
     def sha256(self) -> str:
         return self._whole.hexdigest()
+
+    @property
+    def crc32(self) -> str:
+        """The S3 ChecksumCRC32 (base64 of the big-endian CRC32) of what was read; needs `crc32=True`."""
+        assert self._crc is not None, "this reader does not compute a CRC32"
+        return b64(self._crc.to_bytes(4, "big"))
 
     def expected_s3_checksum(self, multipart: bool) -> str:
         """The ChecksumSHA256 the server must report for what was read (call after the last read)."""

@@ -85,6 +85,18 @@ def expect_continue_for_big_bodies_only(params: Any, **kwargs: Any) -> None:
         del headers["Expect"]
 
 
+SHA256_METADATA = "drmodel-sha256"  # user metadata on every object drmodel writes in one PUT: its hex sha256
+
+
+def stored_sha256(response: Mapping[str, Any]) -> str | None:
+    """The hex sha256 a GET or HEAD response states for the whole object: its full-object ChecksumSHA256, else the
+    `drmodel-sha256` metadata drmodel wrote with it (with a CRC32 the server checked, over the bytes it hashed)."""
+    claimed = str({k.lower(): v for k, v in (response.get("Metadata") or {}).items()}.get(SHA256_METADATA, ""))
+    if len(claimed) != 64 or any(c not in "0123456789abcdef" for c in claimed):
+        claimed = ""
+    return full_sha256_hex(response.get("ChecksumSHA256")) or claimed or None
+
+
 def _checksums_match(reported: str, expected: str) -> bool:
     return reported.split("-")[0] == expected.split("-")[0]
 
@@ -213,7 +225,7 @@ class S3Store:
         meta = {k.lower(): v for k, v in r.get("Metadata", {}).items()}
         sums = {k: v for k, v in r.items() if k.startswith("Checksum") and k != "ChecksumType" and isinstance(v, str)}
         return ObjectInfo(key=key, size=r["ContentLength"], etag=r.get("ETag", "").strip('"'),
-                          checksum_sha256=r.get("ChecksumSHA256"), sha256=meta.get("drmodel-sha256"), metadata=meta,
+                          checksum_sha256=r.get("ChecksumSHA256"), sha256=stored_sha256(r), metadata=meta,
                           checksums=sums)
 
     def read_bytes(self, key: str, max_size: int = SMALL_FILE_LIMIT) -> bytes:
@@ -223,7 +235,7 @@ class S3Store:
             raise InvalidModelError(f"{self.describe(key)} is {r['ContentLength']} bytes, more than the {max_size} a "
                                     "file of this kind may have", fix="check that this is a DeepRacer model")
         data = r["Body"].read()
-        expected = full_sha256_hex(r.get("ChecksumSHA256"))
+        expected = stored_sha256(r)
         if expected and hashlib.sha256(data).hexdigest() != expected:
             raise VerificationError(f"{self.describe(key)}: the bytes read differ from the object's stored SHA256",
                                     fix="check the network, then run the command again")
@@ -234,26 +246,37 @@ class S3Store:
 
     def write_stream(self, key: str, stream: BinaryIO, size: int, *, progress: ProgressFn | None = None,
                      metadata: Mapping[str, str] | None = None) -> WriteResult:
-        multipart = size > self.options.multipart_threshold
-        reader = HashingReader(stream, self.options.part_size if multipart else None, progress)
-        if multipart:
+        if size > self.options.multipart_threshold:
+            reader = HashingReader(stream, self.options.part_size, progress)
             self._upload_multipart(key, reader, size, metadata)
-        else:
-            with self._budget.hold(size):
-                body = reader.read()
-                self._check_length(key, reader, size)
-                extra = {"Metadata": dict(metadata)} if metadata else {}
-                self._call("put_object", key, Key=key, Body=body, ChecksumSHA256=b64_of(reader), **extra)
-                del body
-        expected = reader.expected_s3_checksum(multipart)
+            return self._confirm(key, size, reader.sha256, {"ChecksumSHA256": reader.expected_s3_checksum(True)})
+        reader = HashingReader(stream, None, progress, crc32=True)
+        with self._budget.hold(size):
+            body = reader.read()
+            self._check_length(key, reader, size)
+            meta = {**(metadata or {}), SHA256_METADATA: reader.sha256}
+            r = self._call("put_object", key, Key=key, Body=body, ChecksumCRC32=reader.crc32, Metadata=meta)
+            del body
+        if r.get("ChecksumCRC32") == reader.crc32:
+            # the server checked the CRC32 it echoes (a wrong one is refused with BadDigest) of exactly `size`
+            # bytes (Content-Length): the object is confirmed without another request
+            info = ObjectInfo(key=key, size=size, etag=r.get("ETag", "").strip('"'), sha256=reader.sha256,
+                              metadata=meta, checksums={"ChecksumCRC32": reader.crc32})
+            return WriteResult(info, reader.sha256, confirmed=True)
+        return self._confirm(key, size, reader.sha256, {"ChecksumCRC32": reader.crc32})
+
+    def _confirm(self, key: str, size: int, sha256: str, sent: dict[str, str]) -> WriteResult:
+        """HEAD what was just written: its size, and each checksum sent that the server reports, must match."""
         info = self.head(key, checksums=True)
         if info is None or info.size != size:
             raise VerificationError(f"{self.describe(key)} has {info.size if info else 'no'} bytes after upload, "
                                     f"expected {size}", fix="run the same command again to resume")
-        if info.checksum_sha256 and not _checksums_match(info.checksum_sha256, expected):
-            raise VerificationError(f"{self.describe(key)}: the server's SHA256 {info.checksum_sha256} differs from "
-                                    f"the bytes sent ({expected})", fix="run the same command again to resume")
-        return WriteResult(info, reader.sha256, confirmed=True)
+        for name, expected in sent.items():
+            reported = info.checksums.get(name)
+            if reported and not _checksums_match(reported, expected):
+                raise VerificationError(f"{self.describe(key)}: the server's {name} {reported} differs from the "
+                                        f"bytes sent ({expected})", fix="run the same command again to resume")
+        return WriteResult(info, sha256, confirmed=True)
 
     def _check_length(self, key: str, reader: HashingReader, size: int) -> None:
         if reader.bytes_read != size:
@@ -438,8 +461,8 @@ class ResumableBody:
         self.etag = r.get("ETag")
         self.length = r["ContentLength"]
         self._body = r["Body"]
-        # the object's full-object SHA256, when it has one: whoever hashes this stream must find it
-        self.expected_sha256 = full_sha256_hex(r.get("ChecksumSHA256"))
+        # the object's stated sha256, when it has one: whoever hashes this stream must find it
+        self.expected_sha256 = stored_sha256(r)
 
     def read(self, n: int = -1) -> bytes:
         while True:
@@ -486,7 +509,3 @@ class ResumableBody:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def b64_of(reader: HashingReader) -> str:
-    return b64(bytes.fromhex(reader.sha256))
