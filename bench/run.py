@@ -17,9 +17,9 @@ Scenarios (`--scenarios`, default all seven), each on a fresh server:
           (recorded from one untimed drmodel ls) with one client
   big     (--big-gb N) drmodel push then copy of a model grown to about N GB, once, for its peak memory
 
-Every figure is wall clock from process start to exit; tools run interleaved after the warm-up rounds and
-the median, min and max of `--runs` runs are reported, with MB/s, the CPU seconds of the tool and of the
-server, and each tool's peak RSS. After every run the target (bucket or folder) must hold the model's
+Every figure is wall clock from process start to exit; tools run interleaved after the warm-up rounds, the
+order turning every round, and the median, min and max of `--runs` runs are reported, with MB/s, the CPU
+seconds of the tool and of the server, and each tool's peak RSS. After every run the target (bucket or folder) must hold the model's
 files with their sizes, or the benchmark stops. Loopback only: the numbers show CPU cost, not network speed.
 
     .venv/bin/python bench/run.py [--runs 5] [--scale 1.0] [--warmup 1] [--scenarios relay,server,...]
@@ -620,9 +620,14 @@ def run_scenario(name: str, sc: Scenario, s: Bench, warmup: int, runs: int) -> d
     sc.prepare(s)
     nbytes = s.model.bytes if sc.moves_model else 0
     results: dict[str, list[dict[str, float]]] = {tool: [] for tool in sc.tools}
+    tools = list(sc.tools.items())
     for round_no in range(-warmup, runs):
         label = "warm-up" if round_no < 0 else f"run {round_no + 1}/{runs}"
-        for tool_name, tool in sc.tools.items():
+        # the order turns every round: on this VM the first writer after an idle moment pays for memory the
+        # hypervisor took back (360 MB into the page cache: 0.6-0.9 s of kernel time instead of 0.04 s), so a
+        # fixed order would charge it to the same tool every round
+        turn = round_no % len(tools)
+        for tool_name, tool in tools[turn:] + tools[:turn]:
             run = measure(s, tool)
             speed = f"{nbytes / run['s'] / 1e6:7.1f} MB/s" if nbytes else ""
             print(f"  {label:<10} {tool_name:<16} {run['s']:7.2f} s {speed:>12}  CPU: tool {run['tool_cpu_s']:5.2f} s, "

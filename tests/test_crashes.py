@@ -211,7 +211,8 @@ STALE = PT + "/model/"
 
 # (event(s), N, what the request URL must contain, phase, also restore the first backup)
 # Counts come from a traced run of this module's copy (DRMODEL_TEST_TRACE=file in the hook above): the target side
-# sees 2 GetObject while planning (6 files equal by ETag are skipped), then the lock's conditional PutObject, 12
+# sees 2 GetObject while planning (6 files equal by ETag are skipped; the source side 7, whose bytes the small
+# files are then written from), then the lock's conditional PutObject, 12
 # backup GetObject, then 10 PutObject (each confirmed by the CRC32 its answer echoes, no request follows) and 2
 # multipart uploads of 2 parts, each followed by the HeadObject that confirms its size and SHA256 (so the verify
 # phase sends nothing more), the deletes of the 8 stale files, then the lock is read and deleted.
@@ -222,7 +223,7 @@ POINTS = [
     ("before-call.s3.GetObject", 12, T, "backup", True),  # mid-backup
     ("before-call.s3.ListMultipartUploads", 1, T, "backup", False),  # backup written, no upload yet
     ("before-call.s3.PutObject", 2, T, "write", False),  # first upload
-    ("before-call.s3.GetObject", 16, S, "write", False),  # a source read during the uploads
+    ("before-call.s3.GetObject", 14, S, "write", False),  # a source read during the uploads (8 to 15)
     ("before-call.s3.PutObject", 8, T, "write", True),  # mid-uploads
     ("after-call.s3.PutObject", 6, T, "write", False),  # a file landed and confirmed, not yet recorded
     ("before-call.s3.CreateMultipartUpload", 2, T, "write", False),

@@ -111,6 +111,29 @@ def test_cut_and_reset_connections_mid_body_are_retried(two_accounts, tmp_path, 
     assert not _stale(acc)
 
 
+def test_a_push_whose_uploads_break_sends_the_files_again_from_disk(two_accounts, tmp_path):
+    """push sends each file from the disk (hashed first, then streamed through one buffer, not held in memory):
+    a PUT broken mid-body is sent again from the file's start."""
+    acc = two_accounts
+    _populate(acc)
+    folder, target = tmp_path / "pulled", f"s3://{acc.target_bucket}/Apex-Hunter"
+    code, _, err = cli("pull", f"s3://{acc.source_bucket}/Apex-Hunter", str(folder), "--profile", "src",
+                       "--checkpoint", "all", "--yes")
+    assert code == 0, err
+    faults = UPLOAD_FAULTS()
+    with FaultProxy.for_endpoint(acc.endpoint, faults) as proxy:
+        _route(acc, proxy, ("dst",))
+        code, out, err = cli("push", str(folder), target, "--profile", "dst", "--yes", "--checkpoint", "all",
+                             "--backup-to", str(tmp_path / "bk"))
+        fired = {(f.kind, f.direction): f.fired for f in faults}
+        assert code == 0, f"exit {code} after faults {fired}: {err[-2000:]}"
+        assert all(fired.values()), f"some faults never fired: {fired}"
+        assert _retried(out) >= 1, out
+        code, out, err = cli("verify", str(folder), target, "--target-profile", "dst")  # the faults are spent
+        assert code == 0 and "IDENTICAL" in out, out + err
+    assert not _stale(acc)
+
+
 def _normal_clients(monkeypatch) -> None:
     """Undo _slow_clients/_hooked_target (not monkeypatch.undo(): that would also undo the fixture's env)."""
     import botocore.session

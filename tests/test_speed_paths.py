@@ -284,3 +284,79 @@ def test_a_read_that_differs_from_the_stated_sha256_fails(two_accounts: Any, tmp
         result = LocalStore(tmp_path).write_stream("lying", stream, len(data))
     with pytest.raises(VerificationError, match="stored SHA256"):
         check_read_sha256(stream, result.sha256, "s3://bucket/lying")
+
+
+def test_a_server_side_copy_is_confirmed_by_the_pinned_md5_etag_else_by_checksums(two_accounts: Any,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers import record_requests
+
+    acc = two_accounts
+    _grant(acc)
+    data = os.urandom(6 * MiB + 1)
+    acc.source_client.put_object(Bucket=acc.source_bucket, Key="single", Body=data)
+    up = acc.source_client.create_multipart_upload(Bucket=acc.source_bucket, Key="multi", ChecksumAlgorithm="SHA256")
+    parts = [acc.source_client.upload_part(Bucket=acc.source_bucket, Key="multi", UploadId=up["UploadId"],
+                                           PartNumber=n, Body=data[(n - 1) * 5 * MiB:n * 5 * MiB],
+                                           ChecksumAlgorithm="SHA256") for n in (1, 2)]
+    acc.source_client.complete_multipart_upload(
+        Bucket=acc.source_bucket, Key="multi", UploadId=up["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": p["ETag"], "ChecksumSHA256": p["ChecksumSHA256"]}
+                                   for n, p in ((1, parts[0]), (2, parts[1]))]})
+    source, target = _stores(acc)
+    calls = record_requests(monkeypatch)
+    for key in ("single", "multi"):
+        etag = acc.source_client.head_object(Bucket=acc.source_bucket, Key=key)["ETag"]
+        del calls[:]
+        result = target.copy_from(source, key, f"{key}-copy", len(data), source_etag=etag)
+        ops = [c.op for c in calls if c.phase == "start"]
+        assert ops == (["CopyObject"] if key == "single" else ["CopyObject", "HeadObject", "HeadObject"]), key
+        assert result.confirmed and result.info.size == len(data)
+        got = acc.target_client.get_object(Bucket=acc.target_bucket, Key=f"{key}-copy")["Body"].read()
+        assert got == data
+
+
+def test_a_pushed_file_is_streamed_from_disk_and_a_file_that_shrinks_meanwhile_fails(two_accounts: Any,
+                                                                                     tmp_path: Any) -> None:
+    from drmodel.stores.s3 import FileBody
+
+    acc = two_accounts
+    _, target = _stores(acc)
+    path = tmp_path / "model.pb"
+    data = os.urandom(3 * MiB + 11)
+    path.write_bytes(data)
+    bodies: list[Any] = []
+    target.client.meta.events.register("before-call.s3.PutObject", lambda params, **kw: bodies.append(params["body"]))
+    with open(path, "rb") as f:
+        result = target.write_stream("pb", f, len(data))
+    assert isinstance(bodies[0], FileBody)  # not the file's bytes held in memory
+    assert result.confirmed and result.sha256 == hashlib.sha256(data).hexdigest()
+    assert acc.target_client.get_object(Bucket=acc.target_bucket, Key="pb")["Body"].read() == data
+
+    def shrink(params: Any, **kwargs: Any) -> None:  # after the hash pass, before the bytes are sent
+        with open(path, "r+b") as f:
+            f.truncate(MiB)
+
+    target.client.meta.events.register("before-call.s3.PutObject", shrink)
+    with open(path, "rb") as f, pytest.raises(DrmodelError, match="ended at byte|changed"):
+        target.write_stream("pb2", f, len(data))
+    assert "Contents" not in acc.target_client.list_objects_v2(Bucket=acc.target_bucket, Prefix="pb2")
+
+
+def test_every_source_file_is_read_once_in_a_copy(two_accounts: Any, tmp_path: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The small files planning reads (metadata, pointer files, reward function) are written from those bytes."""
+    from collections import Counter
+
+    from helpers import record_requests
+
+    acc = two_accounts
+    src, dst = _populate(acc)
+    calls = record_requests(monkeypatch)
+    code, out, err = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--yes",
+                         "--backup-to", str(tmp_path / "bk"), "--checkpoint", "all")
+    assert code == 0, err
+    reads = Counter(c.key for c in calls if c.phase == "start" and c.op == "GetObject" and c.bucket == acc.source_bucket)
+    assert reads and max(reads.values()) == 1, reads
+    assert any(k.endswith("model_metadata.json") for k in reads)
+    code, out, _ = cli("verify", src, dst, "--source-profile", "src", "--target-profile", "dst")
+    assert code == 0 and "IDENTICAL" in out

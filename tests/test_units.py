@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -268,3 +269,14 @@ def test_cached_loader_gives_botocores_s3_model(tmp_path, monkeypatch) -> None:
         assert quick.load_data("endpoints") == plain.load_data("endpoints")
     assert len(list((tmp_path / "botocore").iterdir())) == 3
     botoload.shared_loader.cache_clear()
+
+
+def test_a_local_file_is_reserved_at_its_size_but_holds_only_what_was_read(tmp_path: Any) -> None:
+    from drmodel.stores.local import LocalStore
+
+    store = LocalStore(tmp_path)
+    res = store.write_stream("a/full", io.BytesIO(b"x" * 5000), 5000)
+    assert (tmp_path / "a/full").read_bytes() == b"x" * 5000 and res.info.size == 5000
+    res = store.write_stream("a/short", io.BytesIO(b"y" * 100), 5000)  # the stream ended early
+    assert (tmp_path / "a/short").read_bytes() == b"y" * 100 and res.info.size == 100
+    assert [p.name for p in (tmp_path / "a").iterdir() if "drmodel-tmp" in p.name] == []

@@ -242,6 +242,10 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
                       target_store=tgt.store, source_files=src_files, source_key_for=src.key_for,
                       target_files=tgt.files, target_key_for=tgt.key_for, same=same, rewritten=rewritten,
                       stale_candidates=tgt.stale_candidates(), metadata_for=metadata_for)
+    for a in plan.writes:
+        read = src.already_read(a.path) if a.data is None else None
+        if read is not None and len(read) == a.size:
+            a.data = read  # a small file planning read: written from those bytes, not fetched again
     for a in plan.actions:
         if a.data is not None:
             a.sha256 = hashlib.sha256(a.data).hexdigest()

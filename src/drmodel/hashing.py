@@ -80,6 +80,20 @@ class HashingReader:
                 self._progress(len(data))
         return data
 
+    def readinto(self, buffer: memoryview) -> int:
+        """Read into `buffer` (reused by the caller: no allocation per read) and hash what came; 0 at the end."""
+        got = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        if got:
+            self._whole.update(buffer[:got])
+            if self._crc is not None:
+                self._crc = zlib.crc32(buffer[:got], self._crc)
+            if self._part_size:
+                self._feed_parts(buffer[:got])
+            self.bytes_read += got
+            if self._progress:
+                self._progress(got)
+        return got or 0
+
     def read_part(self) -> tuple[bytes, bytes] | None:
         """The next part (part_size bytes, fewer at the end) and its sha256 digest; None at the end of the stream."""
         assert self._part_size, "read_part needs a part size"

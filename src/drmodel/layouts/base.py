@@ -77,6 +77,11 @@ class ModelLocation:
         done.set_result(data)
         self._reads[path] = done
 
+    def already_read(self, path: str) -> bytes | None:
+        """The store's bytes for path if this run has read them already (never waits, never reads)."""
+        f = self._reads.get(path)
+        return f.result() if f is not None and f.done() and f.exception() is None else None
+
     def prefetch(self, paths: Iterable[str]) -> None:
         """Start reading these files (those the model has) in the background, all at once, when the store can
         serve parallel reads; `read` then waits for them. Errors surface when a file is read, not here."""

@@ -12,7 +12,10 @@ from drmodel.errors import InvalidModelError, NotFoundError, UsageError
 from drmodel.hashing import HashingReader
 from drmodel.stores.base import SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult
 
-CHUNK = 4 * 1024 * 1024
+# Files are written 1 MiB at a time. Measured on this project's Linux 6.18 VMs (ext4): a write of 2 MiB or more
+# gets page-cache folios of that order, whose allocation after a few idle seconds cost the kernel 0.85-0.9 s per
+# 360 MiB; 1 MiB writes cost 0.04 s, every time.
+CHUNK = 1024 * 1024
 
 
 class LocalStore:
@@ -76,8 +79,11 @@ class LocalStore:
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.drmodel-tmp-", dir=dest.parent)
         try:
             with os.fdopen(fd, "wb") as out:
+                reserved = size > 0 and _reserve(fd, size)
                 while block := reader.read(CHUNK):
                     out.write(block)
+                if reserved and reader.bytes_read != size:
+                    out.truncate(reader.bytes_read)  # the file holds what was read, never reserved zeros
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -97,3 +103,14 @@ class LocalStore:
     def delete(self, keys: list[str]) -> None:
         for key in keys:
             self._path(key).unlink(missing_ok=True)
+
+
+def _reserve(fd: int, size: int) -> bool:
+    """Allocate the file's blocks before writing it: measured on ext4, writing 360 MiB into files reserved this way
+    costs the kernel 0.04 CPU-s, against 0.07-0.8 s when every write extends the file. False where the file system
+    cannot (the writes then extend the file as usual)."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+        return True
+    except (OSError, AttributeError):  # EOPNOTSUPP, EINVAL, ENOSPC (the write then reports it), no such call
+        return False

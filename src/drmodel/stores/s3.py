@@ -251,12 +251,23 @@ class S3Store:
             self._upload_multipart(key, reader, size, metadata)
             return self._confirm(key, size, reader.sha256, {"ChecksumSHA256": reader.expected_s3_checksum(True)})
         reader = HashingReader(stream, None, progress, crc32=True)
-        with self._budget.hold(size):
-            body = reader.read()
+        if size and _is_local_file(stream):
+            # a file is read twice rather than held: once to hash it (the CRC32 and sha256 go in the headers),
+            # then sent from the page cache through one reused buffer (allocating the body would fault in fresh
+            # memory for every byte)
+            body: Any = FileBody(stream, size)
+            while reader.readinto(body.buffer):
+                pass
             self._check_length(key, reader, size)
-            meta = {**(metadata or {}), SHA256_METADATA: reader.sha256}
-            r = self._call("put_object", key, Key=key, Body=body, ChecksumCRC32=reader.crc32, Metadata=meta)
-            del body
+            body.seek(0)
+            r = self._put(key, body, reader, metadata)
+        else:
+            with self._budget.hold(size):
+                body = reader.read()
+                self._check_length(key, reader, size)
+                r = self._put(key, body, reader, metadata)
+                del body
+        meta = {**(metadata or {}), SHA256_METADATA: reader.sha256}
         if r.get("ChecksumCRC32") == reader.crc32:
             # the server checked the CRC32 it echoes (a wrong one is refused with BadDigest) of exactly `size`
             # bytes (Content-Length): the object is confirmed without another request
@@ -264,6 +275,10 @@ class S3Store:
                               metadata=meta, checksums={"ChecksumCRC32": reader.crc32})
             return WriteResult(info, reader.sha256, confirmed=True)
         return self._confirm(key, size, reader.sha256, {"ChecksumCRC32": reader.crc32})
+
+    def _put(self, key: str, body: Any, reader: HashingReader, metadata: Mapping[str, str] | None) -> Any:
+        meta = {**(metadata or {}), SHA256_METADATA: reader.sha256}
+        return self._call("put_object", key, Key=key, Body=body, ChecksumCRC32=reader.crc32, Metadata=meta)
 
     def _confirm(self, key: str, size: int, sha256: str, sent: dict[str, str]) -> WriteResult:
         """HEAD what was just written: its size, and each checksum sent that the server reports, must match."""
@@ -350,18 +365,30 @@ class S3Store:
                   progress: ProgressFn | None = None, metadata: Mapping[str, str] | None = None) -> WriteResult:
         """Server-side copy with this store's credentials: CopyObject, or UploadPartCopy above
         `copy_part_threshold` (CopyObject's limit is 5 GiB), pinned to the planned source version by its ETag
-        (CopySourceIf-Match). SHA256 is asked for; every checksum the copy then has must equal the source's of the
-        same kind (S3 computes the SHA256; SeaweedFS keeps the source's checksums as they are)."""
+        (CopySourceIf-Match). A copy answered with the source's single-part (MD5) ETag is confirmed by that answer.
+        Otherwise (a multipart or encrypted source) SHA256 is asked for and both objects are looked up: every
+        checksum the copy has must equal the source's of the same kind (S3 computes the SHA256; SeaweedFS keeps the
+        source's checksums as they are)."""
         copy_source = {"Bucket": source.bucket, "Key": source_key}
         pin = {"CopySourceIfMatch": f'"{source_etag.strip(chr(34))}"'} if source_etag else {}
         meta = {"Metadata": dict(metadata)} if metadata else {}
         if size > self.options.copy_part_threshold:
             self._copy_multipart(copy_source, key, size, pin, meta, progress)
         else:
-            self._call("copy_object", key, Key=key, CopySource=copy_source, ChecksumAlgorithm="SHA256",
-                       MetadataDirective="REPLACE", **pin, **meta)
+            r = self._call("copy_object", key, Key=key, CopySource=copy_source, ChecksumAlgorithm="SHA256",
+                           MetadataDirective="REPLACE", **pin, **meta)
             if progress:
                 progress(size)
+            done = r.get("CopyObjectResult") or {}
+            etag = str(done.get("ETag") or "").strip('"')
+            if source_etag and etag == source_etag.strip('"') and "-" not in etag:
+                # the copy has the MD5 ETag of the exact source version it was pinned to (and copied: the pin
+                # fails the request otherwise), hence its bytes and size: confirmed without a HEAD on either side
+                sums = {k: v for k, v in done.items() if k.startswith("Checksum") and k != "ChecksumType"
+                        and isinstance(v, str)}
+                info = ObjectInfo(key=key, size=size, etag=etag, checksum_sha256=done.get("ChecksumSHA256"),
+                                  metadata=dict(metadata or {}), checksums=sums)
+                return WriteResult(info, full_sha256_hex(info.checksum_sha256), confirmed=True)
         info = self.head(key, checksums=True)
         if info is None or info.size != size:
             raise VerificationError(f"{self.describe(key)} has {info.size if info else 'no'} bytes after the "
@@ -417,6 +444,53 @@ class S3Store:
         against the bucket by some S3 implementations), and a model has few stale files."""
         for key in keys:
             self._call("delete_object", key, Key=key)
+
+
+def _is_local_file(stream: Any) -> bool:
+    try:
+        return callable(getattr(stream, "readinto", None)) and stream.seekable() and stream.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+class FileBody:
+    """A local file as a PUT body: sent in 1 MiB chunks through one reused buffer, however `read` is asked (fewer
+    trips through Python than http.client's 16 KiB), and seekable, so that botocore can send it again on a retry.
+    A file that shrinks while it is sent stops the request (a changed file would fail the server's CRC32 check)."""
+
+    CHUNK = 1024 * 1024
+
+    def __init__(self, f: BinaryIO, size: int) -> None:
+        self._f, self._start, self._size, self._pos = f, f.tell(), size, 0
+        self.buffer = memoryview(bytearray(self.CHUNK))
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, n: int | None = -1) -> memoryview | bytes:
+        want = min(self.CHUNK, self._size - self._pos)
+        if want <= 0:
+            return b""
+        got = self._f.readinto(self.buffer[:want])  # type: ignore[attr-defined]
+        if not got:
+            raise VerificationError(f"{getattr(self._f, 'name', 'a file')} ended at byte {self._pos} of {self._size} "
+                                    "while it was uploaded", fix="the source changed during the copy; run it again")
+        self._pos += got
+        return self.buffer[:got]
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = offset + (0 if whence == 0 else self._pos if whence == 1 else self._size)
+        self._f.seek(self._start + self._pos)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
 
 
 class MemoryBudget:
