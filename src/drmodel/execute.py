@@ -1,7 +1,7 @@
 """Run a Plan: back up what will be overwritten or deleted, write, verify, then delete stale files.
 
-Each write is verified as it lands (size and the server's SHA256 against the digest computed while the bytes
-streamed). Failures of single files do not stop the batch; they are reported together, and the stale-file
+Each write is verified as it lands (size, and the checksum the server checked against the one computed while the
+bytes streamed). Failures of single files do not stop the batch; they are reported together, and the stale-file
 deletes only run when every write verified. A rerun of the same command resumes: verified files are skipped.
 """
 

@@ -1,8 +1,9 @@
 """sha256 computed while bytes stream, never in a second pass.
 
-S3 stores an additional SHA256 checksum per object: the plain digest for a single PUT, and for a multipart
-upload the composite `base64(sha256(d1 || d2 || ...))-N` of the part digests. A reader that hashes both the
-whole stream and each part lets drmodel predict the value the server must report.
+S3 stores an additional checksum per object. drmodel's single PUTs send a CRC32 (cheap for the server to check),
+with the sha256 as metadata; its multipart uploads send each part's SHA256, and the server reports the composite
+`base64(sha256(d1 || d2 || ...))-N` of the part digests. A reader that hashes the whole stream (and the CRC32, or
+each part) in the loop that reads it lets drmodel predict the value the server must report.
 """
 
 from __future__ import annotations
