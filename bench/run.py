@@ -625,8 +625,8 @@ def run_scenario(name: str, sc: Scenario, s: Bench, warmup: int, runs: int) -> d
         label = "warm-up" if round_no < 0 else f"run {round_no + 1}/{runs}"
         # the order turns every round: on this VM the first writer after an idle moment pays for memory the
         # hypervisor took back (360 MB into the page cache: 0.6-0.9 s of kernel time instead of 0.04 s), so a
-        # fixed order would charge it to the same tool every round
-        turn = round_no % len(tools)
+        # fixed order would charge it to the same tool every round. A rerun must follow the copy it repeats.
+        turn = 0 if any(tool.rerun for _, tool in tools) else round_no % len(tools)
         for tool_name, tool in tools[turn:] + tools[:turn]:
             run = measure(s, tool)
             speed = f"{nbytes / run['s'] / 1e6:7.1f} MB/s" if nbytes else ""
