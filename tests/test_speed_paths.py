@@ -360,3 +360,32 @@ def test_every_source_file_is_read_once_in_a_copy(two_accounts: Any, tmp_path: A
     assert any(k.endswith("model_metadata.json") for k in reads)
     code, out, _ = cli("verify", src, dst, "--source-profile", "src", "--target-profile", "dst")
     assert code == 0 and "IDENTICAL" in out
+
+
+def test_relayed_bodies_reuse_buffers_within_the_memory_budget() -> None:
+    from drmodel.stores.s3 import BufferPool
+
+    pool = BufferPool(100)
+    a, b = pool.take(40), pool.take(50)
+    pool.give(a)
+    assert pool.take(30) is a  # a kept buffer that fits is lent again, not allocated
+    pool.give(a)
+    pool.give(b)
+    c = pool.take(60)  # nothing fits: room is made by dropping kept buffers first
+    assert len(c) == 60 and pool.total <= 100
+    big = pool.take(500)  # a body bigger than the whole budget still gets its buffer
+    assert len(big) == 500
+
+
+def test_a_relayed_body_whose_crc32_does_not_match_fails_with_nothing_written(two_accounts: Any,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import botocore.httpchecksum
+
+    acc = two_accounts
+    data = os.urandom(2 * MiB)
+    acc.source_client.put_object(Bucket=acc.source_bucket, Key="crc", Body=data, ChecksumAlgorithm="CRC32")
+    source, target = _stores(acc)
+    monkeypatch.setattr(botocore.httpchecksum.Crc32Checksum, "digest", lambda self: b"\0\0\0\0")
+    with source.open_read("crc") as stream, pytest.raises(VerificationError, match="stored checksum"):
+        target.write_stream("copy", stream, len(data))
+    assert "Contents" not in acc.target_client.list_objects_v2(Bucket=acc.target_bucket, Prefix="copy")
