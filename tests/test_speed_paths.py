@@ -377,15 +377,39 @@ def test_relayed_bodies_reuse_buffers_within_the_memory_budget() -> None:
     assert len(big) == 500
 
 
-def test_a_relayed_body_whose_crc32_does_not_match_fails_with_nothing_written(two_accounts: Any,
-                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_relayed_body_is_checked_against_the_source_checksum(two_accounts: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relayed PUT carries the source object's stored CRC32 and streams the GET body: bytes changed on the way
+    are refused by the server, nothing is written; a GET whose bytes differ from the stored checksum stops with a
+    verification error rather than a resume."""
     import botocore.httpchecksum
+
+    from drmodel.stores.s3 import ResumableBody
 
     acc = two_accounts
     data = os.urandom(2 * MiB)
     acc.source_client.put_object(Bucket=acc.source_bucket, Key="crc", Body=data, ChecksumAlgorithm="CRC32")
     source, target = _stores(acc)
+    calls: list[Any] = []
+    target.client.meta.events.register("before-call.s3.PutObject", lambda params, **kw: calls.append(params))
+    result = target.write_stream("copy", source.open_read("crc"), len(data))
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    assert calls[0]["headers"]["x-amz-checksum-crc32"] == crc and "drmodel-sha256" not in str(calls[0]["headers"])
+    assert result.confirmed and result.sha256 == hashlib.sha256(data).hexdigest()
+    assert acc.target_client.get_object(Bucket=acc.target_bucket, Key="copy")["Body"].read() == data
+
+    real_read = ResumableBody.read
+
+    def flip(self: Any, n: int = -1) -> bytes:
+        chunk = real_read(self, n)
+        return bytes([chunk[0] ^ 1]) + chunk[1:] if chunk and self.pos == len(chunk) else chunk
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ResumableBody, "read", flip)
+        with pytest.raises(DrmodelError):
+            target.write_stream("changed", source.open_read("crc"), len(data))
+    assert "Contents" not in acc.target_client.list_objects_v2(Bucket=acc.target_bucket, Prefix="changed")
     monkeypatch.setattr(botocore.httpchecksum.Crc32Checksum, "digest", lambda self: b"\0\0\0\0")
     with source.open_read("crc") as stream, pytest.raises(VerificationError, match="stored checksum"):
-        target.write_stream("copy", stream, len(data))
-    assert "Contents" not in acc.target_client.list_objects_v2(Bucket=acc.target_bucket, Prefix="copy")
+        while stream.read(MiB):
+            pass

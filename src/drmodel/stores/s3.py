@@ -5,9 +5,10 @@ UNSIGNED-PAYLOAD (the checksum header, which is signed, protects the body) and c
 A file up to `multipart_threshold` goes in one PUT (measured on SeaweedFS, a 48 MiB file uploads about 1.7x
 faster in one PUT than in 16 MiB parts) with its CRC32 for the server to check and echo (a SHA256 costs SeaweedFS
 about 0.5 CPU-s more per 360 MB; zlib's CRC32 costs this side 0.06) and its sha256, the manifest's and `verify`'s
-value, as `drmodel-sha256` metadata. Bigger files go up as multipart uploads driven here rather than by
-s3transfer, which cannot attach our per-part checksums: each part's SHA256 goes with it for the server to check,
-and parts upload in parallel while the next part is read. A local file is sent from the disk through one reused
+value, as `drmodel-sha256` metadata; a relayed file whose source object stores a full-object checksum streams
+from the GET into the PUT instead, carrying that checksum. Bigger files go up as multipart uploads driven here
+rather than by s3transfer, which cannot attach our per-part checksums: each part's SHA256 goes with it for the
+server to check, and parts upload in parallel while the next part is read. A local file is sent from the disk through one reused
 buffer; other bodies and parts held in memory count against one store-wide `memory_budget`, so memory stays
 bounded whatever the number and the size of the files in flight.
 """
@@ -88,7 +89,9 @@ def expect_continue_for_big_bodies_only(params: Any, **kwargs: Any) -> None:
 
 
 READ_CHUNK = 1024 * 1024  # bytes asked of a GET body at a time (urllib3 copies each read through a buffer this big)
-SHA256_METADATA = "drmodel-sha256"  # user metadata on every object drmodel writes in one PUT: its hex sha256
+SHA256_METADATA = "drmodel-sha256"
+# the full-object checksums a GET may report and a PUT may carry, cheapest for a server to check first
+PASSABLE_CHECKSUMS = ("ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME", "ChecksumSHA1", "ChecksumSHA256")  # user metadata on every object drmodel writes in one PUT: its hex sha256
 
 
 def stored_sha256(response: Mapping[str, Any]) -> str | None:
@@ -257,6 +260,9 @@ class S3Store:
             reader = HashingReader(stream, self.options.part_size, progress)
             self._upload_multipart(key, reader, size, metadata)
             return self._confirm(key, size, reader.sha256, {"ChecksumSHA256": reader.expected_s3_checksum(True)})
+        passed = stream.passthrough_checksum() if size and isinstance(stream, ResumableBody) else None
+        if passed:
+            return self._put_relayed(key, stream, size, passed, progress, metadata)  # type: ignore[arg-type]
         reader = HashingReader(stream, None, progress, crc32=True)
         if size and _is_local_file(stream):
             # a file is read twice rather than held: once to hash it (the CRC32 and sha256 go in the headers),
@@ -297,6 +303,26 @@ class S3Store:
                               metadata=meta, checksums={"ChecksumCRC32": reader.crc32})
             return WriteResult(info, reader.sha256, confirmed=True)
         return self._confirm(key, size, reader.sha256, {"ChecksumCRC32": reader.crc32})
+
+    def _put_relayed(self, key: str, source: ResumableBody, size: int, checksum: dict[str, str],
+                     progress: ProgressFn | None, metadata: Mapping[str, str] | None) -> WriteResult:
+        """Relay a GET body into a PUT as it arrives, hashed on the way: the PUT carries the source object's own
+        stored checksum, so the server checks the bytes against the source itself and nothing waits for a whole
+        body. The sha256 is known only at the end, so it is not written as metadata."""
+        body = StreamBody(source, size, progress)
+        extra = {"Metadata": dict(metadata)} if metadata else {}
+        try:
+            r = self._call("put_object", key, Key=key, Body=body, **checksum, **extra)
+            body.finish()  # the source stream's end: botocore checks the GET's own checksum there
+        finally:
+            body.close_reopened()
+        self._check_length(key, body.reader, size)
+        [(name, value)] = checksum.items()
+        if r.get(name) != value:  # the server did not echo the checksum it checked: look the object up
+            return self._confirm(key, size, body.reader.sha256, checksum)
+        info = ObjectInfo(key=key, size=size, etag=r.get("ETag", "").strip('"'), metadata=dict(metadata or {}),
+                          checksums=dict(checksum))
+        return WriteResult(info, body.reader.sha256, confirmed=True)
 
     def _put(self, key: str, body: Any, reader: HashingReader, metadata: Mapping[str, str] | None) -> Any:
         meta = {**(metadata or {}), SHA256_METADATA: reader.sha256}
@@ -510,6 +536,48 @@ class ViewBody(_Body):
         return self._view[start:] if start < self._size else b""
 
 
+class StreamBody(_Body):
+    """A GET body as a PUT body: read and hashed 1 MiB at a time as the socket takes it. A retry of the PUT
+    starts again from a new GET of the same version (If-Match on its ETag)."""
+
+    def __init__(self, source: ResumableBody, size: int, progress: ProgressFn | None) -> None:
+        super().__init__(size)
+        self._source, self._first, self._progress, self._reported = source, source, progress, 0
+        self.reader = HashingReader(source, None)
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self._pos >= self._size:
+            return b""
+        data = self.reader.read(min(READ_CHUNK, self._size - self._pos))
+        if not data:
+            raise VerificationError(f"{self._source.store.describe(self._source.key)} ended at byte {self._pos} of "
+                                    f"{self._size}", fix="the source changed during the copy; run it again")
+        self._pos += len(data)
+        if self._progress and self._pos > self._reported:
+            self._progress(self._pos - self._reported)
+            self._reported = self._pos
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        pos = super().seek(offset, whence)
+        if pos != self.reader.bytes_read:
+            if pos:
+                raise ValueError("a relayed body is sent again from its start only")
+            self.close_reopened()
+            self._source = self._source.reopen()
+            self.reader = HashingReader(self._source, None)
+        return pos
+
+    def finish(self) -> None:
+        """Read the source to its end (nothing more is expected): botocore checks the GET's checksum there."""
+        self.reader.read(1)
+
+    def close_reopened(self) -> None:
+        """Close the GET a retry opened (the caller closes the one it handed over)."""
+        if self._source is not self._first:
+            self._source.close()
+
+
 class FileBody(_Body):
     """A local file as a PUT body: sent in 1 MiB chunks through one reused buffer, however `read` is asked (fewer
     trips through Python than http.client's 16 KiB). A file that shrinks while it is sent stops the request (a
@@ -600,16 +668,31 @@ class ResumableBody:
 
     MAX_RESUMES = 5
 
-    def __init__(self, store: S3Store, key: str) -> None:
+    def __init__(self, store: S3Store, key: str, *, if_match: str | None = None) -> None:
         self.store, self.key = store, key
         self.pos = 0
         self.resumes = 0
-        r = store._call("get_object", key, Key=key)
+        r = store._call("get_object", key, Key=key, **({"IfMatch": if_match} if if_match else {}))
         self.etag = r.get("ETag")
         self.length = r["ContentLength"]
         self._body = r["Body"]
         # the object's stated sha256, when it has one: whoever hashes this stream must find it
         self.expected_sha256 = stored_sha256(r)
+        # a full-object checksum S3 stores with it (not a composite one of parts), as a PutObject parameter
+        self._checksums = {k: v for k, v in r.items() if k in PASSABLE_CHECKSUMS and isinstance(v, str)
+                           and "-" not in v and r.get("ChecksumType") != "COMPOSITE"}
+
+    def passthrough_checksum(self) -> dict[str, str] | None:
+        """One stored full-object checksum, for a PUT of these bytes to carry (the server then checks what it
+        receives against the source object itself); None when the object has none."""
+        for name in PASSABLE_CHECKSUMS:
+            if name in self._checksums:
+                return {name: self._checksums[name]}
+        return None
+
+    def reopen(self) -> ResumableBody:
+        """The same object version from its first byte again, in a new GET."""
+        return ResumableBody(self.store, self.key, if_match=self.etag)
 
     def read(self, n: int = -1) -> bytes:
         while True:
