@@ -864,6 +864,13 @@ def main() -> int:
         if not (BIN / tool).exists():
             sys.exit(f"{BIN / tool} is missing: run `python3 tasks.py bench` or "
                      f"`{BIN / 'pip'} install -r {HERE / 'requirements.txt'}`")
+    # drmodel's modules compiled once, as pip does when it installs a package: with PYTHONDONTWRITEBYTECODE set
+    # (it is on this project's machines) an edited checkout would compile them again in every run (~15 ms)
+    import compileall
+
+    import drmodel
+
+    compileall.compile_dir(str(Path(drmodel.__file__).parent), quiet=1)
     # SIGTERM unwinds like Ctrl-C, so SeaweedFS is stopped and the work dir deleted either way.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     work = Path(tempfile.mkdtemp(prefix="drmodel-bench-"))

@@ -8,9 +8,9 @@ about 0.5 CPU-s more per 360 MB; zlib's CRC32 costs this side 0.06) and its sha2
 value, as `drmodel-sha256` metadata; a relayed file whose source object stores a full-object checksum streams
 from the GET into the PUT instead, carrying that checksum. Bigger files go up as multipart uploads driven here
 rather than by s3transfer, which cannot attach our per-part checksums: each part's SHA256 goes with it for the
-server to check, and parts upload in parallel while the next part is read. A local file is sent from the disk through one reused
-buffer; other bodies and parts held in memory count against one store-wide `memory_budget`, so memory stays
-bounded whatever the number and the size of the files in flight.
+server to check, and parts upload in parallel while the next part is read. A local file is sent from the disk
+through one reused buffer; other bodies and parts held in memory count against one store-wide `memory_budget`,
+so memory stays bounded whatever the number and the size of the files in flight.
 """
 
 from __future__ import annotations
@@ -89,9 +89,9 @@ def expect_continue_for_big_bodies_only(params: Any, **kwargs: Any) -> None:
 
 
 READ_CHUNK = 1024 * 1024  # bytes asked of a GET body at a time (urllib3 copies each read through a buffer this big)
-SHA256_METADATA = "drmodel-sha256"
+SHA256_METADATA = "drmodel-sha256"  # user metadata of the objects drmodel writes in one PUT: their hex sha256
 # the full-object checksums a GET may report and a PUT may carry, cheapest for a server to check first
-PASSABLE_CHECKSUMS = ("ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME", "ChecksumSHA1", "ChecksumSHA256")  # user metadata on every object drmodel writes in one PUT: its hex sha256
+PASSABLE_CHECKSUMS = ("ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME", "ChecksumSHA1", "ChecksumSHA256")
 
 
 def stored_sha256(response: Mapping[str, Any]) -> str | None:
@@ -264,45 +264,9 @@ class S3Store:
         if passed:
             return self._put_relayed(key, stream, size, passed, progress, metadata)  # type: ignore[arg-type]
         reader = HashingReader(stream, None, progress, crc32=True)
-        if size and _is_local_file(stream):
-            # a file is read twice rather than held: once to hash it (the CRC32 and sha256 go in the headers),
-            # then sent from the page cache through one reused buffer (allocating the body would fault in fresh
-            # memory for every byte)
-            body: Any = FileBody(stream, size)
-            while reader.readinto(body.buffer):
-                pass
-            self._check_length(key, reader, size)
-            body.seek(0)
-            r = self._put(key, body, reader, metadata)
-        elif size and callable(getattr(stream, "readinto", None)):
-            # a relayed body lands in a buffer kept for the next one: a fresh 45 MiB buffer costs the kernel about
-            # 25 ms of page faults to fill, a reused one nothing
-            with self._budget.hold(size):
-                buffer = self._buffers.take(size)
-                try:
-                    view = memoryview(buffer)[:size]
-                    got = 0
-                    while got < size and (n := reader.readinto(view[got:got + READ_CHUNK])):
-                        got += n
-                    reader.readinto(memoryview(bytearray(1)))  # the end (botocore checks a GET's CRC32 there)
-                    self._check_length(key, reader, size)
-                    r = self._put(key, ViewBody(view), reader, metadata)
-                finally:
-                    self._buffers.give(buffer)
-        else:
-            with self._budget.hold(size):
-                body = reader.read()
-                self._check_length(key, reader, size)
-                r = self._put(key, body, reader, metadata)
-                del body
-        meta = {**(metadata or {}), SHA256_METADATA: reader.sha256}
-        if r.get("ChecksumCRC32") == reader.crc32:
-            # the server checked the CRC32 it echoes (a wrong one is refused with BadDigest) of exactly `size`
-            # bytes (Content-Length): the object is confirmed without another request
-            info = ObjectInfo(key=key, size=size, etag=r.get("ETag", "").strip('"'), sha256=reader.sha256,
-                              metadata=meta, checksums={"ChecksumCRC32": reader.crc32})
-            return WriteResult(info, reader.sha256, confirmed=True)
-        return self._confirm(key, size, reader.sha256, {"ChecksumCRC32": reader.crc32})
+        r = self._put_hashed(key, stream, reader, size, metadata)
+        return self._answered(key, size, r, {"ChecksumCRC32": reader.crc32}, reader.sha256,
+                              _with_sha256(metadata, reader), stated_sha256=reader.sha256)
 
     def _put_relayed(self, key: str, source: ResumableBody, size: int, checksum: dict[str, str],
                      progress: ProgressFn | None, metadata: Mapping[str, str] | None) -> WriteResult:
@@ -317,16 +281,54 @@ class S3Store:
         finally:
             body.close_reopened()
         self._check_length(key, body.reader, size)
-        [(name, value)] = checksum.items()
-        if r.get(name) != value:  # the server did not echo the checksum it checked: look the object up
-            return self._confirm(key, size, body.reader.sha256, checksum)
-        info = ObjectInfo(key=key, size=size, etag=r.get("ETag", "").strip('"'), metadata=dict(metadata or {}),
-                          checksums=dict(checksum))
-        return WriteResult(info, body.reader.sha256, confirmed=True)
+        return self._answered(key, size, r, checksum, body.reader.sha256, dict(metadata or {}), stated_sha256=None)
+
+    def _answered(self, key: str, size: int, r: Any, sent: dict[str, str], sha256: str, metadata: dict[str, str],
+                  *, stated_sha256: str | None) -> WriteResult:
+        """The result of a PUT that sent one checksum: confirmed by the server's answer when it echoes that
+        checksum (it refuses a wrong one with BadDigest, and it took exactly `size` bytes: Content-Length),
+        otherwise by a HEAD."""
+        [(name, value)] = sent.items()
+        if r.get(name) != value:
+            return self._confirm(key, size, sha256, sent)
+        info = ObjectInfo(key=key, size=size, etag=r.get("ETag", "").strip('"'), sha256=stated_sha256,
+                          metadata=metadata, checksums=dict(sent))
+        return WriteResult(info, sha256, confirmed=True)
+
+    def _put_hashed(self, key: str, stream: BinaryIO, reader: HashingReader, size: int,
+                    metadata: Mapping[str, str] | None) -> Any:
+        """One PUT carrying the CRC32 and sha256 of its bytes, so the whole stream is read (and hashed) first."""
+        if size and _is_local_file(stream):
+            # a file is read twice rather than held: once to hash it, then sent from the page cache through one
+            # reused buffer (allocating the body would fault in fresh memory for every byte)
+            body = FileBody(stream, size)
+            while reader.readinto(body.buffer):
+                pass
+            self._check_length(key, reader, size)
+            body.seek(0)
+            return self._put(key, body, reader, metadata)
+        with self._budget.hold(size):
+            if not size or not callable(getattr(stream, "readinto", None)):
+                data = reader.read()
+                self._check_length(key, reader, size)
+                return self._put(key, data, reader, metadata)
+            # the body lands in a buffer kept for the next one: a fresh 45 MiB buffer costs the kernel about
+            # 25 ms of page faults to fill, a reused one nothing
+            buffer = self._buffers.take(size)
+            try:
+                view = memoryview(buffer)[:size]
+                got = 0
+                while got < size and (n := reader.readinto(view[got:got + READ_CHUNK])):
+                    got += n
+                reader.readinto(memoryview(bytearray(1)))  # the end (where botocore checks a GET's CRC32)
+                self._check_length(key, reader, size)
+                return self._put(key, ViewBody(view), reader, metadata)
+            finally:
+                self._buffers.give(buffer)
 
     def _put(self, key: str, body: Any, reader: HashingReader, metadata: Mapping[str, str] | None) -> Any:
-        meta = {**(metadata or {}), SHA256_METADATA: reader.sha256}
-        return self._call("put_object", key, Key=key, Body=body, ChecksumCRC32=reader.crc32, Metadata=meta)
+        return self._call("put_object", key, Key=key, Body=body, ChecksumCRC32=reader.crc32,
+                          Metadata=_with_sha256(metadata, reader))
 
     def _confirm(self, key: str, size: int, sha256: str, sent: dict[str, str]) -> WriteResult:
         """HEAD what was just written: its size, and each checksum sent that the server reports, must match."""
@@ -492,6 +494,10 @@ class S3Store:
         against the bucket by some S3 implementations), and a model has few stale files."""
         for key in keys:
             self._call("delete_object", key, Key=key)
+
+
+def _with_sha256(metadata: Mapping[str, str] | None, reader: HashingReader) -> dict[str, str]:
+    return {**(metadata or {}), SHA256_METADATA: reader.sha256}
 
 
 def _is_local_file(stream: Any) -> bool:
