@@ -153,9 +153,14 @@ def main() -> int:
                 ours.put_object(Bucket=bucket, Key=f"bare{i}", Body=data)
 
             rows["get"] = timed("GET (urllib3 + botocore's CRC32 check)", get, n, pid)
-            rows["put"] = timed("PUT with ChecksumCRC32 (as drmodel)", put, n, pid)
-            rows["put_sha256"] = timed("PUT with ChecksumSHA256", put_sha, n, pid)
-            rows["put_bare"] = timed("PUT without any checksum", put_bare, n, pid)
+            # each PUT kind twice, interleaved, the cheaper run kept: the server's first writes also grow its
+            # volumes, and its cost per byte drifts as it fills
+            for name, label, fn in (("put", "PUT with ChecksumCRC32 (as drmodel)", put),
+                                    ("put_sha256", "PUT with ChecksumSHA256", put_sha),
+                                    ("put_bare", "PUT without any checksum", put_bare)) * 2:
+                row = timed(label, fn, n, pid)
+                if name not in rows or row["server_cpu_s"] < rows[name]["server_cpu_s"]:
+                    rows[name] = row
             start = startup_cpu(env)
             print(f"  {'drmodel start-up: imports + 2 clients':<44} client CPU {start:5.2f} s (best of 5)", flush=True)
     finally:
