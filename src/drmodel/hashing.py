@@ -71,29 +71,25 @@ class HashingReader:
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read() if n is None or n < 0 else self._raw.read(n)
         if data:
-            self._whole.update(data)
-            if self._crc is not None:
-                self._crc = zlib.crc32(data, self._crc)
-            if self._part_size:
-                self._feed_parts(data)
-            self.bytes_read += len(data)
-            if self._progress:
-                self._progress(len(data))
+            self._take(data)
         return data
 
     def readinto(self, buffer: memoryview) -> int:
         """Read into `buffer` (reused by the caller: no allocation per read) and hash what came; 0 at the end."""
         got = self._raw.readinto(buffer)  # type: ignore[attr-defined]
         if got:
-            self._whole.update(buffer[:got])
-            if self._crc is not None:
-                self._crc = zlib.crc32(buffer[:got], self._crc)
-            if self._part_size:
-                self._feed_parts(buffer[:got])
-            self.bytes_read += got
-            if self._progress:
-                self._progress(got)
+            self._take(buffer[:got])
         return got or 0
+
+    def _take(self, data: bytes | memoryview) -> None:
+        self._whole.update(data)
+        if self._crc is not None:
+            self._crc = zlib.crc32(data, self._crc)
+        if self._part_size:
+            self._feed_parts(data)
+        self.bytes_read += len(data)
+        if self._progress:
+            self._progress(len(data))
 
     def read_part(self) -> tuple[bytes, bytes] | None:
         """The next part (part_size bytes, fewer at the end) and its sha256 digest; None at the end of the stream."""
@@ -113,7 +109,7 @@ class HashingReader:
             self._part, self._in_part = hashlib.sha256(), 0
         return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), self.part_digests[-1]
 
-    def _feed_parts(self, data: bytes) -> None:
+    def _feed_parts(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         while view:
             take = min(len(view), self._part_size - self._in_part)

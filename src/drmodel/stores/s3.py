@@ -701,30 +701,25 @@ class ResumableBody:
         return ResumableBody(self.store, self.key, if_match=self.etag)
 
     def read(self, n: int = -1) -> bytes:
+        return self._next(lambda body: body.read() if n is None or n < 0 else body.read(n), wants=n != 0)
+
+    def readinto(self, b: memoryview) -> int:
+        return self._next(lambda body: body.readinto(b), wants=len(b) > 0)
+
+    def _next(self, fetch: Any, *, wants: bool) -> Any:
+        """fetch(body): the next bytes (or their count, for readinto), resuming after a break or an early end."""
         while True:
             try:
-                data = self._body.read() if n is None or n < 0 else self._body.read(n)
+                got = fetch(self._body)
             except Exception as exc:  # urllib3 ProtocolError, ResponseStreamingError, timeouts, resets
                 self._resume(exc)
                 continue
-            if not data and self.pos < self.length:
+            count = got if isinstance(got, int) else len(got)
+            if not count and wants and self.pos < self.length:
                 self._resume(EOFError(f"body ended at byte {self.pos} of {self.length}"))
                 continue
-            self.pos += len(data)
-            return data
-
-    def readinto(self, b: memoryview) -> int:
-        while True:
-            try:
-                n = self._body.readinto(b)
-            except Exception as exc:  # as in read
-                self._resume(exc)
-                continue
-            if not n and len(b) and self.pos < self.length:
-                self._resume(EOFError(f"body ended at byte {self.pos} of {self.length}"))
-                continue
-            self.pos += n
-            return n
+            self.pos += count
+            return got
 
     def _resume(self, exc: Exception) -> None:
         import time
