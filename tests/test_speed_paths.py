@@ -104,6 +104,26 @@ def test_server_side_copy_is_pinned_to_the_planned_source_version(two_accounts: 
     assert listed["KeyCount"] == 0  # the changed file was not copied: a rerun plans again
 
 
+def test_a_relay_is_pinned_to_the_planned_source_version(two_accounts: Any, tmp_path: Any) -> None:
+    """A source file changed after the plan is not copied (its GET asks for the planned ETag): the copy stops
+    with one line naming the file, and a rerun plans anew."""
+    acc = two_accounts
+    src, dst = _populate(acc)
+    plan = api.plan_transfer("copy", src, dst, source_profile="src", target_profile="dst", checkpoint="all",
+                             backup_to=str(tmp_path / "bk"))
+    assert not plan.details["server_side"]
+    changed = next(a for a in plan.writes if a.path.endswith(".pb"))
+    acc.source_client.put_object(Bucket=acc.source_bucket, Key=changed.source_key, Body=b"x" * changed.size)
+    with pytest.raises(DrmodelError, match="not written.*changed since the plan was made"):
+        api.execute(plan)
+    assert acc.target_client.list_objects_v2(Bucket=acc.target_bucket, Prefix=changed.key)["KeyCount"] == 0
+    code, out, err = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--yes",
+                         "--backup-to", str(tmp_path / "bk2"), "--checkpoint", "all")
+    assert code == 0, err
+    got = acc.target_client.get_object(Bucket=acc.target_bucket, Key=changed.key)["Body"].read()
+    assert got == b"x" * changed.size
+
+
 def _stores(acc: Any, **options: int) -> tuple[S3Store, S3Store]:
     opts = TransferOptions(**options)
     return S3Store(acc.source_bucket, profile="src", options=opts), S3Store(acc.target_bucket, profile="dst",

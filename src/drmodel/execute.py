@@ -105,7 +105,8 @@ def _write(plan: Plan, action: Action, progress: Progress) -> WriteResult:
     if action.data is not None:
         stream: Any = io.BytesIO(action.data)
     else:
-        stream = plan.source_store.open_read(action.source_key or action.path)
+        # the version planned: the target's drmodel-source-etag then tells the truth
+        stream = plan.source_store.open_read(action.source_key or action.path, etag=action.source_etag)
     try:
         res = plan.target_store.write_stream(action.key, stream, action.size, progress=progress.advance,
                                              metadata=action.metadata or None)

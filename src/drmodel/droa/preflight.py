@@ -20,8 +20,8 @@ from drmodel.errors import InvalidModelError, UsageError
 from drmodel.model import EVAL_COPY, METADATA, REWARD, TRAINING_PARAMS_RE
 from drmodel.stores.base import ObjectInfo
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9-]{1,64}$")
-DESCRIPTION_RE = re.compile(r"^[a-zA-Z0-9- ]{1,255}$")
+NAME_RE = re.compile(r"^[a-zA-Z0-9-]{1,64}\Z")  # \Z: "$" would let a final newline in
+DESCRIPTION_RE = re.compile(r"^[a-zA-Z0-9- ]{1,255}\Z")
 MAX_OBJECTS = 1000  # the server copies with ONE ListObjectsV2 call: more are silently dropped
 MAX_BYTES = 1 << 30  # the web UI's cap
 BOOL_LINE_RE = re.compile(r"""^(?P<key>[A-Z0-9_]+)(?P<sep>\s*:\s*)(?P<q>["'])(?P<v>true|false|True|False)(?P=q)""")

@@ -47,8 +47,8 @@ __all__ = ["DroaStandIn", "TRACK_IDS", "ALLOWED_REWARD_IMPORTS", "MODEL_NAME_RE"
 from drmodel.droa.tracks import TRACK_IDS  # noqa: E402  (the data; the rules below are the stand-in's own)
 
 ALLOWED_REWARD_IMPORTS: frozenset[str] = frozenset({"math", "random", "numpy", "scipy", "shapely"})
-MODEL_NAME_RE = re.compile(r"^[a-zA-Z0-9-]+$")
-DESCRIPTION_RE = re.compile(r"^[a-zA-Z0-9- ]+$")
+MODEL_NAME_RE = re.compile(r"^[a-zA-Z0-9-]+\Z")
+DESCRIPTION_RE = re.compile(r"^[a-zA-Z0-9- ]+\Z")
 BEST_RE = re.compile(r"^(\d+)_")
 
 # What moto's cognito-identity GetCredentialsForIdentity returns (moto/cognitoidentity/models.py).

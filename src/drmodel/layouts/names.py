@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from drmodel.errors import AmbiguousError, NotFoundError, UsageError
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}\Z")  # \Z: "$" would let a final newline in
 
 
 def check_name(name: str) -> str:

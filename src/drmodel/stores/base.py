@@ -43,7 +43,8 @@ class Store(Protocol):
 
     def read_bytes(self, key: str, max_size: int = SMALL_FILE_LIMIT) -> bytes: ...
 
-    def open_read(self, key: str) -> BinaryIO: ...
+    def open_read(self, key: str, *, etag: str | None = None) -> BinaryIO:
+        """A stream of the object's bytes; with `etag`, of that version only (a store that has versions)."""
 
     def write_stream(self, key: str, stream: BinaryIO, size: int, *, progress: ProgressFn | None = None,
                      metadata: Mapping[str, str] | None = None) -> WriteResult: ...

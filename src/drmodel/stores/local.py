@@ -68,7 +68,7 @@ class LocalStore:
                                     "have", fix="check that this is a DeepRacer model file")
         return p.read_bytes()
 
-    def open_read(self, key: str) -> BinaryIO:
+    def open_read(self, key: str, *, etag: str | None = None) -> BinaryIO:  # files have no ETag
         return open(self._path(key), "rb")
 
     def write_stream(self, key: str, stream: BinaryIO, size: int, *, progress: ProgressFn | None = None,

@@ -251,8 +251,10 @@ class S3Store:
                                     fix="check the network, then run the command again")
         return data
 
-    def open_read(self, key: str) -> BinaryIO:
-        return ResumableBody(self, key)  # type: ignore[return-value]
+    def open_read(self, key: str, *, etag: str | None = None) -> BinaryIO:
+        """The object's bytes; with `etag`, of that version only: a changed object fails (PreconditionFailed)."""
+        pin = f'"{etag.strip(chr(34))}"' if etag else None
+        return ResumableBody(self, key, if_match=pin)  # type: ignore[return-value]
 
     def write_stream(self, key: str, stream: BinaryIO, size: int, *, progress: ProgressFn | None = None,
                      metadata: Mapping[str, str] | None = None) -> WriteResult:

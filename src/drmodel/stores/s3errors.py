@@ -66,6 +66,9 @@ def translate(exc: Any, op: str, where: str, who: str) -> DrmodelError:
     if code in BAD_KEYS:
         return AccessDeniedError(f"{who} was refused by S3 on {where} ({code})",
                                  fix="check that profile's access key and secret, or refresh its session token")
+    if code == "PreconditionFailed":
+        return TransferError(f"{where} changed since the plan was made ({op}: PreconditionFailed)",
+                             fix="run the same command again: it plans anew from what is there now")
     if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
         return VerificationError(f"S3 refused the bytes sent to {where} ({code}: {msg})",
                                  fix="the data changed in transit; rerun the same command to resume")
