@@ -103,6 +103,12 @@ def stored_sha256(response: Mapping[str, Any]) -> str | None:
     return full_sha256_hex(response.get("ChecksumSHA256")) or claimed or None
 
 
+def _checksums_in(response: Mapping[str, Any]) -> dict[str, str]:
+    """The S3 additional checksums an answer reports (ChecksumSHA256, ChecksumCRC32, ...), by parameter name."""
+    return {k: v for k, v in response.items() if k.startswith("Checksum") and k != "ChecksumType"
+            and isinstance(v, str)}
+
+
 def _checksums_match(reported: str, expected: str) -> bool:
     return reported.split("-")[0] == expected.split("-")[0]
 
@@ -233,7 +239,7 @@ class S3Store:
         except NotFoundError:
             return None
         meta = {k.lower(): v for k, v in r.get("Metadata", {}).items()}
-        sums = {k: v for k, v in r.items() if k.startswith("Checksum") and k != "ChecksumType" and isinstance(v, str)}
+        sums = _checksums_in(r)
         return ObjectInfo(key=key, size=r["ContentLength"], etag=r.get("ETag", "").strip('"'),
                           checksum_sha256=r.get("ChecksumSHA256"), sha256=stored_sha256(r), metadata=meta,
                           checksums=sums)
@@ -436,10 +442,8 @@ class S3Store:
             if source_etag and etag == source_etag.strip('"') and "-" not in etag:
                 # the copy has the MD5 ETag of the exact source version it was pinned to (and copied: the pin
                 # fails the request otherwise), hence its bytes and size: confirmed without a HEAD on either side
-                sums = {k: v for k, v in done.items() if k.startswith("Checksum") and k != "ChecksumType"
-                        and isinstance(v, str)}
                 info = ObjectInfo(key=key, size=size, etag=etag, checksum_sha256=done.get("ChecksumSHA256"),
-                                  metadata=dict(metadata or {}), checksums=sums)
+                                  metadata=dict(metadata or {}), checksums=_checksums_in(done))
                 return WriteResult(info, full_sha256_hex(info.checksum_sha256), confirmed=True)
         info = self.head(key, checksums=True)
         if info is None or info.size != size:
@@ -591,7 +595,7 @@ class FileBody(_Body):
     trips through Python than http.client's 16 KiB). A file that shrinks while it is sent stops the request (a
     changed file would fail the server's CRC32 check)."""
 
-    CHUNK = 1024 * 1024
+    CHUNK = READ_CHUNK
 
     def __init__(self, f: BinaryIO, size: int) -> None:
         super().__init__(size)
