@@ -170,6 +170,7 @@ KEY = st.from_regex(r"[A-Z][A-Z0-9_]{0,20}", fullmatch=True).filter(lambda k: k 
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(KEY, VALUE, min_size=1, max_size=8),
        st.booleans(), st.sampled_from(['"', "'", ""]))
+@example(values={"A": "-"}, flag=False, quote="")  # found by hypothesis: an unquoted "-" is a YAML sequence
 def test_params_rewrite_sets_values_and_keeps_the_rest(values, flag, quote):
     lines = [f"{k}: {quote}old{quote}" for k in values] + [f"KEEP_BOOL: {str(flag).lower()}", "KEEP_STR: \"x\""]
     data = ("\n".join(lines) + "\n").encode()

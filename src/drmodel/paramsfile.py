@@ -36,15 +36,25 @@ def load(data: bytes, where: str) -> dict[str, Any]:
     return doc
 
 
+# an unquoted value YAML reads back as this very string: no number, bool, null, indicator or sequence dash
+PLAIN_RE = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./-]*\Z")
+YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+
+
+def _plain(value: str) -> bool:
+    return bool(PLAIN_RE.match(value)) and value.lower() not in YAML_WORDS
+
+
 def rewrite(data: bytes, values: Mapping[str, str]) -> bytes:
-    """Set top-level KEY: value lines that exist; quoting style of each line is kept."""
+    """Set top-level KEY: value lines that exist; quoting style of each line is kept, except that a value YAML
+    would not read back as itself unquoted ("-", "123", "true") gets double quotes."""
     out = []
     for line in data.decode("utf-8-sig").splitlines(keepends=True):
         body = line.rstrip("\r\n")
         m = LINE_RE.match(body)
         if m and m.group("key") in values:
             old = m.group("value")
-            quote = old[0] if old[:1] in ("'", '"') else ('"' if not old else "")
+            quote = old[0] if old[:1] in ("'", '"') else ('"' if not old or not _plain(values[m.group("key")]) else "")
             new = f"{quote}{values[m.group('key')]}{quote}"
             line = f"{m.group('key')}{m.group('sep')}{new}{m.group('end')}" + line[len(body):]
         out.append(line)
