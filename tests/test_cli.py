@@ -78,6 +78,29 @@ def test_fast_exit_runs_the_exit_handlers_and_keeps_the_code():
     assert (done.returncode, done.stdout, done.stderr) == (5, "unflushedhandler ran\n", "")
 
 
+def test_the_collector_sleeps_through_start_up_and_wakes_for_the_transfer(monkeypatch):
+    """`drmodel` (`run()`) starts with the cyclic garbage collector off; a transfer turns it back on before the
+    bytes move, with what start-up made frozen out of its scans. Run in-process (tests), nothing changes."""
+    import gc
+
+    from drmodel.cli import main as cli_main
+
+    frozen = gc.get_freeze_count()
+    cli_main.wake_collector()  # already awake: no freeze, nothing changes
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+    seen: list[tuple[bool, int]] = []
+    monkeypatch.setattr(cli_main, "main", lambda: seen.append((gc.isenabled(), 0)) or 0)
+    monkeypatch.setattr(cli_main, "leave", lambda code: seen.append((gc.isenabled(), code)))
+    try:
+        cli_main.run()
+        assert seen == [(False, 0), (False, 0)]  # asleep through a command that never transfers
+        monkeypatch.setattr(gc, "freeze", lambda: seen.append((gc.isenabled(), -1)))
+        cli_main.wake_collector()
+        assert gc.isenabled() and seen[-1] == (False, -1)  # frozen while still asleep, then awake
+    finally:
+        gc.enable()
+
+
 def test_fast_exit_gives_way_to_a_live_thread(monkeypatch):
     import threading
 
