@@ -180,8 +180,11 @@ def _spawn(c: Crash, backups: Path, marker: Path, **hook: str) -> subprocess.Pop
     env["PYTHONPATH"] = os.pathsep.join([str(c.hook_dir)] + [p for p in [env.get("PYTHONPATH")] if p])
     env["DRMODEL_TEST_KILL_MARKER"] = str(marker)
     env.update({f"DRMODEL_TEST_{k.upper()}": v for k, v in hook.items()})
+    # SIGINT as a terminal sends it, even when this test runs in the background (a shell starts background
+    # jobs with SIGINT ignored, the child inherits that, and Python then installs no KeyboardInterrupt handler)
     return subprocess.Popen([sys.executable, "-m", "drmodel.cli.main", *_copy_args(c, backups)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _first_complete_backup(backups: Path) -> Path | None:

@@ -82,9 +82,16 @@ def test_full_copy_between_two_accounts(two_accounts, tmp_path, monkeypatch):
     read = sorted(key.rsplit("/", 1)[-1] for op, key in calls if op == "GetObject")
     assert read and all(re.fullmatch(SMALL_FILE, name) for name in read), read
     heads = {key for op, key in calls if op == "HeadObject"}
-    # the multipart files, and the check for a lock left by a killed run (layout detection sends no HEAD: the
-    # top-level listing shows no Apex-Hunter/ folder, so no prefix-layout model can be there)
-    assert heads - multipart == {f"{PT}/drmodel.lock"}, heads
+    # the multipart files only: no lock left by a killed run is there, as the listing of the training prefix
+    # shows (layout detection sends no HEAD either: the top-level listing shows no Apex-Hunter/ folder, so no
+    # prefix-layout model can be there)
+    assert heads - multipart == set(), heads
+    # a lock that is there (another run's, alive) is still found by that listing, and reported
+    lock = {"host": "another-host", "pid": 1, "run": "r", "command": "copy", "started": "2026-11-29T00:00:00+00:00"}
+    acc.target_client.put_object(Bucket=acc.target_bucket, Key=f"{PT}/drmodel.lock", Body=json.dumps(lock).encode())
+    code, out, err = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--yes",
+                         "--checkpoint", "all")
+    assert code != 0 and "another-host" in err and "--break-lock" in err, out + err
 
 
 def test_one_accounts_keys_are_refused_on_the_others_bucket(two_accounts, tmp_path):

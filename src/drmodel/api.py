@@ -262,6 +262,8 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
         "allowed_keys": {tgt.key_for(p) for p in src_files} | {o.key for o in tgt.files.values()},
         "lock_key": None if hasattr(tgt.store, "finalize") else tgt.key_for(LOCK_NAME),
     })
+    if plan.details["lock_key"]:
+        plan.details["lock_seen"] = tgt.seen(plan.details["lock_key"])  # by planning's listing; None: not covered
     if plan.destructive:
         plan.backup_root = _backup_folder(backup_to, tgt)
     plan.write_manifest = isinstance(tgt.store, LocalStore)

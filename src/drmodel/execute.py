@@ -139,7 +139,8 @@ def execute(plan: Plan, progress: Progress | None = None, *, break_lock: bool = 
     lock_key = plan.details.get("lock_key")
     if not lock_key:
         return _execute(plan, progress)
-    if not (plan.writes or plan.by_op("delete") or plan.write_manifest) and plan.target_store.head(lock_key) is None:
+    if not (plan.writes or plan.by_op("delete") or plan.write_manifest) and (
+            plan.details.get("lock_seen") is False or plan.target_store.head(lock_key) is None):
         return _execute(plan, progress)  # nothing to change (a rerun) and no lock to take over or report
     notes: list[str] = []
     with model_lock(plan.target_store, lock_key, plan.kind, break_lock=break_lock, notes=notes):

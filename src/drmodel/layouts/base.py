@@ -61,6 +61,9 @@ class ModelLocation:
     # (a training_params file names its model's own bucket and prefix: rewritten when a model moves)
     rewrite: Callable[[str, bytes], bytes] | None = None
     overrides: dict[str, bytes] = field(default_factory=dict)  # planned contents that differ from the store's
+    # a key prefix the layout listed whole while opening the model, and every key it found under it
+    listed_under: str | None = None
+    listed: frozenset[str] = frozenset()
     # path -> the bytes read (or being read) this run: planning asks for the same small files several times
     _reads: dict[str, Future[bytes]] = field(default_factory=dict, repr=False, compare=False)
 
@@ -70,6 +73,13 @@ class ModelLocation:
         if path not in self._reads:
             self.remember(path, self.store.read_bytes(self.key_for(path)))
         return self._reads[path].result()
+
+    def seen(self, key: str) -> bool | None:
+        """Whether the listing made while opening the model found an object at this store key; None when that
+        listing did not cover the key (a HEAD must tell)."""
+        if self.listed_under is None or not key.startswith(self.listed_under):
+            return None
+        return key in self.listed
 
     def remember(self, path: str, data: bytes) -> None:
         """The store's bytes for path, already read by someone else (a layout's index): `read` returns them."""

@@ -166,6 +166,9 @@ class LegacyConsoleLayout:
             details["tied_by"] = idx.tied_by.get(prefix)
         loc = ModelLocation(store=store, layout=self.name, name=name, address=store.describe(name), files=files,
                             key_for=key_for, details=details, exists=bool(files))
+        if prefix:  # the index listed every key of every training prefix (a new one: none yet)
+            loc.listed_under = f"{prefix}/"
+            loc.listed = frozenset(info.key for info in idx.jobs.get(prefix, {}).values())
         for path, info in files.items():  # the index read these already
             if info.key in idx.texts:
                 loc.remember(path, idx.texts[info.key])
