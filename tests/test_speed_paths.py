@@ -439,3 +439,16 @@ def test_a_relayed_body_is_checked_against_the_source_checksum(two_accounts: Any
         while stream.read(MiB):
             pass
     assert checked  # a plain read (a pull, a buffered relay) keeps botocore's check
+
+
+def test_listings_parse_timestamps_with_the_fast_parser(two_accounts: Any) -> None:
+    """drmodel's clients parse each listed object's LastModified without dateutil (see stores.s3.parse_timestamp):
+    the same instant botocore's own parser gives."""
+    from datetime import timezone
+
+    acc = two_accounts
+    acc.source_client.put_object(Bucket=acc.source_bucket, Key="t", Body=b"x")
+    source, _ = _stores(acc)
+    ours = source.client.list_objects_v2(Bucket=acc.source_bucket)["Contents"][0]["LastModified"]
+    theirs = acc.source_client.list_objects_v2(Bucket=acc.source_bucket)["Contents"][0]["LastModified"]
+    assert ours.tzinfo is timezone.utc and ours == theirs  # botocore's own gives dateutil's tzutc

