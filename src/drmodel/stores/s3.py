@@ -570,9 +570,13 @@ class StreamBody(_Body):
 
     def __init__(self, source: ResumableBody, size: int, progress: ProgressFn | None) -> None:
         super().__init__(size)
-        self._source, self._first, self._progress, self._reported = source, source, progress, 0
+        self._first, self._progress, self._reported = source, progress, 0
+        self._attach(source)
+
+    def _attach(self, source: ResumableBody) -> None:
+        """Read from this GET from now on, hashing it anew."""
         source.leave_check_to_target()  # the PUT carries the source's checksum: the target server checks it
-        self.reader = HashingReader(source, None)
+        self._source, self.reader = source, HashingReader(source, None)
 
     def read(self, n: int | None = -1) -> bytes:
         if self._pos >= self._size:
@@ -593,9 +597,7 @@ class StreamBody(_Body):
             if pos:
                 raise ValueError("a relayed body is sent again from its start only")
             self.close_reopened()
-            self._source = self._source.reopen()
-            self._source.leave_check_to_target()
-            self.reader = HashingReader(self._source, None)
+            self._attach(self._source.reopen())
         return pos
 
     def finish(self) -> None:
