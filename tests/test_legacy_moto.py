@@ -248,3 +248,25 @@ def test_local_to_local_copy_and_bad_targets(tmp_path):
     assert code == 2 and "not empty" in err
     code, _, err = cli("show", str(tmp_path / "nope"))
     assert code == 3
+
+
+def test_a_no_op_rerun_into_a_prefix_learns_from_its_listing_whether_a_lock_is_there(buckets, tmp_path, monkeypatch):
+    """The prefix layout lists the model's whole prefix: a rerun with nothing to change sends no HEAD for the
+    lock, and a lock that is there (another host's run) is still found and reported."""
+    import json
+
+    from helpers import record_requests
+
+    client, src, dst = buckets
+    args = ("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/drfc/Apex-Hunter", "--yes", "--create",
+            "--backup-to", str(tmp_path))
+    code, _, err = cli(*args)
+    assert code == 0, err
+    requests = record_requests(monkeypatch)
+    code, out, _ = cli(*args)
+    assert code == 0 and "Nothing to do" in out
+    assert not [r for r in requests if r.op == "HeadObject" and r.key.endswith("drmodel.lock")], requests
+    lock = {"host": "another-host", "pid": 1, "run": "r", "command": "copy", "started": "2026-11-29T00:00:00+00:00"}
+    client.put_object(Bucket=dst, Key="drfc/Apex-Hunter/drmodel.lock", Body=json.dumps(lock).encode())
+    code, out, err = cli(*args)
+    assert code != 0 and "another-host" in err and "--break-lock" in err, out + err

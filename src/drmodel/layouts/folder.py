@@ -44,24 +44,29 @@ class FolderLayout:
             return "container"
         return None
 
-    def _files(self, store: Store, path: str) -> dict[str, ObjectInfo]:
+    def _files(self, store: Store, path: str, keys: set[str] | None = None) -> dict[str, ObjectInfo]:
+        """The model files under path, by canonical path; `keys` collects every key listed there."""
         base = _join(path, "")
         files: dict[str, ObjectInfo] = {}
         for obj in store.list(base):
+            if keys is not None:
+                keys.add(obj.key)
             rel = obj.key[len(base):]
             canonical = "model/" + rel[len(MANUAL_DIR):] if rel.startswith(MANUAL_DIR) else rel
             if is_model_file(canonical) and canonical not in files:
                 files[canonical] = obj
         return files
 
-    def _location(self, store: Store, path: str, files: dict[str, ObjectInfo], exists: bool) -> ModelLocation:
+    def _location(self, store: Store, path: str, files: dict[str, ObjectInfo], exists: bool,
+                  listed: set[str]) -> ModelLocation:
         base = _join(path, "")
         manual = {p: o.key for p, o in files.items() if o.key.startswith(base + MANUAL_DIR)}
         name = (path.strip("/").rsplit("/", 1)[-1] or getattr(store, "model_name", None)
                 or getattr(store, "root", None).name)  # type: ignore[union-attr]
         return ModelLocation(store=store, layout=self.name, name=name, address=store.describe(base), files=files,
                              key_for=lambda p: manual.get(p, base + p), exists=exists,
-                             details={"folder": "manual (model-files/)" if manual else "import (model/)"})
+                             details={"folder": "manual (model-files/)" if manual else "import (model/)"},
+                             listed_under=base, listed=frozenset(listed))
 
     def list_models(self, store: Store, path: str) -> list[ModelSummary]:
         rows = []
@@ -76,18 +81,20 @@ class FolderLayout:
         return rows
 
     def open_model(self, store: Store, path: str, *, training_job: str | None = None) -> ModelLocation:
-        files = self._files(store, path)
+        listed: set[str] = set()
+        files = self._files(store, path, listed)
         if METADATA not in files:
             where = store.describe(_join(path, ""))
             if not files and not store.list_dirs(_join(path, "")):
                 raise NotFoundError(f"{where} does not exist or is empty", fix="check the folder name")
             raise InvalidModelError(f"{where} has no model_metadata.json: not a DeepRacer model folder",
                                     fix="point at the folder that holds model_metadata.json and model/")
-        return self._location(store, path, files, exists=True)
+        return self._location(store, path, files, exists=True, listed=listed)
 
     def resolve_target(self, store: Store, path: str, request: TargetRequest) -> ModelLocation:
-        files = self._files(store, path)
-        loc = self._location(store, path, files, exists=bool(files))
+        listed: set[str] = set()
+        files = self._files(store, path, listed)
+        loc = self._location(store, path, files, exists=bool(files), listed=listed)
         bucket = getattr(store, "bucket", None)
         if bucket:
             prefix = path.strip("/")
