@@ -284,7 +284,39 @@ def test_a_name_missing_from_the_top_level_is_not_probed_inside(moto_buckets, mo
 
         monkeypatch.setattr(S3Store, name, recording)
     assert [(lay.name, kind) for lay, kind in [detect(S3Store(src), "Apex-Hunter")]] == [("legacy", "model")]
-    assert asked == [("list_dirs", "")]
+    # nothing probed inside Apex-Hunter/; what is listed besides the top level is the console bucket's index,
+    # read ahead while detection runs
+    assert [a for a in asked if a[0] != "list"] == [("list_dirs", "")]
+    assert {prefix for op, prefix in asked if op == "list"} <= {"model-metadata/", "reward-functions/",
+                                                                "DeepRacer-SageMaker-RoboMaker-comm-"}
     asked.clear()
     assert [(lay.name, kind) for lay, kind in [detect(S3Store(dst), "Apex-Hunter")]] == [("prefix", "model")]
     assert ("head", "Apex-Hunter/model_metadata.json") in asked
+
+
+def test_a_console_buckets_index_is_read_ahead_once_while_detection_runs(moto_buckets, monkeypatch):
+    """In an aws-deepracer-* bucket, detection starts building the legacy index in the background and opening the
+    model takes that index: each index prefix is listed once, and the model is the one opened without it."""
+    import threading
+    from collections import Counter
+
+    from drmodel.layouts.legacy import LegacyConsoleLayout
+    from drmodel.stores.s3 import S3Store
+
+    client, src, _ = moto_buckets
+    put_all(client, src, legacy_bucket(src, scale=0.01))
+    listed: list[str] = []
+    built_on: list[str] = []
+    real_list, real_build = S3Store.list, LegacyConsoleLayout._build_index
+    monkeypatch.setattr(S3Store, "list", lambda self, prefix="", *a, **k: listed.append(prefix) or real_list(
+        self, prefix, *a, **k))
+    monkeypatch.setattr(LegacyConsoleLayout, "_build_index", lambda self, store: built_on.append(
+        threading.current_thread().name) or real_build(self, store))
+    ahead = api.open_model(f"s3://{src}/Apex-Hunter")
+    assert Counter(listed) == {"model-metadata/": 1, "reward-functions/": 1,
+                               "DeepRacer-SageMaker-RoboMaker-comm-": 1}
+    assert built_on and all(name.startswith("index") for name in built_on)
+    monkeypatch.setattr(LegacyConsoleLayout, "read_ahead", lambda self, store: None)
+    inline = api.open_model(f"s3://{src}/Apex-Hunter")
+    assert built_on[-1] == threading.current_thread().name
+    assert (ahead.files, ahead.details, ahead.listed) == (inline.files, inline.details, inline.listed)

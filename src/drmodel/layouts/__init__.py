@@ -32,13 +32,16 @@ def detect(store: Store, path: str, forced: str | None = None, *, default: str |
     """
     if forced:
         layout = get_layout(forced)
+        if isinstance(layout, LegacyConsoleLayout):
+            layout.read_ahead(store)
         return layout, layout.detect(store, path) or ("model" if path.strip("/") else "container")
-    classes = list(dict.fromkeys(LAYOUTS.values()))
+    candidates = [cls() for cls in dict.fromkeys(LAYOUTS.values())]
+    if LegacyConsoleLayout.likely(store, path):  # its index is read while the detection below runs
+        next(lay for lay in candidates if isinstance(lay, LegacyConsoleLayout)).read_ahead(store)
     with _listings_remembered(store):  # several layouts list the same folders: ask the server once
         if _missing_at_top(store, path):  # nothing is stored under NAME/: only the legacy layout can match
-            classes = [LegacyConsoleLayout]
-        found = [(layout, kind) for layout in (cls() for cls in classes)
-                 if (kind := layout.detect(store, path)) is not None]
+            candidates = [lay for lay in candidates if isinstance(lay, LegacyConsoleLayout)]
+        found = [(layout, kind) for layout in candidates if (kind := layout.detect(store, path)) is not None]
     if len(found) == 1:
         return found[0]
     if len(found) > 1:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -57,6 +58,13 @@ class LegacyConsoleLayout:
 
     def __init__(self) -> None:
         self._cache: dict[int, BucketIndex] = {}
+        self._ahead: dict[int, Future[BucketIndex]] = {}  # indexes being built in the background (`read_ahead`)
+
+    @staticmethod
+    def likely(store: Store, path: str) -> bool:
+        """A bucket named as the console names its buckets, and a model name or nothing: this layout, nearly
+        always (its index is worth reading before detection has decided)."""
+        return str(getattr(store, "bucket", "")).startswith("aws-deepracer-") and "/" not in path.strip("/")
 
     def detect(self, store: Store, path: str) -> str | None:
         if "/" in path.strip("/"):
@@ -71,9 +79,25 @@ class LegacyConsoleLayout:
         """Read ahead what opening or resolving a model here needs (the bucket's index); see api._find_target."""
         self.index(store)
 
+    def read_ahead(self, store: Store) -> None:
+        """Start building the store's index in the background, for `index` to take: while detection still lists
+        the bucket's top level, the index's listings and reads are under way (a round trip or two saved). An error
+        waits for `index`; if detection chooses another layout, this instance and its work are dropped."""
+        if id(store) in self._cache or id(store) in self._ahead or not getattr(store, "parallel_reads", False):
+            return
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index")
+        self._ahead[id(store)] = pool.submit(self._build_index, store)
+        pool.shutdown(wait=False)
+
     def index(self, store: Store) -> BucketIndex:
         if id(store) in self._cache:
             return self._cache[id(store)]
+        ahead = self._ahead.pop(id(store), None)
+        idx = ahead.result() if ahead is not None else self._build_index(store)
+        self._cache[id(store)] = idx
+        return idx
+
+    def _build_index(self, store: Store) -> BucketIndex:
         idx = BucketIndex()
         metadata, rewards, jobs = _list_all(store, ["model-metadata/", "reward-functions/", JOB_PREFIX])
         for obj in metadata:
@@ -94,7 +118,6 @@ class LegacyConsoleLayout:
         for prefix, files in idx.jobs.items():
             for name in self._tie(store, idx, prefix, files, params):
                 idx.ties.setdefault(name, []).append(prefix)
-        self._cache[id(store)] = idx
         return idx
 
     def _tie(self, store: Store, idx: BucketIndex, prefix: str, files: dict[str, ObjectInfo],
