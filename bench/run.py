@@ -18,7 +18,8 @@ Scenarios (`--scenarios`, default all seven), each on a fresh server:
   big     (--big-gb N) drmodel push then copy of a model grown to about N GB, once, for its peak memory
 
 Every figure is wall clock from process start to exit; tools run interleaved after the warm-up rounds, the
-order turning every round, and the median, min and max of `--runs` runs are reported, with MB/s, the CPU
+order turning and reversing from round to round, each run after a `sync`, and the median, min and max of
+`--runs` runs are reported, with MB/s, the CPU
 seconds of the tool and of the server, and each tool's peak RSS. After every run the target (bucket or folder) must hold the model's
 files with their sizes, or the benchmark stops. Loopback only: the numbers show CPU cost, not network speed.
 
@@ -592,6 +593,7 @@ def measure(s: Bench, tool: Tool) -> dict[str, float]:
     before = snapshot(s.client_b, s.dst) if tool.rerun else None
     if before is None:
         reset(s)
+    os.sync()  # what the previous run wrote reaches the disk now, not during this run
     steps = tool.steps(s)
     server_cpu = process_cpu(s.server.pid)
     usages = [execute(step, s.work) for step in steps]
@@ -625,9 +627,12 @@ def run_scenario(name: str, sc: Scenario, s: Bench, warmup: int, runs: int) -> d
         label = "warm-up" if round_no < 0 else f"run {round_no + 1}/{runs}"
         # the order turns every round: on this VM the first writer after an idle moment pays for memory the
         # hypervisor took back (360 MB into the page cache: 0.6-0.9 s of kernel time instead of 0.04 s), so a
-        # fixed order would charge it to the same tool every round. A rerun must follow the copy it repeats.
-        turn = 0 if any(tool.rerun for _, tool in tools) else round_no % len(tools)
-        for tool_name, tool in tools[turn:] + tools[:turn]:
+        # fixed order would charge it to the same tool every round; and it runs backwards every other round, so
+        # that no tool always follows the same one. A rerun must follow the copy it repeats.
+        rerun = any(tool.rerun for _, tool in tools)
+        turn = 0 if rerun else (round_no // 2) % len(tools)
+        ordered = tools if rerun or round_no % 2 == 0 else tools[::-1]
+        for tool_name, tool in ordered[turn:] + ordered[:turn]:
             run = measure(s, tool)
             speed = f"{nbytes / run['s'] / 1e6:7.1f} MB/s" if nbytes else ""
             print(f"  {label:<10} {tool_name:<16} {run['s']:7.2f} s {speed:>12}  CPU: tool {run['tool_cpu_s']:5.2f} s, "
