@@ -250,6 +250,12 @@ def test_parsed_model_cache_round_trips_and_survives_damage(tmp_path, monkeypatc
     assert load(blocked / "cache") == model  # cannot write: still answers
     assert load(None) == model and parsed == [1]  # no cache: botocore parses
     assert botoload.load_json_cached(str(tmp_path / "missing.json"), open, folder, parse) is None
+    # a service model's documentation text is not kept; a member named "documentation" is
+    documented = {"documentation": "<p>text</p>", "documentationUrl": "https://x", "shapes": {"S": {
+        "type": "structure", "documentation": "about S", "members": {"documentation": {"shape": "T"},
+                                                                    "A": {"shape": "T", "documentation": "a"}}}}}
+    assert botoload.without_docs(documented) == {"shapes": {"S": {"type": "structure", "members": {
+        "documentation": {"shape": "T"}, "A": {"shape": "T"}}}}}
     monkeypatch.setenv("DRMODEL_CACHE_DIR", "")
     assert botoload.cache_folder() is None
     monkeypatch.setenv("DRMODEL_CACHE_DIR", str(folder))
@@ -265,8 +271,14 @@ def test_cached_loader_gives_botocores_s3_model(tmp_path, monkeypatch) -> None:
     for _ in range(2):  # cold, then from the cache
         botoload.shared_loader.cache_clear()
         quick, plain = botoload.shared_loader(None), botocore.loaders.create_loader()
-        for kind in ("service-2", "endpoint-rule-set-1"):
-            assert quick.load_service_model("s3", kind) == plain.load_service_model("s3", kind)
+        # the service model comes without its documentation text, and is otherwise botocore's
+        full = plain.load_service_model("s3", "service-2")
+        ours = quick.load_service_model("s3", "service-2")
+        assert ours == botoload.without_docs(full) and len(str(ours)) < len(str(full)) / 4
+        assert ours["shapes"].keys() == full["shapes"].keys() and ours["operations"].keys() == full[
+            "operations"].keys()
+        assert quick.load_service_model("s3", "endpoint-rule-set-1") == plain.load_service_model(
+            "s3", "endpoint-rule-set-1")
         assert quick.load_data("endpoints") == plain.load_data("endpoints")
     assert len(list((tmp_path / "botocore").iterdir())) == 3
     botoload.shared_loader.cache_clear()
