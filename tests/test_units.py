@@ -250,12 +250,13 @@ def test_parsed_model_cache_round_trips_and_survives_damage(tmp_path, monkeypatc
     assert load(blocked / "cache") == model  # cannot write: still answers
     assert load(None) == model and parsed == [1]  # no cache: botocore parses
     assert botoload.load_json_cached(str(tmp_path / "missing.json"), open, folder, parse) is None
-    # a service model's documentation text is not kept; a member named "documentation" is
+    # a service model's documentation text is emptied, every key kept; a member named "documentation" stays
     documented = {"documentation": "<p>text</p>", "documentationUrl": "https://x", "shapes": {"S": {
         "type": "structure", "documentation": "about S", "members": {"documentation": {"shape": "T"},
                                                                     "A": {"shape": "T", "documentation": "a"}}}}}
-    assert botoload.without_docs(documented) == {"shapes": {"S": {"type": "structure", "members": {
-        "documentation": {"shape": "T"}, "A": {"shape": "T"}}}}}
+    assert botoload.without_docs(documented) == {"documentation": "", "documentationUrl": "", "shapes": {"S": {
+        "type": "structure", "documentation": "", "members": {"documentation": {"shape": "T"},
+                                                             "A": {"shape": "T", "documentation": ""}}}}}
     monkeypatch.setenv("DRMODEL_CACHE_DIR", "")
     assert botoload.cache_folder() is None
     monkeypatch.setenv("DRMODEL_CACHE_DIR", str(folder))

@@ -5,7 +5,7 @@ and parsing S3's JSON models, for the same answer each time.
   (`_ServiceNames`): ~35 ms.
 - The big JSON files (S3's service model, its endpoint rules, the endpoints table: 2.5 MB of JSON, ~50 ms to
   parse into OrderedDicts) are kept parsed in a cache folder as `marshal` data (~6 ms to load; a service
-  model without its documentation text, see `without_docs`). An entry is named by the JSON file's path,
+  model with its documentation text emptied, see `without_docs`). An entry is named by the JSON file's path,
   size and mtime and by the Python version (marshal's format follows it), carries the sha256 of its payload
   (a torn or damaged file is ignored and rewritten), and is written to a temporary file then renamed
   (concurrent runs never read half a file). The folder is `$DRMODEL_CACHE_DIR` (empty: no cache), else
@@ -79,7 +79,7 @@ def load_json_cached(full_path: str, open_method: Any, folder: Path | None, pars
         return parse()
     service_model = os.path.basename(full_path).startswith("service-2.json")
     name = hashlib.sha256("\0".join([os.path.abspath(full_path), str(st.st_size), str(st.st_mtime_ns),
-                                     sys.version, str(marshal.version), DOCS_STRIPPED * service_model]
+                                     sys.version, str(marshal.version), DOCS_EMPTIED * service_model]
                                     ).encode()).hexdigest()[:40]
     entry = folder / f"{name}.marshal"
     try:
@@ -96,16 +96,17 @@ def load_json_cached(full_path: str, open_method: Any, folder: Path | None, pars
     return data
 
 
-DOCS_STRIPPED = "docs-stripped-1"  # part of a service model entry's name: its entries hold no documentation
+DOCS_EMPTIED = "docs-emptied-2"  # part of a service model entry's name: its documentation text is ""
 
 
 def without_docs(node: Any) -> Any:
-    """A service model without its documentation text (86% of S3's: 1.18 MB of 1.35 MB as marshal data), which
-    only botocore's docstrings show; loading the rest is 40% faster and touches 1 MB less memory. Only text is
-    dropped: a structure member named "documentation" (a shape reference, not text) stays."""
+    """A service model with its documentation text emptied (86% of S3's: 1.18 MB of 1.35 MB as marshal data),
+    which only botocore's docstrings show; loading the rest is 40% faster and touches 1 MB less memory. Every
+    key stays (botocore reads some, e.g. a client context parameter's, without a default); only text values
+    become "": a structure member named "documentation" (a shape reference, not text) stays as it is."""
     if isinstance(node, dict):
-        return {k: without_docs(v) for k, v in node.items()
-                if k not in ("documentation", "documentationUrl") or not isinstance(v, str)}
+        return {k: "" if k in ("documentation", "documentationUrl") and isinstance(v, str) else without_docs(v)
+                for k, v in node.items()}
     if isinstance(node, list):
         return [without_docs(v) for v in node]
     return node
