@@ -116,3 +116,21 @@ def test_fast_exit_gives_way_to_a_live_thread(monkeypatch):
     finally:
         release.set()
         worker.join()
+
+
+def test_a_run_builds_the_parser_of_its_command_only_and_help_lists_them_all():
+    """Parsing builds the given command's arguments only; --help, no command and an unknown one see every command."""
+    from drmodel.cli.main import EXAMPLES, build_parser, command_in
+
+    assert command_in(["--quiet", "copy", "s3://a/ls", "x"]) == "copy"
+    assert command_in(["--debug"]) is None and command_in(["nosuch", "ls"]) is None
+    sub = next(a for a in build_parser(only="copy")._actions if a.dest == "command")
+    assert list(sub.choices) == ["copy"]
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert sorted(sub.choices) == sorted(EXAMPLES)
+    code, out, _ = cli("--help")
+    assert code == 0 and all(f"    {name} " in out for name in EXAMPLES)
+    code, _, err = cli("nosuch")
+    assert code == 2 and "invalid choice" in err and "'demo'" in err
+    code, _, err = cli("--quiet", "copy")
+    assert code == 2 and "drmodel copy: error: the following arguments are required: source, target" in err

@@ -50,6 +50,19 @@ def _sub(subs: Any, name: str, help_text: str) -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter, parents=[COMMON])
 
 
+class _NotBuilt:
+    """The parser of a command this run does not give: its arguments are not built (see `build_parser`)."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def command_in(argv: list[str]) -> str | None:
+    """The command argv names (the first word that is not a global flag), if it is one of drmodel's."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in EXAMPLES else None
+
+
 def _model_options(p: argparse.ArgumentParser, positional: str = "model") -> None:
     """A model address and how to read it: credentials, forced layout, training job."""
     p.add_argument(positional)
@@ -88,7 +101,9 @@ def _write_options(p: argparse.ArgumentParser, *, target: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """drmodel's parser; with `only`, the parser of that command alone (the others, 14 parsers, cost ~3 ms of
+    every start-up to build: a run needs one; --help and an unknown command get them all)."""
     parser = argparse.ArgumentParser(
         prog="drmodel", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Move trained AWS DeepRacer models between AWS accounts and every place a model lives: "
@@ -100,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and botocore's log")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes on stderr")
     parser.add_argument("--version", action="store_true", help="print drmodel's version")
-    subs = parser.add_subparsers(dest="command", metavar="COMMAND")
+    real = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    class subs:  # noqa: N801 - stands in for `real` in the calls below
+        @staticmethod
+        def add_parser(name: str, **kwargs: Any) -> Any:
+            return real.add_parser(name, **kwargs) if only in (None, name) else _NotBuilt()
 
     p = _sub(subs, "ls", "list the models in a bucket or folder: name, training prefix, timestamp, checkpoints, size")
     p.add_argument("container")
@@ -291,7 +311,7 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
 def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None,
          stdin: TextIO | None = None) -> int:
     out, err, stdin = out or sys.stdout, err or sys.stderr, stdin or sys.stdin
-    parser = build_parser()
+    parser = build_parser(only=command_in(sys.argv[1:] if argv is None else argv))
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             args = parser.parse_args(argv)
