@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, BinaryIO
 
@@ -69,8 +70,6 @@ def make_client(profile: str | None, options: TransferOptions) -> Any:
 def parse_timestamp(value: Any) -> Any:
     """botocore's timestamp parser for responses, ~200x faster on S3's ISO 8601 form (each listed object's
     LastModified: 28 us with dateutil, a good part of a listing's cost); anything else goes to botocore's own."""
-    from datetime import datetime, timezone
-
     if isinstance(value, str) and len(value) >= 20 and value[10:11] == "T" and value.endswith("Z"):
         try:
             return datetime.fromisoformat(value[:-1]).replace(tzinfo=timezone.utc)
