@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -185,6 +186,85 @@ def test_quick_loader_answers_membership_like_botocores_listing() -> None:
     assert quick.load_service_model("s3", "service-2")["metadata"]["endpointPrefix"] == "s3"
 
 
+def test_sessions_after_the_first_start_from_a_copy_of_botocores_builtin_handlers() -> None:
+    """Every session has exactly the handlers a fresh botocore Session registers, whether it registered them or
+    copied them; what one session registers stays its own."""
+    import botocore.handlers
+    import botocore.session
+
+    from drmodel.stores.botoload import new_session
+
+    def handlers(session, event):
+        return list(session.get_component("event_emitter")._emitter._handlers.prefix_search(event))  # botocore's
+
+    events = {spec[0] for spec in botocore.handlers.BUILTIN_HANDLERS} | {
+        "before-parameter-build.s3.PutObject", "before-call.s3.GetObject", "needs-retry.s3.ListObjectsV2",
+        "choose-signer.s3.HeadObject", "before-sign.s3.PutObject", "after-call.s3.CopyObject"}
+    fresh = botocore.session.Session()
+    first, later, other = new_session(None), new_session("B"), new_session(None)
+    assert later.profile == "B"
+    for event in sorted(events):
+        expected = handlers(fresh, event)
+        assert handlers(first, event) == expected == handlers(later, event) == handlers(other, event), event
+    for owner in (first, later):  # the one that registered the built-ins, and one that copied them
+        mine = lambda **kwargs: None  # noqa: E731
+        owner.register("before-call.s3.GetObject", mine)
+        assert mine in handlers(owner, "before-call.s3.GetObject")
+        assert all(mine not in handlers(s, "before-call.s3.GetObject")
+                   for s in {first, later, other, new_session(None)} - {owner})
+
+
+def test_lazy_endpoints_table_answers_like_botocores_and_loads_the_rest_once(tmp_path) -> None:
+    """The endpoints table starts with S3's entries only; S3 look-ups never load the rest, the first look-up of any
+    other service loads it (once), and every answer is the one botocore's own table gives."""
+    import botocore.loaders
+    import botocore.regions
+
+    from drmodel.stores import botoload
+
+    path = str(Path(botocore.__file__).parent / "data" / "endpoints.json")
+    whole = botocore.loaders.create_loader().load_data("endpoints")
+    loads = []
+
+    def parse():
+        loads.append(1)
+        return botocore.loaders.JSONFileLoader()._load_file(path, open)
+
+    def table():
+        return botoload.load_endpoints(path, open, tmp_path, parse)
+
+    entries = lambda: len(list(tmp_path.iterdir()))  # noqa: E731
+    table()  # writes the S3-only entry (the file is parsed here, not by `parse`)
+    assert entries() == 1
+    lazy = botocore.regions.EndpointResolver(table())
+    plain = botocore.regions.EndpointResolver(whole)
+    calls = []
+    real_load = botoload.load_json_cached
+
+    def counted(*args, **kwargs):
+        calls.append(args[4] if len(args) > 4 else None)
+        return real_load(*args, **kwargs)
+
+    botoload.load_json_cached, saved = counted, botoload.load_json_cached
+    try:
+        for region in ("us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1", "ap-southeast-7", "nowhere-1"):
+            assert lazy.construct_endpoint("s3", region) == plain.construct_endpoint("s3", region), region
+            assert lazy.construct_endpoint("s3", region, use_fips_endpoint=True) == plain.construct_endpoint(
+                "s3", region, use_fips_endpoint=True)
+        assert calls == []  # S3 alone: the whole table never loaded
+        for service in ("sts", "sso", "sso-oidc", "iam", "no-such-service"):
+            for region in ("us-east-1", "eu-west-1", "cn-north-1", "aws-global"):
+                assert lazy.construct_endpoint(service, region) == plain.construct_endpoint(service, region)
+        assert lazy.get_available_endpoints("sts") == plain.get_available_endpoints("sts")
+        assert lazy.get_available_partitions() == plain.get_available_partitions()
+        assert len(calls) == 1 and entries() == 2  # loaded once, and cached
+    finally:
+        botoload.load_json_cached = saved
+    assert loads == [] and entries() == 2
+    whole = botocore.loaders.create_loader().load_data("endpoints")  # (look-ups fill in the one they answer from)
+    assert botoload.load_endpoints(path, open, None, parse) == whole and loads == [1]  # no cache: botocore's
+
+
 def test_prefetched_reads_are_read_once_and_errors_surface_on_read() -> None:
     from drmodel.layouts.base import ModelLocation
 
@@ -280,8 +360,9 @@ def test_cached_loader_gives_botocores_s3_model(tmp_path, monkeypatch) -> None:
             "operations"].keys()
         assert quick.load_service_model("s3", "endpoint-rule-set-1") == plain.load_service_model(
             "s3", "endpoint-rule-set-1")
-        assert quick.load_data("endpoints") == plain.load_data("endpoints")
-    assert len(list((tmp_path / "botocore").iterdir())) == 3
+        assert quick.load_data("endpoints") == plain.load_data("endpoints")  # (this compares every service)
+    # the service model, the rule set, and the endpoints table twice: S3's part, and the whole one
+    assert len(list((tmp_path / "botocore").iterdir())) == 4
     botoload.shared_loader.cache_clear()
 
 

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import Any, BinaryIO
 
@@ -28,7 +29,7 @@ from drmodel.errors import InvalidModelError, NotFoundError, VerificationError
 from drmodel.hashing import HashingReader, b64, full_sha256_hex
 from drmodel.options import TransferOptions
 from drmodel.stores.base import SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult
-from drmodel.stores.botoload import shared_loader
+from drmodel.stores.botoload import new_session, shared_loader
 from drmodel.stores.s3errors import translate
 
 
@@ -49,10 +50,9 @@ def close_connection_on_empty_put(request: Any, **kwargs: Any) -> None:
 
 def make_client(profile: str | None, options: TransferOptions) -> Any:
     """A client from a profile (keys, region, role_arn, endpoint_url) or from the usual AWS environment."""
-    import botocore.session  # not boto3: its import costs a third of a start-up, and nothing here needs it
-    from botocore.config import Config
+    from botocore.config import Config  # botocore, not boto3: its import costs a third of a start-up
 
-    session = botocore.session.Session(profile=profile)
+    session = new_session(profile)
     # S3's service model and endpoint rules are parsed once per process, not once per client
     session.register_component("data_loader", shared_loader(session.get_config_variable("data_path")))
     session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
@@ -68,12 +68,18 @@ def make_client(profile: str | None, options: TransferOptions) -> Any:
 
 
 def parse_timestamp(value: Any) -> Any:
-    """botocore's timestamp parser for responses, ~200x faster on S3's ISO 8601 form (each listed object's
-    LastModified: 28 us with dateutil, a good part of a listing's cost); anything else goes to botocore's own."""
+    """botocore's timestamp parser for responses, faster on S3's two forms: ISO 8601 (each listed object's
+    LastModified: 28 us with dateutil, 0.15 us here, a good part of a listing's cost) and HTTP dates (the
+    Last-Modified header of every GET and HEAD: 38 us, 2.4 us here); anything else goes to botocore's own."""
     if isinstance(value, str) and len(value) >= 20 and value[10:11] == "T" and value.endswith("Z"):
         try:
             return datetime.fromisoformat(value[:-1]).replace(tzinfo=timezone.utc)
         except ValueError:
+            pass
+    elif isinstance(value, str) and value.endswith(" GMT"):
+        try:
+            return parsedate_to_datetime(value)
+        except (TypeError, ValueError):
             pass
     from botocore.utils import parse_timestamp as botocore_parse
 
