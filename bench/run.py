@@ -19,9 +19,9 @@ Scenarios (`--scenarios`, default all seven), each on a fresh server:
 
 Every figure is wall clock from process start to exit; tools run interleaved after the warm-up rounds, the
 order turning and reversing from round to round, each run after a `sync`, and the median, min and max of
-`--runs` runs are reported, with MB/s, the CPU
-seconds of the tool and of the server, and each tool's peak RSS. After every run the target (bucket or folder) must hold the model's
-files with their sizes, or the benchmark stops. Loopback only: the numbers show CPU cost, not network speed.
+`--runs` runs are reported, with MB/s, the CPU seconds of the tool and of the server, and each tool's peak RSS.
+After every run the target (bucket or folder) must hold the model's files with their sizes, or the benchmark
+stops. Loopback only: the numbers show CPU cost, not network speed.
 
     .venv/bin/python bench/run.py [--runs 5] [--scale 1.0] [--warmup 1] [--scenarios relay,server,...]
                                   [--big-gb 0] [--out bench/results/latest.json]
