@@ -88,7 +88,7 @@ clients = []
 def timed_make_client(*args, **kwargs):
     client = make_client(*args, **kwargs)
     clients.append(1)
-    if len(clients) == 2 or os.environ.get("CLIENTS") == "1":
+    if len(clients) == int(os.environ["CLIENTS"]):
         mark("S3 clients made")
     return client
 s3.make_client = timed_make_client
@@ -200,11 +200,9 @@ def profile_scenario(name: str, accounts: tuple[Any, Any], model: bench.Model, w
         clients = 1 if name == "pull" else 2
 
         def once(profile_to: Path | None = None) -> list[Any]:
+            bench.reset(s)
             if name == "rerun":
-                bench.reset(s)
                 bench.execute(step, s.work)  # the first copy, which the rerun repeats
-            else:
-                bench.reset(s)
             os.sync()
             marks = run_wrapped(step, wrapper, folder, profile_to, clients)
             tool.check(s)

@@ -6,12 +6,12 @@ and parsing S3's JSON models, for the same answer each time.
 - The big JSON files (S3's service model, its endpoint rules, the endpoints table: 2.5 MB of JSON, ~50 ms to
   parse into OrderedDicts) are kept parsed in a cache folder as `marshal` data (~6 ms to load; a service
   model with its documentation text emptied, see `without_docs`; the endpoints table with S3's entries only,
-  the whole one loaded on the first look-up of another service, see `lazy_endpoints`). An entry is named by the JSON file's path,
-  size and mtime and by the Python version (marshal's format follows it), carries the sha256 of its payload
-  (a torn or damaged file is ignored and rewritten), and is written to a temporary file then renamed
-  (concurrent runs never read half a file). The folder is `$DRMODEL_CACHE_DIR` (empty: no cache), else
-  `$XDG_CACHE_HOME/drmodel`, else `~/.cache/drmodel`. Anything that goes wrong with the cache falls back to
-  botocore's own parsing; nothing is reported.
+  the whole one loaded on the first look-up of another service, see `lazy_endpoints`). An entry is named by
+  the JSON file's path, size and mtime and by the Python version (marshal's format follows it), carries the
+  sha256 of its payload (a torn or damaged file is ignored and rewritten), and is written to a temporary file
+  then renamed (concurrent runs never read half a file). The folder is `$DRMODEL_CACHE_DIR` (empty: no
+  cache), else `$XDG_CACHE_HOME/drmodel`, else `~/.cache/drmodel`. Anything that goes wrong with the cache
+  falls back to botocore's own parsing; nothing is reported.
 
 One loader serves every client of the process (`shared_loader`), so each model is loaded once per process, and
 botocore's built-in event handlers are registered once per process (`new_session`).

@@ -69,7 +69,7 @@ def make_client(profile: str | None, options: TransferOptions) -> Any:
 
 def parse_timestamp(value: Any) -> Any:
     """botocore's timestamp parser for responses, faster on S3's two forms: ISO 8601 (each listed object's
-    LastModified: 28 us with dateutil, 0.15 us here, a good part of a listing's cost) and HTTP dates (the
+    LastModified: 28 us with dateutil, 1 us here, a good part of a listing's cost) and HTTP dates (the
     Last-Modified header of every GET and HEAD: 38 us, 2.4 us here); anything else goes to botocore's own."""
     if isinstance(value, str) and len(value) >= 20 and value[10:11] == "T" and value.endswith("Z"):
         try:
