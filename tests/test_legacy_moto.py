@@ -165,6 +165,40 @@ def test_create_writes_a_new_training_prefix(buckets):
     assert cli("verify", f"s3://{src}/Apex-Hunter-2", f"s3://{dst}/Fresh-Model")[0] == 0
 
 
+def test_a_profile_that_assumes_a_role_lists_through_the_roles_credentials(buckets, tmp_path, monkeypatch):
+    """A profile with role_arn and source_profile: botocore makes an STS client from drmodel's session (its shared
+    loader, its S3-only endpoints table loading the rest for STS, its copied built-in handlers) and S3 is then
+    asked with the role's credentials."""
+    from helpers import record_requests
+
+    _, src, _ = buckets
+    config, credentials = tmp_path / "config", tmp_path / "credentials"
+    config.write_text("[profile racer]\nrole_arn = arn:aws:iam::123456789012:role/racer\nsource_profile = base\n"
+                      "region = us-east-1\n")
+    credentials.write_text("[base]\naws_access_key_id = AKIABASE\naws_secret_access_key = base-secret\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    import botocore.client
+
+    calls = record_requests(monkeypatch)
+    keys: list[tuple[str, str]] = []  # (operation, the access key that signed it)
+    call = botocore.client.BaseClient._make_api_call
+
+    def signed_by(self, operation, params):
+        keys.append((operation, self._request_signer._credentials.get_frozen_credentials().access_key))
+        return call(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", signed_by)
+    code, out, err = cli("ls", f"s3://{src}", "--profile", "racer", "--json")
+    assert code == 0, err
+    assert {r["name"] for r in json.loads(out)} == {"Apex-Hunter", "Apex-Hunter-2"}
+    ops = [c.op for c in calls if c.phase == "done"]
+    assert ops[0] == "AssumeRole" and "ListObjectsV2" in ops, ops
+    assert keys[0] == ("AssumeRole", "AKIABASE")  # the source profile's keys ask for the role...
+    s3_keys = {key for op, key in keys if op != "AssumeRole"}
+    assert len(s3_keys) == 1 and s3_keys.pop().startswith("ASIA"), keys  # ...whose temporary keys ask S3
+
+
 def test_unknown_model_suggests_close_names(buckets):
     _, src, _ = buckets
     code, _, err = cli("show", f"s3://{src}/Apex-Huntr")
