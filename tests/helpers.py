@@ -18,11 +18,12 @@ class Request:
     op: str  # the S3 operation, e.g. "PutObject"
     bucket: str
     key: str
+    access_key: str = ""  # the access key that signs it ("" for an unsigned client)
 
 
 def record_requests(monkeypatch: Any) -> list[Request]:
     """Every S3 API call made in this process from now on (any botocore client, any thread), in order: a "start"
-    entry before it is sent and a "done" entry once it succeeded."""
+    entry before it is sent and a "done" entry once it succeeded, each with the access key that signs it."""
     import botocore.client
 
     calls: list[Request] = []
@@ -30,7 +31,9 @@ def record_requests(monkeypatch: Any) -> list[Request]:
     original = botocore.client.BaseClient._make_api_call
 
     def record(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-        args = (operation_name, str(api_params.get("Bucket", "")), str(api_params.get("Key", "")))
+        credentials = self._request_signer._credentials  # botocore's; None when unsigned
+        signer = credentials.get_frozen_credentials().access_key if credentials is not None else ""
+        args = (operation_name, str(api_params.get("Bucket", "")), str(api_params.get("Key", "")), signer)
         with lock:
             calls.append(Request("start", *args))
         result = original(self, operation_name, api_params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import Tty, changed_keys, cli, folder_digests, model_keys, snapshot, write_folder
+from helpers import Tty, changed_keys, cli, folder_digests, model_keys, record_requests, snapshot, write_folder
 
 from drmodel.synth import (legacy_bucket, legacy_keys, legacy_prefix, placeholder, placeholder_prefix, put_all,
                            synth_model)
@@ -169,8 +169,6 @@ def test_a_profile_that_assumes_a_role_lists_through_the_roles_credentials(bucke
     """A profile with role_arn and source_profile: botocore makes an STS client from drmodel's session (its shared
     loader, its S3-only endpoints table loading the rest for STS, its copied built-in handlers) and S3 is then
     asked with the role's credentials."""
-    from helpers import record_requests
-
     _, src, _ = buckets
     config, credentials = tmp_path / "config", tmp_path / "credentials"
     config.write_text("[profile racer]\nrole_arn = arn:aws:iam::123456789012:role/racer\nsource_profile = base\n"
@@ -178,25 +176,15 @@ def test_a_profile_that_assumes_a_role_lists_through_the_roles_credentials(bucke
     credentials.write_text("[base]\naws_access_key_id = AKIABASE\naws_secret_access_key = base-secret\n")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
-    import botocore.client
-
     calls = record_requests(monkeypatch)
-    keys: list[tuple[str, str]] = []  # (operation, the access key that signed it)
-    call = botocore.client.BaseClient._make_api_call
-
-    def signed_by(self, operation, params):
-        keys.append((operation, self._request_signer._credentials.get_frozen_credentials().access_key))
-        return call(self, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", signed_by)
     code, out, err = cli("ls", f"s3://{src}", "--profile", "racer", "--json")
     assert code == 0, err
     assert {r["name"] for r in json.loads(out)} == {"Apex-Hunter", "Apex-Hunter-2"}
-    ops = [c.op for c in calls if c.phase == "done"]
-    assert ops[0] == "AssumeRole" and "ListObjectsV2" in ops, ops
-    assert keys[0] == ("AssumeRole", "AKIABASE")  # the source profile's keys ask for the role...
-    s3_keys = {key for op, key in keys if op != "AssumeRole"}
-    assert len(s3_keys) == 1 and s3_keys.pop().startswith("ASIA"), keys  # ...whose temporary keys ask S3
+    done = [c for c in calls if c.phase == "done"]
+    assert done[0].op == "AssumeRole" and "ListObjectsV2" in {c.op for c in done}, done
+    assert done[0].access_key == "AKIABASE"  # the source profile's keys ask for the role...
+    s3_keys = {c.access_key for c in done[1:]}
+    assert len(s3_keys) == 1 and s3_keys.pop().startswith("ASIA"), done  # ...whose temporary keys ask S3
 
 
 def test_unknown_model_suggests_close_names(buckets):
@@ -287,10 +275,6 @@ def test_local_to_local_copy_and_bad_targets(tmp_path):
 def test_a_no_op_rerun_into_a_prefix_learns_from_its_listing_whether_a_lock_is_there(buckets, tmp_path, monkeypatch):
     """The prefix layout lists the model's whole prefix: a rerun with nothing to change sends no HEAD for the
     lock, and a lock that is there (another host's run) is still found and reported."""
-    import json
-
-    from helpers import record_requests
-
     client, src, dst = buckets
     args = ("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/drfc/Apex-Hunter", "--yes", "--create",
             "--backup-to", str(tmp_path))
