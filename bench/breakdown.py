@@ -44,15 +44,14 @@ sys.path.insert(0, str(HERE))
 
 import run as bench  # noqa: E402
 
-from drmodel.localserver import SeaweedS3, write_aws_profiles  # noqa: E402
+from drmodel.testing.localserver import SeaweedS3, write_aws_profiles  # noqa: E402
 
 PROFILED = ("relay", "server", "pull", "rerun")
 
-# Runs drmodel's `main` as the `drmodel` command does (`cli.main.run`: the collector asleep, then `leave`), with
+# Runs drmodel's `main` as the `drmodel` command does (`cli.main.run`), with
 # milestones, or under per-thread cProfile when DRMODEL_PROFILE names a file. Argv: the command's arguments.
 WRAPPER = r'''
-import gc, json, os, resource, sys, time
-gc.disable()
+import json, os, resource, sys, time
 T0 = float(os.environ["SPAWNED_AT"])
 marks = []
 def cpu():
@@ -105,7 +104,7 @@ def timed_execute(*args, **kwargs):
     finally:
         mark("transfer done")
 drmodel.api.execute = timed_execute
-from drmodel.cli.main import leave, main
+from drmodel.cli.main import main
 code = main(sys.argv[1:])
 mark("end")
 if profile_to:
@@ -120,7 +119,7 @@ if profile_to:
     stats.dump_stats(profile_to)
 with open(os.environ["MARKS_TO"], "w") as f:
     json.dump(marks, f)
-leave(code)
+sys.exit(code)
 '''
 
 # What a profiled function is, from where its code lives (the first rule that matches wins).

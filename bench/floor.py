@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE))
 
 from run import identity, process_cpu  # noqa: E402
 
-from drmodel.localserver import SeaweedS3, s3_client  # noqa: E402
+from drmodel.testing.localserver import SeaweedS3, s3_client  # noqa: E402
 from drmodel.options import TransferOptions  # noqa: E402
 from drmodel.stores.s3 import make_client  # noqa: E402
 
@@ -61,11 +61,11 @@ def timed(label: str, fn: Callable[[int], Any], n: int, server_pid: int | None, 
 
 
 def startup_cpu(env: dict[str, str]) -> float:
-    """CPU of a process that imports what a drmodel copy imports and makes its two S3 clients, then leaves as
-    the command does (os._exit): drmodel's fixed cost before the first request."""
+    """CPU of a process that imports what a drmodel copy imports and makes its two S3 clients, then exits as the
+    command does: drmodel's fixed cost before the first request (and its interpreter's teardown)."""
     code = ("import os, drmodel.cli.main, drmodel.api, drmodel.execute\n"
             "from drmodel.stores.s3 import make_client\nfrom drmodel.options import TransferOptions\n"
-            "make_client(None, TransferOptions()); make_client(None, TransferOptions())\nos._exit(0)")
+            "make_client(None, TransferOptions()); make_client(None, TransferOptions())\n")
     best = None
     for _ in range(5):
         before = os.times()
@@ -129,7 +129,7 @@ def main() -> int:
         with SeaweedS3(work / "seaweedfs", [a], [bucket]) as server:
             env = dict(os.environ, AWS_ACCESS_KEY_ID=a.access_key, AWS_SECRET_ACCESS_KEY=a.secret_key,
                        AWS_ENDPOINT_URL=server.endpoint, AWS_DEFAULT_REGION="us-east-1",
-                       AWS_EC2_METADATA_DISABLED="true", DRMODEL_CACHE_DIR=str(work / "cache"))
+                       AWS_EC2_METADATA_DISABLED="true")
             os.environ.update(env)
             plain = s3_client(server.endpoint, a.access_key, a.secret_key)  # boto3 defaults: CRC32, as run.py's sources
             for i in range(n):

@@ -52,8 +52,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from drmodel.localserver import REGION, Identity, SeaweedS3, s3_client, write_aws_profiles
-from drmodel.synth import legacy_keys, legacy_prefix, put_all, synth_model
+from drmodel.testing.localserver import REGION, Identity, SeaweedS3, s3_client, write_aws_profiles
+from drmodel.testing.synth import legacy_keys, legacy_prefix, put_all, synth_model
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -202,7 +202,7 @@ def traced_create_client(self, service_name, *args, **kwargs):
     return client
 
 botocore.session.Session.create_client = traced_create_client
-from drmodel.cli.main import main  # main(), not the command's entry point: that one leaves through os._exit
+from drmodel.cli.main import main
 try:
     code = main(sys.argv[2:])
 finally:
@@ -293,10 +293,7 @@ def keys_env(ident: Identity, s: Bench, config: Path | None = None) -> dict[str,
 
 
 def drmodel(s: Bench, *args: str) -> Step:
-    # drmodel's parsed-botocore-model cache (drmodel.stores.botoload) in the scenario's folder: the warm-up round
-    # fills it, as any earlier drmodel command does on a racer's machine
-    return Step([str(BIN / "drmodel"), "--quiet", *args],
-                clean_env(**s.profiles, DRMODEL_CACHE_DIR=str(s.work / "drmodel-cache")))
+    return Step([str(BIN / "drmodel"), "--quiet", *args], clean_env(**s.profiles))
 
 
 def drmodel_copy(s: Bench) -> list[Step]:

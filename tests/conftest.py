@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import secrets
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,13 +13,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from drmodel.localserver import Identity, MotoS3, SeaweedS3, s3_client, write_aws_profiles
+from drmodel.testing.localserver import Identity, MotoS3, SeaweedS3, s3_client, write_aws_profiles
 
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-# drmodel's parsed-botocore-model cache (drmodel.stores.botoload) goes to a folder of this run, not to ~/.cache
-_CACHE = tempfile.mkdtemp(prefix="drmodel-test-cache-")
-os.environ["DRMODEL_CACHE_DIR"] = _CACHE
-atexit.register(shutil.rmtree, _CACHE, True)
 import logging
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server request log

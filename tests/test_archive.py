@@ -16,7 +16,7 @@ import pytest
 from drmodel import archive
 from drmodel.archive import Limits, is_archive, model_root, safe_extract, write_targz
 from drmodel.errors import InvalidModelError, NotFoundError, RefusedError, UsageError
-from drmodel.synth import model_metadata
+from drmodel.testing.synth import model_metadata
 
 MODEL: dict[str, bytes] = {
     "model_metadata.json": model_metadata(),

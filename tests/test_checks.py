@@ -10,7 +10,7 @@ import pytest
 from helpers import cli, folder_digests, snapshot, write_folder
 
 from drmodel.checkpoints import Pointers, evaluation_choice, inventory, read_pointers
-from drmodel.synth import legacy_keys, legacy_prefix, placeholder, placeholder_prefix, put_all, synth_model
+from drmodel.testing.synth import legacy_keys, legacy_prefix, placeholder, placeholder_prefix, put_all, synth_model
 
 PREFIX = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")
 BEST, LAST = "140_Step-123889.ckpt", "145_Step-136982.ckpt"

@@ -71,53 +71,6 @@ def test_the_command_exits_fast_with_all_its_output_and_its_code(tmp_path):
     assert failed.returncode != 0 and failed.stderr.startswith("drmodel: error:") and failed.stderr.endswith("\n")
 
 
-def test_fast_exit_runs_the_exit_handlers_and_keeps_the_code():
-    code = ("import atexit, sys; from drmodel.cli.main import leave; "
-            "atexit.register(lambda: print('handler ran')); sys.stdout.write('unflushed'); leave(5)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert (done.returncode, done.stdout, done.stderr) == (5, "unflushedhandler ran\n", "")
-
-
-def test_the_collector_sleeps_through_start_up_and_wakes_for_the_transfer(monkeypatch):
-    """`drmodel` (`run()`) starts with the cyclic garbage collector off; a transfer turns it back on before the
-    bytes move, with what start-up made frozen out of its scans. Run in-process (tests), nothing changes."""
-    import gc
-
-    from drmodel.cli import main as cli_main
-
-    frozen = gc.get_freeze_count()
-    cli_main.wake_collector()  # already awake: no freeze, nothing changes
-    assert gc.isenabled() and gc.get_freeze_count() == frozen
-    seen: list[tuple[bool, int]] = []
-    monkeypatch.setattr(cli_main, "main", lambda: seen.append((gc.isenabled(), 0)) or 0)
-    monkeypatch.setattr(cli_main, "leave", lambda code: seen.append((gc.isenabled(), code)))
-    try:
-        cli_main.run()
-        assert seen == [(False, 0), (False, 0)]  # asleep through a command that never transfers
-        monkeypatch.setattr(gc, "freeze", lambda: seen.append((gc.isenabled(), -1)))
-        cli_main.wake_collector()
-        assert gc.isenabled() and seen[-1] == (False, -1)  # frozen while still asleep, then awake
-    finally:
-        gc.enable()
-
-
-def test_fast_exit_gives_way_to_a_live_thread(monkeypatch):
-    import threading
-
-    from drmodel.cli.main import leave
-
-    release = threading.Event()
-    worker = threading.Thread(target=release.wait)
-    worker.start()
-    try:
-        with pytest.raises(SystemExit) as exited:
-            leave(3)  # with a thread still running, the usual exit (which joins it), not os._exit
-        assert exited.value.code == 3
-    finally:
-        release.set()
-        worker.join()
-
-
 def test_a_run_builds_the_parser_of_its_command_only_and_help_lists_them_all():
     """Parsing builds the given command's arguments only; --help, no command and an unknown one see every command."""
     from drmodel.cli.main import EXAMPLES, build_parser, command_in

@@ -24,8 +24,8 @@ import pytest
 from conftest import empty_bucket
 from helpers import changed_keys, cli, folder_digests, model_keys, snapshot
 
-from drmodel.localserver import SeaweedS3, s3_client, write_aws_profiles
-from drmodel.synth import legacy_keys, legacy_prefix, placeholder, placeholder_prefix, put_all, synth_model
+from drmodel.testing.localserver import SeaweedS3, s3_client, write_aws_profiles
+from drmodel.testing.synth import legacy_keys, legacy_prefix, placeholder, placeholder_prefix, put_all, synth_model
 
 NAME = "Apex-Hunter"
 P1 = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")

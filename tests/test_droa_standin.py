@@ -27,8 +27,8 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from drmodel.droa.standin import TRACK_IDS, DroaStandIn
-from drmodel.synth import synth_model
+from drmodel.testing.droa_standin import TRACK_IDS, DroaStandIn
+from drmodel.testing.synth import synth_model
 
 USERS = {"alice": "Alice-Passw0rd!", "bob": "Bob-Passw0rd!"}
 AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID",

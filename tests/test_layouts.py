@@ -11,7 +11,7 @@ import pytest
 from helpers import cli, folder_digests, snapshot, write_folder
 
 from drmodel import api, paramsfile
-from drmodel.synth import (console_export, legacy_bucket, legacy_keys, legacy_prefix, placeholder,
+from drmodel.testing.synth import (console_export, legacy_bucket, legacy_keys, legacy_prefix, placeholder,
                            placeholder_prefix, put_all, synth_model)
 
 LOCATION_KEYS = set(api.LOCATION_KEYS)

@@ -7,7 +7,7 @@ import json
 import pytest
 from helpers import Tty, changed_keys, cli, folder_digests, model_keys, record_requests, snapshot, write_folder
 
-from drmodel.synth import (legacy_bucket, legacy_keys, legacy_prefix, placeholder, placeholder_prefix, put_all,
+from drmodel.testing.synth import (legacy_bucket, legacy_keys, legacy_prefix, placeholder, placeholder_prefix, put_all,
                            synth_model)
 
 P1 = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")

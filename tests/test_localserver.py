@@ -50,7 +50,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from drmodel.localserver import (
+from drmodel.testing.localserver import (
     GRPC_OFFSET,
     Identity,
     SeaweedS3,

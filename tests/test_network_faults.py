@@ -19,7 +19,7 @@ from faultproxy import DOWN, UP, Fault, FaultProxy
 from helpers import cli, snapshot
 
 from drmodel.stores import s3 as s3store
-from drmodel.synth import legacy_bucket, placeholder, placeholder_prefix, put_all
+from drmodel.testing.synth import legacy_bucket, placeholder, placeholder_prefix, put_all
 
 PT = placeholder_prefix("Apex-Hunter")
 REAL_MAKE_CLIENT = s3store.make_client

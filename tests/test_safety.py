@@ -19,7 +19,7 @@ from drmodel.errors import DrmodelError, UsageError
 from drmodel.hashing import HashingReader, composite_checksum
 from drmodel.layouts.names import check_name, choose_job
 from drmodel.redact import redact
-from drmodel.synth import legacy_bucket, placeholder, placeholder_prefix, put_all, synth_model
+from drmodel.testing.synth import legacy_bucket, placeholder, placeholder_prefix, put_all, synth_model
 
 PT = placeholder_prefix("Apex-Hunter")
 LOCK = f"{PT}/drmodel.lock"

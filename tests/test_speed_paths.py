@@ -21,7 +21,7 @@ from drmodel.errors import DrmodelError, VerificationError
 from drmodel.hashing import composite_checksum
 from drmodel.options import MiB, TransferOptions
 from drmodel.stores.s3 import MemoryBudget, S3Store
-from drmodel.synth import legacy_bucket, legacy_prefix, placeholder, placeholder_prefix, put_all
+from drmodel.testing.synth import legacy_bucket, legacy_prefix, placeholder, placeholder_prefix, put_all
 
 P1 = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")  # legacy_bucket's
 PT = placeholder_prefix("Apex-Hunter")

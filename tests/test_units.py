@@ -21,7 +21,7 @@ from drmodel.checkpoints import inventory
 from drmodel.model import is_model_file, metadata_summary, parse_json, role
 from drmodel.plan import build_plan
 from drmodel.stores.base import ObjectInfo
-from drmodel.synth import model_metadata, training_params
+from drmodel.testing.synth import model_metadata, training_params
 
 P1 = "DeepRacer-SageMaker-RoboMaker-comm-123456789012-20200427103015-4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17"
 P2 = "DeepRacer-SageMaker-RoboMaker-comm-123456789012-20200503081244-b81d2e07-3c9a-4f15-8e6d-0a7c4b2f9e58"
@@ -170,101 +170,6 @@ def test_params_fast_path_reads_exactly_what_yaml_reads(values: dict[str, str], 
     assert paramsfile.load(console, "x") == yaml.safe_load(console.decode())
 
 
-def test_quick_loader_answers_membership_like_botocores_listing() -> None:
-    """The start-up shortcut: `name in list_available_services(...)` checks one folder, yet agrees with the full
-    listing, which is still there for anyone who iterates it."""
-    import botocore.loaders
-
-    from drmodel.stores.botoload import shared_loader
-
-    quick, plain = shared_loader(None), botocore.loaders.create_loader()
-    names = quick.list_available_services("service-2")
-    full = plain.list_available_services("service-2")
-    for name in ("s3", "sts", "sso", "sso-oidc", "no-such-service", "", ".", "..", "../s3", "s3/../s3"):
-        assert (name in names) == (name in full), name
-    assert list(names) == full and len(names) == len(full)
-    assert quick.load_service_model("s3", "service-2")["metadata"]["endpointPrefix"] == "s3"
-
-
-def test_sessions_after_the_first_start_from_a_copy_of_botocores_builtin_handlers() -> None:
-    """Every session has exactly the handlers a fresh botocore Session registers, whether it registered them or
-    copied them; what one session registers stays its own."""
-    import botocore.handlers
-    import botocore.session
-
-    from drmodel.stores.botoload import new_session
-
-    def handlers(session, event):
-        return list(session.get_component("event_emitter")._emitter._handlers.prefix_search(event))  # botocore's
-
-    events = {spec[0] for spec in botocore.handlers.BUILTIN_HANDLERS} | {
-        "before-parameter-build.s3.PutObject", "before-call.s3.GetObject", "needs-retry.s3.ListObjectsV2",
-        "choose-signer.s3.HeadObject", "before-sign.s3.PutObject", "after-call.s3.CopyObject"}
-    fresh = botocore.session.Session()
-    first, later, other = new_session(None), new_session("B"), new_session(None)
-    assert later.profile == "B"
-    for event in sorted(events):
-        expected = handlers(fresh, event)
-        assert handlers(first, event) == expected == handlers(later, event) == handlers(other, event), event
-    for owner in (first, later):  # the one that registered the built-ins, and one that copied them
-        mine = lambda **kwargs: None  # noqa: E731
-        owner.register("before-call.s3.GetObject", mine)
-        assert mine in handlers(owner, "before-call.s3.GetObject")
-        assert all(mine not in handlers(s, "before-call.s3.GetObject")
-                   for s in {first, later, other, new_session(None)} - {owner})
-
-
-def test_lazy_endpoints_table_answers_like_botocores_and_loads_the_rest_once(tmp_path) -> None:
-    """The endpoints table starts with S3's entries only; S3 look-ups never load the rest, the first look-up of any
-    other service loads it (once), and every answer is the one botocore's own table gives."""
-    import botocore.loaders
-    import botocore.regions
-
-    from drmodel.stores import botoload
-
-    path = str(Path(botocore.__file__).parent / "data" / "endpoints.json")
-    whole = botocore.loaders.create_loader().load_data("endpoints")
-    loads = []
-
-    def parse():
-        loads.append(1)
-        return botocore.loaders.JSONFileLoader()._load_file(path, open)
-
-    def table():
-        return botoload.load_endpoints(path, open, tmp_path, parse)
-
-    entries = lambda: len(list(tmp_path.iterdir()))  # noqa: E731
-    table()  # writes the S3-only entry (the file is parsed here, not by `parse`)
-    assert entries() == 1
-    lazy = botocore.regions.EndpointResolver(table())
-    plain = botocore.regions.EndpointResolver(whole)
-    calls = []
-    real_load = botoload.load_json_cached
-
-    def counted(*args, **kwargs):
-        calls.append(args[4] if len(args) > 4 else None)
-        return real_load(*args, **kwargs)
-
-    botoload.load_json_cached, saved = counted, botoload.load_json_cached
-    try:
-        for region in ("us-east-1", "eu-west-1", "cn-north-1", "us-gov-west-1", "ap-southeast-7", "nowhere-1"):
-            assert lazy.construct_endpoint("s3", region) == plain.construct_endpoint("s3", region), region
-            assert lazy.construct_endpoint("s3", region, use_fips_endpoint=True) == plain.construct_endpoint(
-                "s3", region, use_fips_endpoint=True)
-        assert calls == []  # S3 alone: the whole table never loaded
-        for service in ("sts", "sso", "sso-oidc", "iam", "no-such-service"):
-            for region in ("us-east-1", "eu-west-1", "cn-north-1", "aws-global"):
-                assert lazy.construct_endpoint(service, region) == plain.construct_endpoint(service, region)
-        assert lazy.get_available_endpoints("sts") == plain.get_available_endpoints("sts")
-        assert lazy.get_available_partitions() == plain.get_available_partitions()
-        assert len(calls) == 1 and entries() == 2  # loaded once, and cached
-    finally:
-        botoload.load_json_cached = saved
-    assert loads == [] and entries() == 2
-    whole = botocore.loaders.create_loader().load_data("endpoints")  # (look-ups fill in the one they answer from)
-    assert botoload.load_endpoints(path, open, None, parse) == whole and loads == [1]  # no cache: botocore's
-
-
 def test_prefetched_reads_are_read_once_and_errors_surface_on_read() -> None:
     from drmodel.layouts.base import ModelLocation
 
@@ -292,78 +197,22 @@ def test_prefetched_reads_are_read_once_and_errors_surface_on_read() -> None:
     assert sorted(store.reads) == ["k/a", "k/broken"]
 
 
-def test_parsed_model_cache_round_trips_and_survives_damage(tmp_path, monkeypatch) -> None:
-    """botocore's big JSON models are cached parsed; a cached entry gives what botocore's own parsing gives, a
-    damaged entry is ignored and rewritten, an unusable folder or DRMODEL_CACHE_DIR='' means no cache."""
-    import gzip
-    import json
-    import os
-
-    from drmodel.stores import botoload
-
-    source = tmp_path / "service-2.json.gz"
-    model = {"operations": {f"Op{i}": {"name": hashlib.sha256(b"%d" % i).hexdigest(), "http": {"method": "GET"}}
-                            for i in range(800)},
-             "metadata": {"endpointPrefix": "s3", "float": 1.5, "flag": True, "none": None}}
-    source.write_bytes(gzip.compress(json.dumps(model).encode()))
-    assert source.stat().st_size >= botoload.CACHE_MIN_BYTES
-    parsed = []
-
-    def parse():
-        parsed.append(1)
-        return json.loads(gzip.decompress(source.read_bytes()))
-
-    folder = tmp_path / "cache"
-    load = lambda f: botoload.load_json_cached(str(source), gzip.open, f, parse)  # noqa: E731
-    assert load(folder) == model and parsed == []  # parsed here, not by botocore's `parse`
-    [entry] = list(folder.iterdir())
-    assert load(folder) == model and list(folder.iterdir()) == [entry]
-    blob = entry.read_bytes()
-    entry.write_bytes(blob[:32] + blob[32:-10] + b"x" * 10)  # damaged: its sha256 no longer matches
-    assert load(folder) == model and entry.read_bytes() == blob  # and rewritten
-    entry.write_bytes(blob[:100])  # torn
-    assert load(folder) == model and entry.read_bytes() == blob
-    os.utime(source, ns=(1, 1))  # another version of the file: another entry
-    assert load(folder) == model and len(list(folder.iterdir())) == 2
-    blocked = tmp_path / "a-file"
-    blocked.write_text("not a folder")
-    assert load(blocked / "cache") == model  # cannot write: still answers
-    assert load(None) == model and parsed == [1]  # no cache: botocore parses
-    assert botoload.load_json_cached(str(tmp_path / "missing.json"), open, folder, parse) is None
-    # a service model's documentation text is emptied, every key kept; a member named "documentation" stays
-    documented = {"documentation": "<p>text</p>", "documentationUrl": "https://x", "shapes": {"S": {
-        "type": "structure", "documentation": "about S", "members": {"documentation": {"shape": "T"},
-                                                                    "A": {"shape": "T", "documentation": "a"}}}}}
-    assert botoload.without_docs(documented) == {"documentation": "", "documentationUrl": "", "shapes": {"S": {
-        "type": "structure", "documentation": "", "members": {"documentation": {"shape": "T"},
-                                                             "A": {"shape": "T", "documentation": ""}}}}}
-    monkeypatch.setenv("DRMODEL_CACHE_DIR", "")
-    assert botoload.cache_folder() is None
-    monkeypatch.setenv("DRMODEL_CACHE_DIR", str(folder))
-    assert botoload.cache_folder() == folder / "botocore"
-
-
-def test_cached_loader_gives_botocores_s3_model(tmp_path, monkeypatch) -> None:
+def test_one_botocore_loader_serves_every_profile_and_answers_like_botocores(tmp_path, monkeypatch) -> None:
+    """Clients of two profiles share one loader (S3's model parsed once per process), made by botocore itself."""
     import botocore.loaders
 
-    from drmodel.stores import botoload
+    from drmodel.options import TransferOptions
+    from drmodel.stores.s3 import make_client, shared_loader
 
-    monkeypatch.setenv("DRMODEL_CACHE_DIR", str(tmp_path))
-    for _ in range(2):  # cold, then from the cache
-        botoload.shared_loader.cache_clear()
-        quick, plain = botoload.shared_loader(None), botocore.loaders.create_loader()
-        # the service model comes without its documentation text, and is otherwise botocore's
-        full = plain.load_service_model("s3", "service-2")
-        ours = quick.load_service_model("s3", "service-2")
-        assert ours == botoload.without_docs(full) and len(str(ours)) < len(str(full)) / 4
-        assert ours["shapes"].keys() == full["shapes"].keys() and ours["operations"].keys() == full[
-            "operations"].keys()
-        assert quick.load_service_model("s3", "endpoint-rule-set-1") == plain.load_service_model(
-            "s3", "endpoint-rule-set-1")
-        assert quick.load_data("endpoints") == plain.load_data("endpoints")  # (this compares every service)
-    # the service model, the rule set, and the endpoints table twice: S3's part, and the whole one
-    assert len(list((tmp_path / "botocore").iterdir())) == 4
-    botoload.shared_loader.cache_clear()
+    (tmp_path / "config").write_text("[profile a]\nregion = eu-west-1\n[profile b]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    a, b = make_client("a", TransferOptions()), make_client("b", TransferOptions())
+    assert a.meta.region_name == "eu-west-1" and b.meta.region_name == "us-east-1"
+    loader = shared_loader(None)
+    assert type(loader) is botocore.loaders.Loader
+    assert loader.load_service_model("s3", "service-2") is loader.load_service_model("s3", "service-2")
+    plain = botocore.loaders.create_loader().load_service_model("s3", "service-2")
+    assert loader.load_service_model("s3", "service-2")["operations"].keys() == plain["operations"].keys()
 
 
 def test_a_local_file_is_reserved_at_its_size_but_holds_only_what_was_read(tmp_path: Any) -> None:

@@ -21,6 +21,7 @@ class ExitCode(enum.IntEnum):
     DIFFERENT = 8  # verify: the two models differ; a written file failed verification
     TRANSFER_FAILED = 9  # a transfer failed or was cut; rerun the same command to resume
     LOCKED = 10  # another drmodel run is writing the same target model
+    MISSING_COMPONENT = 11  # an optional part of drmodel is not installed (e.g. the demo's SeaweedFS)
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -74,3 +75,7 @@ class InterruptedRun(DrmodelError):
 
 class LockedError(DrmodelError):
     exit_code = ExitCode.LOCKED
+
+
+class MissingComponentError(DrmodelError, ImportError):
+    exit_code = ExitCode.MISSING_COMPONENT

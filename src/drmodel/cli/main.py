@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import os
 import sys
 import traceback
@@ -269,7 +268,6 @@ def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
                                        "the target already holds every file, verified by checksum.\n"))
         return 0
     confirm_or_refuse(plan, args, stdin, err)
-    wake_collector()
     result = api.execute(plan, Bar(err, quiet=args.quiet), break_lock=args.break_lock)
     mb = plan.bytes_to_write / 1e6
     if args.json and "droa" not in plan.details:
@@ -297,14 +295,12 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextI
     if args.command in ("pull", "push", "copy", "restore", "repair"):
         return run_transfer(args, out, err, stdin)
     if args.command == "demo":
-        from drmodel.demo import run_demo
+        # The one place outside drmodel.testing that imports it: the demo runs on its stand-ins
+        from drmodel.testing.demo import run_demo, run_droa_demo
 
-        wake_collector()
         if args.droa:
-            from drmodel.demo import run_droa_demo
-
-            return run_droa_demo(out, scale=args.scale, workdir=args.workdir)
-        return run_demo(out, err, scale=args.scale, workdir=args.workdir, quiet=args.quiet)
+            return run_droa_demo(main, out, scale=args.scale, workdir=args.workdir)
+        return run_demo(main, out, err, scale=args.scale, workdir=args.workdir, quiet=args.quiet)
     return views.run(args, out)
 
 
@@ -355,45 +351,8 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
 
 
 def run() -> NoReturn:
-    """The `drmodel` command: `main()` with the cyclic garbage collector asleep until `wake_collector`, then a fast
-    exit (`leave`)."""
-    gc.disable()
-    leave(main())
-
-
-def wake_collector() -> None:
-    """Start the cyclic garbage collector that `run()` kept asleep, over what is allocated from here on only.
-
-    Start-up and planning make a few hundred thousand objects that live as long as the process (modules, botocore's
-    S3 model and clients) and about 10,000 of cyclic garbage (measured: `gc.collect()` at the end of a pull, a copy
-    and a no-op rerun); the collector would scan the growing heap ~130 times meanwhile, ~30 ms of a 0.2 s rerun.
-    Before the bytes move, whatever lives now is frozen out of later collections and the collector runs again, so
-    a long transfer's garbage stays bounded. Commands that only read and show (ls, show, verify, check) end with
-    the collector asleep: their garbage is that of start-up, whatever the model's size. Called from `main()` run
-    in-process (tests, the demo), the collector is awake already and nothing changes.
-    """
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
-
-
-def leave(code: int) -> NoReturn:
-    """Exit without tearing the interpreter down: freeing botocore's models and a few hundred modules takes
-    ~40 ms, an eighth of a command that has nothing to copy. By now every file drmodel wrote is closed, every
-    transfer thread joined and the lock released; the exit handlers still run here (temporary folders of opened
-    archives, logging, coverage), and stdout and stderr are flushed. With any other thread alive, the usual exit."""
-    import atexit
-    import threading
-
-    if any(t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate()):
-        sys.exit(code)
-    atexit._run_exitfuncs()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):  # a closed or broken pipe: the usual exit reports it as Python does
-        sys.exit(code)
-    os._exit(code)
+    """The `drmodel` command."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -48,6 +48,19 @@ def _http(method: str, url: str, headers: dict[str, str] | None = None, body: by
                             fix="check the network and the deployment's site URL") from None
 
 
+class _GivenCredentials:
+    """A botocore credential provider (`CredentialResolver.insert_before`) that answers with the deployment's
+    refreshable Cognito credentials, ahead of the environment and the AWS config files."""
+
+    METHOD = CANONICAL_NAME = "drmodel-droa-cognito"
+
+    def __init__(self, credentials: Any) -> None:
+        self.credentials = credentials
+
+    def load(self) -> Any:
+        return self.credentials
+
+
 class DroaClient:
     def __init__(self, dep: Deployment) -> None:
         self.dep = dep
@@ -141,15 +154,16 @@ class DroaClient:
         if self._credentials is None:
             from botocore.credentials import RefreshableCredentials
 
-            creds = RefreshableCredentials.create_from_metadata(
-                metadata=self._fetch_credentials(), refresh_using=self._fetch_credentials, method="cognito-identity")
-            creds._advisory_refresh_timeout = 20  # seconds before expiry (Cognito's last an hour; moto's 90 s)
-            creds._mandatory_refresh_timeout = 10
-            self._credentials = creds
+            # renewed 20 s before they expire, and no later than 10 s before (Cognito's last an hour; moto's 90 s)
+            self._credentials = RefreshableCredentials.create_from_metadata(
+                metadata=self._fetch_credentials(), refresh_using=self._fetch_credentials, method="cognito-identity",
+                advisory_timeout=20, mandatory_timeout=10)
         return self._credentials
 
     def force_refresh(self) -> None:
-        self.credentials._protected_refresh(is_mandatory=True)
+        """New credentials for the next API call (the API said they expired). S3 clients made earlier keep theirs,
+        which renew themselves before they expire."""
+        self._credentials = None
 
     def s3_client(self) -> Any:
         """An S3 client with the deployment's temporary credentials (for the upload bucket)."""
@@ -158,8 +172,8 @@ class DroaClient:
 
         from drmodel.stores.s3 import close_connection_on_empty_put
 
-        bs = botocore.session.get_session()
-        bs._credentials = self.credentials
+        bs = botocore.session.Session()
+        bs.get_component("credential_provider").insert_before("env", _GivenCredentials(self.credentials))
         client = boto3.Session(botocore_session=bs, region_name=self.region).client(
             "s3", endpoint_url=self.dep.endpoint_url)
         client.meta.events.register("before-send.s3.PutObject", close_connection_on_empty_put)

@@ -22,6 +22,11 @@ from drmodel.stores.s3 import S3Store
 _clients: dict[str, DroaClient] = {}
 
 
+def forget_clients() -> None:
+    """Drop the per-deployment clients (and their logins) this process made, e.g. after its deployments stopped."""
+    _clients.clear()
+
+
 def client_for(name: str) -> DroaClient:
     """One client (one login) per deployment per process."""
     if name not in _clients:

