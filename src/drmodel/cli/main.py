@@ -110,7 +110,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         epilog="examples:\n  " + "\n  ".join(EXAMPLES[k] for k in ("ls", "copy", "verify")) +
                "\n\nExit codes: 0 ok, 1 unexpected error, 2 usage, 3 not found, 4 access denied, 5 invalid model\n"
                "(check: errors found),"
-               "6 ambiguous, 7 refused, 8 different/verification failed, 9 transfer failed, 10 locked, 130 interrupted.")
+               "6 ambiguous, 7 refused, 8 different/verification failed, 9 transfer failed, 10 locked, 11 missing extra,\n130 interrupted.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and botocore's log")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars or notes on stderr")
     parser.add_argument("--version", action="store_true", help="print drmodel's version")
