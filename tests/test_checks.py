@@ -54,8 +54,9 @@ def test_good_model_is_clean_and_best_races(place):
     assert code == 0 and report["ok"] and not messages(report, "warning")
     ev = report["evaluation"]
     assert ev["checkpoint"] == BEST and ev["kind"] == "best" and len(ev["sha256"]) == 64
+    # the files evaluation downloads: never model_N.pb (SimApp skips .pb, tensorflow_model.py:177)
     assert sorted(Path(p).name for p in ev["files"]) == sorted([
-        f"{BEST}.data-00000-of-00001", f"{BEST}.index", f"{BEST}.meta", "model_140.pb"])
+        f"{BEST}.data-00000-of-00001", f"{BEST}.index", f"{BEST}.meta"])
     code, report = check(place(good_model()), "--eval-checkpoint", "last")
     assert report["evaluation"]["checkpoint"] == LAST
 
@@ -130,18 +131,31 @@ def test_stale_higher_checkpoint_decides_the_fallback(place):
     files = drop(good_model(), BEST)
     files["model/200_Step-999999.ckpt.index"] = b"stale index of a placeholder"
     code, report = check(place(files))
-    assert report["evaluation"]["checkpoint"] == "200_Step-999999.ckpt"
+    # SimApp falls back to 200 (a lone .index) and then fails to load it: an error, not a warning
+    assert code == 5 and report["evaluation"]["kind"] == "fails" and report["evaluation"]["checkpoint"] is None
     warnings = messages(report, "warning")
-    assert "belong to no kept checkpoint" in warnings and "evaluation will fail" in warnings
+    assert "belong to no kept checkpoint" in warnings
+    assert "SILENTLY loads the highest-numbered checkpoint left instead, 200_Step-999999.ckpt" in warnings
+    assert 'this evaluation will fail: SimApp stops with "No checkpoint found"' in messages(report, "error")
 
 
 def test_dotless_coach_checkpoint_and_missing_json(place):
     files = drop(good_model(), "deepracer_checkpoints.json", ".coach_checkpoint")
     files["model/coach_checkpoint"] = BEST.encode()
     code, report = check(place(files))
-    warnings = messages(report, "warning")
-    assert "without its dot" in warnings and "deepracer_checkpoints.json is missing" in warnings
-    assert report["evaluation"]["kind"] == "fallback" and report["evaluation"]["checkpoint"] == LAST
+    # SimApp never reads the dotless file, and with no pointer at all it stops: "Checkpoint not found"
+    assert code == 5 and "without its dot" in messages(report, "warning")
+    assert 'SimApp stops with "Checkpoint not found"' in messages(report, "error")
+    assert report["evaluation"]["kind"] == "fails" and report["evaluation"]["checkpoint"] is None
+    # version-1 metadata (neither version nor sensor) takes make_compatible's way: model/checkpoint names it
+    meta = json.loads(files["model_metadata.json"])
+    del meta["version"], meta["sensor"]
+    files["model_metadata.json"] = files["model/model_metadata.json"] = json.dumps(meta).encode()
+    files["model/checkpoint"] = f'model_checkpoint_path: "{BEST}"\n'.encode()
+    code, report = check(place(files))
+    assert code == 0 and report["evaluation"]["checkpoint"] == BEST and report["evaluation"]["kind"] == "compat"
+    files["model_metadata.json"] = files["model/model_metadata.json"] = good_model()["model_metadata.json"]
+    del files["model/checkpoint"]
     files["model/.coach_checkpoint"] = BEST.encode()
     del files["model/coach_checkpoint"]
     code, report = check(place(files))
@@ -179,8 +193,8 @@ def test_eval_checkpoint_order():
     assert evaluation_choice(inv, no_json).number == 5 and evaluation_choice(inv, no_json).kind == "coach"
     broken_json = Pointers(json_present=True, json_error="bad", coach="3_Step-3.ckpt")
     assert evaluation_choice(inv, broken_json).number == 3
-    nothing = evaluation_choice(inv, Pointers())
-    assert nothing.number == 9 and nothing.kind == "fallback"
+    nothing = evaluation_choice(inv, Pointers())  # no pointer at all: SimApp fails, it does not fall back
+    assert nothing.number is None and nothing.kind == "fails" and nothing.fatal == "Checkpoint not found"
     assert evaluation_choice({}, Pointers()).number is None
 
 
@@ -273,7 +287,7 @@ def test_repair_fixes_what_needs_no_guess(place, tmp_path):
     address = place(files)
     code, out, _ = cli("repair", address, "--dry-run")
     assert code == 0 and "Would upload 2 new" in out and "--from root or --from model" in out
-    assert check(address)[1]["evaluation"]["kind"] == "fallback"  # the dry run changed nothing
+    assert check(address)[1]["evaluation"]["kind"] == "fails"  # the dry run changed nothing
     code, out, err = cli("repair", address, "--from", "root", "--yes", "--backup-to", str(tmp_path / "bk"))
     assert code == 0, err
     code, report = check(address)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drmodel import checkpoints as ckpts
-from drmodel import layouts, paramsfile
+from drmodel import layouts, paramsfile, simapp
 from drmodel.address import Address, parse
 from drmodel.compare import facts, same_content, stream_sha256
 from drmodel.errors import InvalidModelError, NotFoundError, UsageError
@@ -456,7 +456,9 @@ def diff(a: str, b: str, *, a_profile: str | None = None, b_profile: str | None 
     report = DiffReport(files, ca, cb)
     ea, eb = ca.evaluation, cb.evaluation
     if ea is None or eb is None or ea.number is None or eb.number is None:
-        report.reasons.append("one of the models has no checkpoint evaluation can load")
+        fatal = "; ".join(f"{side}: {e.fatal}" for side, e in (("A", ea), ("B", eb)) if e is not None and e.fatal)
+        report.reasons.append("one of the models has no checkpoint evaluation can load"
+                              + (f" ({fatal})" if fatal else ""))
     elif ea.name != eb.name:
         report.reasons.append(f"different checkpoint chosen: A loads {ea.name} ({ea.kind}), B loads {eb.name} "
                               f"({eb.kind})")
@@ -466,12 +468,18 @@ def diff(a: str, b: str, *, a_profile: str | None = None, b_profile: str | None 
         report.reasons.append(f"different bytes in the checkpoint that races ({ea.name}): {', '.join(names)}")
     meta_a, meta_b = (_eval_metadata(m) for m in (ma, mb))
     if meta_a is not None and meta_b is not None and meta_a != meta_b:
+        phys_a, phys_b = (simapp.physics(simapp.metadata_version(m)) for m in (meta_a, meta_b))
+        if phys_a != phys_b:  # the wheel radius (so each action's wheel speed) and per-step physics follow it
+            report.reasons.append(f"different physics version in model/model_metadata.json (SimApp physics {phys_a} "
+                                  f"vs {phys_b})")
         if meta_a.get("action_space") != meta_b.get("action_space") or (
                 meta_a.get("action_space_type") != meta_b.get("action_space_type")):
             report.reasons.append("different action space in model/model_metadata.json (what evaluation reads)")
         else:
-            fields = sorted(k for k in set(meta_a) | set(meta_b) if meta_a.get(k) != meta_b.get(k))
-            report.reasons.append(f"model/model_metadata.json differs in {', '.join(fields)}")
+            fields = sorted(k for k in set(meta_a) | set(meta_b) if meta_a.get(k) != meta_b.get(k)
+                            and (phys_a == phys_b or k != "version"))
+            if fields:
+                report.reasons.append(f"model/model_metadata.json differs in {', '.join(fields)}")
     return report
 
 

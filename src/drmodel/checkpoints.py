@@ -1,20 +1,26 @@
 """Which checkpoints a model holds, which one evaluation will load, and narrowing a copy to some of them.
 
-Evaluation (SimApp) picks the entry of `deepracer_checkpoints.json` named by EVAL_CHECKPOINT (default best)
-and writes it over `.coach_checkpoint`; without the JSON it uses `.coach_checkpoint` as it is; and when that
-checkpoint's files are missing it SILENTLY loads the highest-numbered checkpoint left in `model/`
-(reference section 5). A checkpoint is matched on `<N>_Step-` exactly: N=1 never takes 14_Step-... files.
+Evaluation (SimApp) picks the entry of `deepracer_checkpoints.json` named by EVAL_CHECKPOINT (default best) and
+writes it over `.coach_checkpoint`; without a usable entry it uses `.coach_checkpoint` as it is, and without that
+file it FAILS ("Checkpoint not found"). When no file under `model*` starts with the chosen name it SILENTLY loads
+the highest-numbered checkpoint listed there. The rules, with their sources, are in `drmodel.simapp`; this module
+reads a model's pointer files for them. `inventory` is drmodel's own view (checkpoints by number, top-level
+`model/` only), for copying and narrowing: N=1 never takes 14_Step-... files.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from drmodel import simapp
 from drmodel.errors import UsageError
+from drmodel.simapp import EvalChoice
+
+__all__ = ["EvalChoice", "Checkpoint", "Pointers", "evaluation_choice", "inventory", "read_pointers", "select"]
 
 FILE_RE = re.compile(r"^(?P<n>\d+)_Step-(?P<step>\d+)\.ckpt\.(?P<part>data-\d+-of-\d+|index|meta)$")
 PB_RE = re.compile(r"^model_(?P<n>\d+)\.pb$")
@@ -37,22 +43,25 @@ class Checkpoint:
 
     @property
     def has_ckpt_files(self) -> bool:
-        """Whether any file starts with the checkpoint's name: all SimApp looks for before it falls back."""
+        """Whether any .ckpt file of this number is in model/ (drmodel's view; SimApp's test is simapp.present)."""
         return any(".ckpt." in p for p in self.files)
 
     def missing_for_evaluation(self) -> list[str]:
-        """Parts evaluation downloads and needs (.data-*, .index, .meta); it never reads model_N.pb."""
-        return [part for part in ("data", "index", "meta") if not self.has(part)]
+        """Parts evaluation needs to load it: .data-* and .index (it regenerates .meta, never reads model_N.pb)."""
+        return [part for part in ("data", "index") if not self.has(part)]
 
     def missing(self) -> list[str]:
-        """Every part a complete checkpoint has: the evaluation parts, and model_N.pb (car, DeepRacer on AWS)."""
-        out = self.missing_for_evaluation()
+        """Every part a complete checkpoint has: the evaluation parts, .meta, and model_N.pb (car, DeepRacer on AWS)."""
+        out = self.missing_for_evaluation() + ([] if self.has("meta") else ["meta"])
         if self.pb is None:
             out.append(f"model_{self.number}.pb")
         return out
 
 
-def checkpoint_number(name: str) -> int | None:
+def checkpoint_number(name: Any) -> int | None:
+    """The number of a canonical checkpoint name or file name (drmodel's reading; SimApp's is simapp.read_name)."""
+    if not isinstance(name, str):
+        return None
     m = NAME_RE.match(name.strip()) or FILE_RE.match(name.strip())
     return int(m.group("n")) if m else None
 
@@ -75,15 +84,42 @@ def inventory(paths: Iterable[str]) -> dict[int, Checkpoint]:
 
 @dataclass
 class Pointers:
-    best: str | None = None
+    """The pointer files, read twice: leniently for drmodel's own use (best, last, coach: names, stripped, a BOM
+    forgiven), and as bytes for SimApp's reading (`*_raw`, see simapp.evaluate)."""
+
+    best: str | None = None  # best_checkpoint's name when it is a string
     last: str | None = None
     best_entry: dict[str, Any] | None = None
     last_entry: dict[str, Any] | None = None
     json_present: bool = False
-    json_error: str | None = None
+    json_error: str | None = None  # not JSON even when read leniently, or not an object
+    json_bom: bool = False  # starts with a UTF-8 BOM: SimApp ignores the file
     coach: str | None = None
     coach_dotless: bool = False  # only `coach_checkpoint` (no dot): SimApp does not read it
     tf_checkpoint: str | None = None  # model_checkpoint_path of the TF `checkpoint` file
+    json_raw: bytes | None = None
+    coach_raw: bytes | None = None  # model/.coach_checkpoint (with its dot), b"" when empty
+    tf_raw: bytes | None = None
+
+    def pick(self, eval_checkpoint: str) -> tuple[str | None, str]:
+        """The JSON entry's name evaluation writes over .coach_checkpoint, or None and why (R3)."""
+        which = simapp.which_entry(eval_checkpoint)
+        if self.json_raw is not None or not self.json_present:
+            return simapp.json_pick(self.json_raw, which)
+        if self.json_error or self.json_bom:
+            return None, "model/deepracer_checkpoints.json is not usable"
+        name = self.best if which == "best" else self.last
+        return (name, "") if name else (None, f"model/deepracer_checkpoints.json has no {which}_checkpoint name")
+
+    def coach_bytes(self) -> bytes | None:
+        if self.coach_raw is not None:
+            return self.coach_raw
+        return self.coach.encode() if self.coach is not None and not self.coach_dotless else None
+
+    def tf_bytes(self) -> bytes | None:
+        if self.tf_raw is not None:
+            return self.tf_raw
+        return f'model_checkpoint_path: "{self.tf_checkpoint}"\n'.encode() if self.tf_checkpoint else None
 
 
 def read_pointers(paths: Iterable[str], read: Callable[[str], bytes]) -> Pointers:
@@ -91,82 +127,53 @@ def read_pointers(paths: Iterable[str], read: Callable[[str], bytes]) -> Pointer
     ptr = Pointers()
     if "model/deepracer_checkpoints.json" in paths:
         ptr.json_present = True
+        ptr.json_raw = read("model/deepracer_checkpoints.json")
+        ptr.json_bom = ptr.json_raw.startswith(simapp.BOM)
         try:
-            doc = json.loads(read("model/deepracer_checkpoints.json").decode("utf-8-sig"))
+            doc = json.loads(ptr.json_raw.decode("utf-8-sig"))
             if not isinstance(doc, dict):
                 raise ValueError("not an object")
             ptr.best_entry = doc.get("best_checkpoint") if isinstance(doc.get("best_checkpoint"), dict) else None
             ptr.last_entry = doc.get("last_checkpoint") if isinstance(doc.get("last_checkpoint"), dict) else None
-            ptr.best = (ptr.best_entry or {}).get("name")
-            ptr.last = (ptr.last_entry or {}).get("name")
+            best, last = (ptr.best_entry or {}).get("name"), (ptr.last_entry or {}).get("name")
+            ptr.best = best if isinstance(best, str) and best else None
+            ptr.last = last if isinstance(last, str) and last else None
         except (ValueError, UnicodeDecodeError) as exc:
             ptr.json_error = str(exc).splitlines()[0]
     if "model/.coach_checkpoint" in paths:
-        ptr.coach = read("model/.coach_checkpoint").decode("utf-8", "replace").strip() or None
+        ptr.coach_raw = read("model/.coach_checkpoint")
+        ptr.coach = ptr.coach_raw.decode("utf-8-sig", "replace").strip() or None
     elif "model/coach_checkpoint" in paths:
-        ptr.coach = read("model/coach_checkpoint").decode("utf-8", "replace").strip() or None
+        ptr.coach = read("model/coach_checkpoint").decode("utf-8-sig", "replace").strip() or None
         ptr.coach_dotless = True
     if "model/checkpoint" in paths:
-        m = re.search(r'model_checkpoint_path:\s*"([^"]+)"', read("model/checkpoint").decode("utf-8", "replace"))
+        ptr.tf_raw = read("model/checkpoint")
+        m = re.search(r'model_checkpoint_path:\s*"([^"]+)"', ptr.tf_raw.decode("utf-8", "replace"))
         ptr.tf_checkpoint = m.group(1) if m else None
     return ptr
 
 
-@dataclass
-class EvalChoice:
-    number: int | None
-    name: str | None
-    kind: str  # best, last, coach (.coach_checkpoint as is), fallback (highest-numbered), none
-    reason: str
-    warnings: list[str] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
+def evaluation_choice(inv: dict[int, Checkpoint], ptr: Pointers, eval_checkpoint: str = "best", *,
+                      listing: Sequence[str] | None = None, version: float | None = None) -> EvalChoice:
+    """The checkpoint evaluation loads, or why it fails, by SimApp's rules (simapp.evaluate).
 
-
-def evaluation_choice(inv: dict[int, Checkpoint], ptr: Pointers, eval_checkpoint: str = "best") -> EvalChoice:
-    """The checkpoint evaluation loads, in SimApp's order: EVAL_CHECKPOINT's JSON entry, .coach_checkpoint, fallback."""
-    eval_checkpoint = "best" if eval_checkpoint.lower() == "best" else "last"  # SimApp: anything but best is last
-    warnings: list[str] = []
-    name: str | None = None
-    kind, reason = "none", ""
-    usable_json = ptr.json_present and ptr.json_error is None
-    if usable_json and (ptr.best if eval_checkpoint == "best" else ptr.last):
-        name = ptr.best if eval_checkpoint == "best" else ptr.last
-        kind, reason = eval_checkpoint, f"{eval_checkpoint}_checkpoint in deepracer_checkpoints.json"
-    elif ptr.coach and not ptr.coach_dotless:
-        name, kind, reason = ptr.coach, "coach", ".coach_checkpoint (no usable deepracer_checkpoints.json)"
-        if ptr.best and ptr.coach == ptr.best:
-            kind = "best"
-        elif ptr.last and ptr.coach == ptr.last:
-            kind = "last"
-    if ptr.coach_dotless and not usable_json:
-        warnings.append("model/coach_checkpoint lacks its leading dot: evaluation does not read it (drmodel repair)")
-    number = checkpoint_number(name) if name else None
-    if number is not None and number in inv and inv[number].has_ckpt_files:
-        ck = inv[number]
-        if ck.name and name and ck.name != name.strip():
-            warnings.append(f"{name} names checkpoint {number}, whose files are {ck.name}")
-        if ck.missing_for_evaluation():
-            warnings.append(f"checkpoint {name} lacks {', '.join(ck.missing_for_evaluation())}: evaluation will "
-                            "fail to load it (it only falls back when no file of the checkpoint is left)")
-        return EvalChoice(number, name, kind, reason, warnings, sorted(ck.files))
-    present = sorted(n for n, ck in inv.items() if ck.has_ckpt_files)
-    if name:
-        warnings.append(f"no file of {name} ({reason}) is in model/: evaluation SILENTLY loads the highest-numbered "
-                        "checkpoint left in model/ instead")
-    elif not present:
-        return EvalChoice(None, None, "none", "no checkpoint files in model/", warnings)
-    else:
-        warnings.append("no deepracer_checkpoints.json or .coach_checkpoint names a checkpoint: evaluation falls back "
-                        "to the highest-numbered checkpoint in model/")
-    if not present:
-        return EvalChoice(None, None, "none", "no checkpoint files in model/", warnings)
-    fallback = max(present)
-    ck = inv[fallback]
-    if ck.missing_for_evaluation():
-        warnings.append(f"the fallback checkpoint {fallback} lacks {', '.join(ck.missing_for_evaluation())}: "
-                        "evaluation will fail")
-    return EvalChoice(fallback, ck.name, "fallback", "highest-numbered checkpoint in model/ (fallback)", warnings,
-                      sorted(ck.files))
+    `listing`: every file under `model*` (relative paths, any order); by default the files of `inv` and the
+    pointer files. `version`: the metadata version evaluation reads (None: unknown)."""
+    if listing is None:
+        listing = [p for ck in inv.values() for p in ck.files]
+        listing += [p for p, present in (("model/.coach_checkpoint", ptr.coach_bytes() is not None),
+                                         ("model/checkpoint", ptr.tf_bytes() is not None),
+                                         ("model/deepracer_checkpoints.json", ptr.json_present)) if present]
+    choice = simapp.evaluate(simapp.s3_order(list(listing)), json_raw=ptr.json_raw, coach_raw=ptr.coach_bytes(),
+                             tf_raw=ptr.tf_bytes(), eval_checkpoint=eval_checkpoint, version=version,
+                             pick=ptr.pick(eval_checkpoint), dotless=ptr.coach_dotless)
+    usable_json = ptr.json_present and not ptr.json_error and not ptr.json_bom
+    if choice.kind == "coach" and usable_json and choice.pointed is not None:
+        if choice.pointed == ptr.best:
+            choice.kind = "best"
+        elif choice.pointed == ptr.last:
+            choice.kind = "last"
+    return choice
 
 
 # -- narrowing a copy -----------------------------------------------------------------------------------------
@@ -196,6 +203,13 @@ def _entry(name: str, ptr: Pointers) -> dict[str, Any]:
     return {"name": name}
 
 
+def _loadable_name(inv: dict[int, Checkpoint], n: int) -> str | None:
+    """The name to write into .coach_checkpoint for checkpoint n, or None when rl_coach could not read one (a
+    checkpoint with only model_N.pb: never write a bare number)."""
+    name = inv[n].name
+    return name if name is not None and simapp.read_name(name) is not None else None
+
+
 def select(inv: dict[int, Checkpoint], ptr: Pointers, spec: str | int) -> Selection:
     """Checkpoints to keep and the pointer files that make the kept set consistent."""
     def number_of(name: str | None, label: str) -> int:
@@ -214,8 +228,8 @@ def select(inv: dict[int, Checkpoint], ptr: Pointers, spec: str | int) -> Select
         last = number_of(ptr.last, "last")
         keep = {number_of(ptr.best, "best"), last}
         fix: dict[str, bytes] = {}
-        if ptr.coach is not None and checkpoint_number(ptr.coach) not in keep:
-            fix["model/.coach_checkpoint"] = (inv[last].name or str(last)).encode()
+        if ptr.coach is not None and checkpoint_number(ptr.coach) not in keep and _loadable_name(inv, last):
+            fix["model/.coach_checkpoint"] = str(_loadable_name(inv, last)).encode()
         if keep == set(inv):
             return Selection(keep, fix, "best and last (all the model has)")
         return Selection(keep, fix, f"best ({ptr.best}) and last ({ptr.last})")
@@ -225,7 +239,9 @@ def select(inv: dict[int, Checkpoint], ptr: Pointers, spec: str | int) -> Select
         n = spec
     else:
         n = number_of(ptr.best if spec == "best" else ptr.last, spec)
-    name = inv[n].name or f"{n}"
+    name = _loadable_name(inv, n)
+    if name is None:  # the check that follows says what evaluation will do with the pointers as they are
+        return Selection({n}, {}, f"only checkpoint {n} ({spec}), which has no .ckpt files: pointer files as they are")
     entry = _entry(name, ptr)
     pointers = {"model/.coach_checkpoint": name.encode(),
                 "model/deepracer_checkpoints.json": json.dumps({"best_checkpoint": entry,

@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from drmodel import simapp
 from drmodel.checkpoints import EvalChoice, evaluation_choice, inventory, read_pointers
 from drmodel.compare import sha256_of
 from drmodel.layouts.base import ModelLocation
-from drmodel.checkpoints import checkpoint_number
 from drmodel.model import EVAL_COPY, METADATA, REWARD
+from drmodel.stores.base import ObjectInfo
 
 KNOWN_KEYS = {"action_space", "action_space_type", "sensor", "neural_network", "training_algorithm", "version",
               "lidar_config", "preprocess_type", "regional_parameters"}
@@ -70,6 +71,9 @@ def check_metadata(meta: Any, r: CheckReport, where: str = "model_metadata.json"
         r.add("warning", t, f"{where} has unknown keys: {', '.join(unknown)}")
     space, kind = meta.get("action_space"), meta.get("action_space_type", "discrete")
     algo = meta.get("training_algorithm", "clipped_ppo")
+    # SimApp reads both through .lower().strip() (model_metadata.py:294-315): "SAC " is sac
+    kind = kind.lower().strip() if isinstance(kind, str) else kind
+    algo = algo.lower().strip() if isinstance(algo, str) else algo
     if kind not in ("discrete", "continuous"):
         r.add("error", t, f"action_space_type {kind!r} is neither discrete nor continuous")
     if isinstance(space, list):
@@ -101,8 +105,10 @@ def check_metadata(meta: Any, r: CheckReport, where: str = "model_metadata.json"
         r.add("error", t, f"training_algorithm {algo!r} is neither clipped_ppo nor sac")
     elif algo == "sac" and isinstance(space, list):
         r.add("error", t, "SAC needs a continuous action space")
-    sensors = meta.get("sensor", ["FRONT_FACING_CAMERA"])
-    if not isinstance(sensors, list) or not all(isinstance(s, str) for s in sensors):
+    sensors = _sensors(meta)
+    if sensors is None:
+        pass  # a version SimApp cannot read, or version 2+ without sensor: reported for the copy evaluation reads
+    elif not isinstance(sensors, list) or not all(isinstance(s, str) for s in sensors):
         r.add("error", t, "sensor must be a list of names")
     else:
         unknown_s = [s for s in sensors if s not in CAMERAS | LIDARS]
@@ -115,9 +121,18 @@ def check_metadata(meta: Any, r: CheckReport, where: str = "model_metadata.json"
     network = meta.get("neural_network", "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW")
     if network not in NETWORKS:
         r.add("error", t, f"unknown neural_network {network!r}")
-    version = str(meta.get("version", ""))
-    if version and version.split(".")[0] not in {"1", "2", "3", "4", "5", "6"}:
-        r.add("warning", t, f"unexpected metadata version {version!r}")
+
+
+def _sensors(meta: dict[str, Any]) -> Any:
+    """The sensors SimApp uses (model_metadata.py:230-242): `sensor` from version 2 on (a missing `version` with a
+    `sensor` is 2), `observation` below 2 or with neither key; None when SimApp stops on the version or sensor."""
+    if "version" not in meta:
+        return meta.get("sensor", ["observation"])
+    try:
+        version = float(meta["version"])
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return meta.get("sensor") if version >= 2 else ["observation"]
 
 
 def reward_imports(tree: ast.AST) -> set[str]:
@@ -164,19 +179,29 @@ def check_model(loc: ModelLocation, *, eval_checkpoint: str = "best", hashes: bo
     if METADATA not in paths:
         r.add("error", "metadata", "model_metadata.json is missing")
     else:
-        meta, err = _load_json(loc.read(METADATA))
+        raw = loc.read(METADATA)
+        meta, err = _load_json(raw)
         if err:
             r.add("error", "metadata", f"model_metadata.json is not valid JSON ({err})")
         else:
             check_metadata(meta, r)
-    if EVAL_COPY not in paths:
-        r.add("error", "metadata", "model/model_metadata.json is missing: evaluation reads that copy "
-              "(drmodel repair restores it from the root copy)")
-    elif meta is not None:
-        copy, err = _load_json(loc.read(EVAL_COPY))
-        if err:
-            r.add("error", "metadata", f"model/model_metadata.json is not valid JSON ({err})")
-        elif copy != meta:
+        if raw.startswith(simapp.BOM):
+            r.add("warning", "metadata", "model_metadata.json starts with a UTF-8 BOM, which SimApp's parser rejects "
+                  "wherever it reads this copy (training's model_metadata_s3_key) (save it as UTF-8 without a BOM)")
+    # evaluation reads model/model_metadata.json and nothing else (R15)
+    eval_raw = loc.read(EVAL_COPY) if EVAL_COPY in paths else None
+    sim = simapp.read_metadata(eval_raw)
+    if sim.fatal:
+        r.add("error", "metadata", f"this evaluation will fail: SimApp stops with \"{sim.fatal}\" because {sim.why} "
+              f"({sim.fix})")
+    elif eval_raw is not None:
+        copy, _ = _load_json(eval_raw)
+        note = simapp.speed_note(sim, copy.get("version") if isinstance(copy, dict) else None)
+        if note:
+            r.add("warning", "metadata", note)
+    if eval_raw is not None and meta is not None:
+        copy, err = _load_json(eval_raw)
+        if err is None and copy != meta:
             fields = _dict_diff(copy, meta) if isinstance(copy, dict) and isinstance(meta, dict) else ["(whole)"]
             r.add("error", "metadata", f"model/model_metadata.json (read by evaluation) differs from "
                   f"model_metadata.json in: {', '.join(fields)} (drmodel repair --from root|model)")
@@ -184,49 +209,109 @@ def check_model(loc: ModelLocation, *, eval_checkpoint: str = "best", hashes: bo
         check_reward(loc.read(REWARD), r)
     else:
         r.add("warning", "reward function", "reward_function.py is missing")
-    _check_checkpoints(loc, r, eval_checkpoint, hashes)
+    _check_checkpoints(loc, r, eval_checkpoint, hashes, sim)
     return r
 
 
-def _check_checkpoints(loc: ModelLocation, r: CheckReport, eval_checkpoint: str, hashes: bool) -> None:
+def simapp_listing(loc: ModelLocation) -> list[str]:
+    """What SimApp lists under `PREFIX/model` (no trailing slash, recursive: R9), as paths relative to the model,
+    in S3 order: the canonical files under model/, plus every other listed key of the prefix that starts with
+    `model` (model-files/, models/, a subfolder's junk) when the layout listed the prefix while opening it."""
+    out = {p for p in loc.files if p.startswith("model/")}
+    if loc.listed_under is not None:
+        own = {info.key for info in loc.files.values()}
+        out |= {k[len(loc.listed_under):] for k in loc.listed
+                if k.startswith(loc.listed_under + "model") and k not in own}
+    return simapp.s3_order(list(out))
+
+
+def _check_checkpoints(loc: ModelLocation, r: CheckReport, eval_checkpoint: str, hashes: bool,
+                       meta: simapp.Metadata) -> None:
     t = "checkpoints"
     paths = set(loc.files)
     inv = inventory(paths)
     ptr = read_pointers(paths, loc.read)
-    if not inv:
-        r.add("error", t, "model/ holds no checkpoint files")
+    listing = simapp_listing(loc)
+    which = simapp.which_entry(eval_checkpoint)
+    choice = evaluation_choice(inv, ptr, eval_checkpoint, listing=listing, version=meta.version)
+    # deepracer_checkpoints.json: evaluation ignores it when it is not JSON, has a BOM, or has no usable name (R3)
+    lenient = ptr.best if which == "best" else ptr.last
     if ptr.json_error:
-        r.add("error", t, f"model/deepracer_checkpoints.json is not valid JSON ({ptr.json_error})")
+        r.add("warning", t, f"model/deepracer_checkpoints.json is not valid JSON ({ptr.json_error}): evaluation "
+              "ignores it and uses model/.coach_checkpoint as it is (drmodel repair rebuilds it)")
+    elif ptr.json_bom:
+        races_other = lenient is not None and choice.name is not None and choice.name != lenient
+        instead = (f"races {choice.name} ({choice.kind}) instead of its {which} entry {lenient}" if choice.name
+                   else "fails (see the evaluation error)")
+        r.add("error" if races_other else "warning", t, "model/deepracer_checkpoints.json starts with a UTF-8 BOM, "
+              f"so evaluation ignores it and {instead} (save it as UTF-8 without a BOM)")
     elif not ptr.json_present:
-        r.add("warning", t, "model/deepracer_checkpoints.json is missing: evaluation uses .coach_checkpoint as it is "
-              "(drmodel repair rebuilds it)")
+        if choice.fatal != "Checkpoint not found":  # else the error says it
+            r.add("warning", t, "model/deepracer_checkpoints.json is missing: evaluation uses .coach_checkpoint as it "
+                  "is (drmodel repair rebuilds it)")
+    else:
+        pick, why = ptr.pick(eval_checkpoint)
+        if pick is None:
+            r.add("warning", t, f"{why}: evaluation with EVAL_CHECKPOINT={which} uses model/.coach_checkpoint as it is")
     if ptr.coach_dotless:
         r.add("warning", t, "the checkpoint pointer was saved as model/coach_checkpoint, without its dot "
               "(macOS hides dotfiles): evaluation does not read it (drmodel repair)")
-    elif ptr.coach is None:
-        r.add("warning", t, "model/.coach_checkpoint is missing")
-    if ptr.coach and ptr.json_present and ptr.coach not in (ptr.best, ptr.last):
+    elif ptr.coach_raw is None and choice.fatal != "Checkpoint not found":
+        r.add("warning", t, "model/.coach_checkpoint is missing (evaluation writes it from deepracer_checkpoints.json)")
+    if ptr.coach and ptr.json_present and not ptr.json_error and ptr.coach not in (ptr.best, ptr.last):
         r.add("warning", t, f".coach_checkpoint names {ptr.coach}, neither best ({ptr.best}) nor last ({ptr.last})")
     if ptr.tf_checkpoint and ptr.coach and ptr.tf_checkpoint != ptr.coach:
         r.add("warning", t, f"model/checkpoint names {ptr.tf_checkpoint}, .coach_checkpoint {ptr.coach}")
     referenced: dict[int, str] = {}
-    for label, name in (("best", ptr.best), ("last", ptr.last), (".coach_checkpoint", ptr.coach)):
+    coach_text = None
+    if ptr.coach_raw is not None:
+        try:
+            coach_text = simapp.as_text(ptr.coach_raw)
+        except UnicodeDecodeError:
+            coach_text = ptr.coach_raw.decode("utf-8", "replace")
+    done: set[str] = set()
+    for label, name in (("best", ptr.best), ("last", ptr.last), (".coach_checkpoint", coach_text)):
         if not name:
             continue
-        n = checkpoint_number(name)
-        if n is None:
-            r.add("error", t, f"{label} names {name!r}, which is not a checkpoint name (N_Step-M.ckpt)")
+        active = choice.pointed == name and choice.pointer == {"best": "best_checkpoint", "last": "last_checkpoint",
+                                                               ".coach_checkpoint": ".coach_checkpoint"}[label]
+        when = ("when evaluation reads it (no usable deepracer_checkpoints.json entry)" if label == ".coach_checkpoint"
+                else f"with EVAL_CHECKPOINT={label}")
+        try:
+            parsed = simapp.read_name(name)
+        except simapp.NameAssertion:
+            parsed = None
+        if parsed is None:
+            if not active:
+                r.add("warning", t, f"{label} names {name!r}, which rl_coach does not read as a checkpoint name: "
+                      f"evaluation {when} fails (write the exact N_Step-M.ckpt name)")
             continue
-        referenced.setdefault(n, label)
-        if n not in inv or not inv[n].has_ckpt_files:
-            r.add("error", t, f"{label} checkpoint {name} has no files in model/")
-        elif inv[n].missing_for_evaluation():
-            r.add("error", t, f"{label} checkpoint {name} is missing {', '.join(inv[n].missing())}")
-        elif inv[n].missing():
-            r.add("warning", t, f"{label} checkpoint {name} is missing model_{n}.pb: the car package and DeepRacer on "
-                  "AWS need it (evaluation does not)")
-        elif inv[n].name and inv[n].name != name:
-            r.add("warning", t, f"{label} names {name} but the files of checkpoint {n} are {inv[n].name}")
+        number, ck_name = parsed
+        referenced.setdefault(number, label)
+        if ck_name in done and not active:
+            continue  # said already under another label
+        done.add(ck_name)
+        if not simapp.present(ck_name, listing):
+            if active:
+                r.add("error", t, f"{label} checkpoint {ck_name} has no files in model/: evaluation loads another "
+                      "checkpoint (see below), or fails (copy its files again, or choose with --checkpoint)")
+            else:
+                r.add("warning", t, f"{label} checkpoint {ck_name} has no files in model/: evaluation {when} silently "
+                      "loads another checkpoint")
+            continue
+        problem = simapp.load_problem(ck_name, simapp.downloads(ck_name, listing))
+        ck = inv.get(number)
+        if problem is not None:
+            if not active:
+                r.add("warning", t, f"{label} checkpoint {ck_name} cannot be loaded ({problem[1]}): evaluation {when} "
+                      "fails")
+        elif ck is not None and ck.name == ck_name and set(ck.missing()) - {"data", "index"}:
+            gone = [".meta" if p == "meta" else p for p in ck.missing() if p not in ("data", "index")]
+            need = "; the car package and DeepRacer on AWS need model_N.pb" if ck.pb is None else ""
+            r.add("warning", t, f"{label} checkpoint {ck_name} is missing {', '.join(gone)}: evaluation does not need "
+                  f"{'them' if len(gone) > 1 else 'it'}{need}")
+        elif ck is not None and ck.name and ck.name != ck_name:
+            r.add("warning", t, f"{label} names {ck_name} but the files of checkpoint {number} are {ck.name}")
     for n, ck in sorted(inv.items()):
         if n in referenced:
             continue
@@ -235,16 +320,27 @@ def _check_checkpoints(loc: ModelLocation, r: CheckReport, eval_checkpoint: str,
                   f"({', '.join(ck.missing())} missing): stale, yet they can decide the fallback")
         else:
             r.add("info", t, f"checkpoint {ck.name or n} is complete but neither best nor last")
-    choice = evaluation_choice(inv, ptr, eval_checkpoint)
-    r.evaluation = choice
+    pointed = [x for x in (ptr.best, ptr.last, ptr.coach) if x]
+    odd = [p for p in listing if (not p.startswith("model/") or p.count("/") != 1)
+           and (simapp.leading_number(simapp.basename(p)) is not None
+                or any(simapp.basename(p).startswith(x) for x in pointed))]
+    if odd:
+        more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
+        r.add("warning", t, f"SimApp lists PREFIX/model recursively without a trailing slash, so these files take part "
+              f"in choosing the checkpoint: {', '.join(odd[:3])}{more} (move them out of model*)")
     for w in choice.warnings:
         r.add("warning", "evaluation", w)
+    if choice.fatal:
+        r.add("error", "evaluation", choice.reason)
+    if meta.fatal:  # evaluation stops on the metadata before it looks at any checkpoint
+        choice = EvalChoice(None, None, "fails", "this evaluation will fail on model/model_metadata.json (see the "
+                            "metadata error)", fatal=meta.fatal)
+    r.evaluation = choice
     if choice.number is not None and hashes:
-        digests = {p: sha256_of(loc.store, loc.files[p]) for p in choice.files}
+        digests = {p: sha256_of(loc.store, loc.files.get(p) or ObjectInfo(f"{loc.listed_under or ''}{p}", 0))
+                   for p in choice.files}
         r.file_sha256 = digests
         combined = "".join(f"{p.rsplit('/', 1)[-1]} {d}\n" for p, d in sorted(digests.items()))
         r.evaluation_sha256 = hashlib.sha256(combined.encode()).hexdigest()
-    if choice.number is None:
-        r.add("error", "evaluation", "no checkpoint can be loaded")
-    else:
+    if choice.number is not None:
         r.add("info", "evaluation", f"evaluation will load {choice.name} ({choice.kind}), via {choice.reason}")

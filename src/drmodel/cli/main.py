@@ -169,14 +169,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--training-job", metavar="JOB", help="A's training job")
         p.add_argument("--target-training-job", metavar="JOB", help="B's training job")
         if name == "diff":
-            p.add_argument("--eval-checkpoint", choices=("best", "last"), default="best",
-                           help="EVAL_CHECKPOINT evaluation uses (SimApp default best, DRfC default last)")
+            p.add_argument("--eval-checkpoint", metavar="VALUE", default="best",
+                           help="EVAL_CHECKPOINT evaluation uses (SimApp default best, DRfC default last; as in "
+                                "SimApp, best in any case means best, any other value last)")
         p.add_argument("--json", action="store_true")
 
     p = _sub(subs, "check", "validate a model and say which checkpoint evaluation will load (exit 5 on errors)")
     _model_options(p)
-    p.add_argument("--eval-checkpoint", choices=("best", "last"), default="best",
-                   help="EVAL_CHECKPOINT evaluation uses (SimApp default best, DRfC default last)")
+    p.add_argument("--eval-checkpoint", metavar="VALUE", default="best",
+                   help="EVAL_CHECKPOINT evaluation uses (SimApp default best, DRfC default last; as in SimApp, best "
+                        "in any case means best, any other value last)")
     p.add_argument("--json", action="store_true")
 
     p = _sub(subs, "repair", "fix what can be fixed without guessing (pointer files, model/model_metadata.json)")
