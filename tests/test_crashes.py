@@ -175,14 +175,14 @@ def _copy_args(c: Crash, backups: Path) -> list[str]:
             "--checkpoint", "all", "--backup-to", str(backups)]
 
 
-def _spawn(c: Crash, backups: Path, marker: Path, **hook: str) -> subprocess.Popen[bytes]:
+def _spawn(c: Crash, backups: Path, marker: Path, extra: tuple[str, ...] = (), **hook: str) -> subprocess.Popen[bytes]:
     env = os.environ.copy()
     env["PYTHONPATH"] = os.pathsep.join([str(c.hook_dir)] + [p for p in [env.get("PYTHONPATH")] if p])
     env["DRMODEL_TEST_KILL_MARKER"] = str(marker)
     env.update({f"DRMODEL_TEST_{k.upper()}": v for k, v in hook.items()})
     # SIGINT as a terminal sends it, even when this test runs in the background (a shell starts background
     # jobs with SIGINT ignored, the child inherits that, and Python then installs no KeyboardInterrupt handler)
-    return subprocess.Popen([sys.executable, "-m", "drmodel.cli.main", *_copy_args(c, backups)],
+    return subprocess.Popen([sys.executable, "-m", "drmodel.cli.main", *_copy_args(c, backups), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
@@ -337,7 +337,7 @@ def test_ctrl_c_mid_upload_says_where_the_target_is_and_the_rerun_finishes(crash
     lines = [line for line in text.splitlines() if line.startswith("drmodel:")]
     assert len(lines) == 1, text  # one line: the state of the target and how to resume
     line = lines[0]
-    assert "interrupted while writing" in line and "not yet deleted" in line, line
+    assert "interrupted while writing" in line and "nothing deleted" in line, line
     assert "rerun the same command" in line and "drmodel restore" in line, line
     assert stopped_after < 15, f"Ctrl-C took {stopped_after:.1f} s to stop the copy"
     first = _first_complete_backup(backups)
@@ -355,3 +355,49 @@ def test_ctrl_c_mid_upload_says_where_the_target_is_and_the_rerun_finishes(crash
     allowed = set(model_keys(after, NAME, PT)) | set(model_keys(dst_before, NAME, PT))
     assert changed_keys(dst_before, after) <= allowed
     assert _listing(c.source_client, c.source_bucket) == c.source_listing
+
+
+@pytest.mark.parametrize("presses", [1, 2])
+def test_ctrl_c_stops_a_create_copy_at_once_and_counts_what_landed(crash: Crash, tmp_path: Path,
+                                                                   presses: int) -> None:
+    """Ctrl-C in the middle of a real `--create` copy (no pause injected: the hook only marks the second part
+    upload): no queued file starts, the files in flight stop at their next chunk, their multipart uploads are
+    aborted, and the one line printed counts exactly the files the target holds and says that nothing was there
+    before. A second Ctrl-C stops waiting for the files in flight. Issue 19 asks for the exit within 2 seconds."""
+    c = crash
+    empty_bucket(c.target_client, c.target_bucket)
+    backups, marker = tmp_path / "bk", tmp_path / "reached"
+    proc = _spawn(c, backups, marker, ("--create", "--account-id", "123456789012"),
+                  kill_event="before-call.s3.UploadPart", kill_after="2", kill_match=c.target_bucket,
+                  kill_action="mark", kill_pause="0")
+    deadline = time.monotonic() + 60
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert marker.exists(), "the upload point was not reached"
+    interrupted_at = time.monotonic()
+    for _ in range(presses):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=60)
+    stopped_after = time.monotonic() - interrupted_at
+    text = err.decode()
+    # a second Ctrl-C that lands while the interpreter exits ends it by the signal itself (a shell shows 130 too)
+    assert proc.returncode in ((130,) if presses == 1 else (130, -signal.SIGINT)), (proc.returncode, text[-2000:])
+    assert stopped_after < 2, f"Ctrl-C took {stopped_after:.2f} s to stop the copy"
+    line = [x for x in text.splitlines() if x.startswith("drmodel:")][-1]
+    assert "Traceback" not in text, text
+    import re
+
+    found = re.search(r"(\d+) of (\d+) files written .*?(?:, (\d+) more may or may not have landed)?;", line)
+    assert found, line
+    written, total, unsure = int(found[1]), int(found[2]), int(found[3] or 0)
+    assert "the target had none of these files before, nothing was overwritten or deleted" in line, line
+    assert "the metadata and reward function are not written yet" in line, line
+    held = [k for k in _listing(c.target_client, c.target_bucket) if not k.endswith("drmodel.lock")]
+    assert written <= len(held) <= written + unsure and written < total, (line, held)
+    if not unsure:
+        assert _unfinished_uploads(c) == []  # the uploads in flight were aborted
+    code, _, rerr = cli(*_copy_args(c, backups), "--create", "--account-id", "123456789012")
+    assert code == 0, rerr
+    code, vout, _ = cli("verify", c.src, c.dst, "--source-profile", "src", "--target-profile", "dst")
+    assert code == 0 and "IDENTICAL" in vout, vout

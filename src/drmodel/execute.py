@@ -10,19 +10,21 @@ from __future__ import annotations
 import io
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from drmodel import __version__
+from drmodel import __version__, cancel
+from drmodel.cancel import Cancelled
 from drmodel.errors import AccessDeniedError, DrmodelError, InterruptedRun, TransferError, VerificationError
 from drmodel.hashing import check_read_sha256
 from drmodel.plan import Action, Plan, write_order
 from drmodel.progress import Progress
 from drmodel.stores.base import ObjectInfo, Store, WriteResult
 from drmodel.stores.local import LocalStore
+from drmodel.units import human
 
 BACKUP_FILE = "drmodel-backup.json"
 
@@ -36,6 +38,7 @@ class Result:
     backup: Path | None = None
     seconds: float = 0.0
     retries: int = 0  # requests retried after 5xx, SlowDown or a broken connection
+    unsettled: list[str] = field(default_factory=list)  # interrupted writes whose outcome is unknown
 
 
 def store_spec(store: Store) -> dict[str, Any]:
@@ -150,6 +153,7 @@ def execute(plan: Plan, progress: Progress | None = None, *, break_lock: bool = 
 
 
 def _execute(plan: Plan, progress: Progress) -> Result:
+    cancel.reset()
     result = Result(plan=plan, skipped=[a.key for a in plan.by_op("skip")])
     started = time.monotonic()
     stage = "backup"
@@ -169,19 +173,7 @@ def _execute(plan: Plan, progress: Progress) -> Result:
         options = getattr(plan.target_store, "options", None)
         workers = max(1, getattr(options, "copy_concurrency" if plan.details.get("server_side") else
                                  "file_concurrency", 4))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for stage_writes in _write_stages(writes):
-                if failures:
-                    break  # the metadata and reward function only once every other file is there
-                futures = [(a, pool.submit(_write, plan, a, progress)) for a in stage_writes]
-                for action, fut in futures:
-                    try:
-                        res = fut.result()
-                        result.written[action.key] = res.sha256
-                        if res.confirmed:
-                            confirmed[action.key] = res.info
-                    except Exception as exc:  # finish the batch, then report
-                        failures.append((action, exc))
+        _run_writes(plan, writes, workers, progress, result, confirmed, failures)
         if failures:
             first = failures[0][1]
             detail = first.message if isinstance(first, DrmodelError) else f"{first.__class__.__name__}: {first}"
@@ -214,7 +206,7 @@ def _execute(plan: Plan, progress: Progress) -> Result:
         if finalize is not None:
             stage = "pack"
             finalize()  # an archive target: pack the staged files
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Cancelled):
         raise InterruptedRun(_interrupted_state(stage, plan, result),
                              fix="rerun the same command to finish" + (
                                  f", or undo with `{restore_command(result.backup, store_spec(plan.target_store))}`"
@@ -227,6 +219,55 @@ def _execute(plan: Plan, progress: Progress) -> Result:
     return result
 
 
+def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progress, result: Result,
+                confirmed: dict[str, ObjectInfo], failures: list[tuple[Action, BaseException]]) -> None:
+    """Write in parallel, stage after stage, recording what landed in `result`, `confirmed` and `failures`.
+
+    On Ctrl-C (KeyboardInterrupt here, in the main thread) no queued write starts, the writes in flight stop at
+    their next chunk (drmodel.cancel; an unfinished multipart upload is aborted), and the ones that land meanwhile
+    are still counted: `result.written` is what the target holds. After SETTLE seconds, or at a second Ctrl-C,
+    the writes still in flight are left unaccounted (`result.unsettled`)."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drmodel-write")
+    started: list[tuple[Action, Future[WriteResult]]] = []
+
+    def collect(action: Action, fut: Future[WriteResult]) -> None:
+        try:
+            res = fut.result()
+        except Exception as exc:  # finish the batch, then report
+            failures.append((action, exc))
+            return
+        result.written[action.key] = res.sha256
+        if res.confirmed:
+            confirmed[action.key] = res.info
+
+    try:
+        for stage_writes in _write_stages(writes):
+            if failures:
+                break  # the metadata and reward function only once every other file is there
+            futures = [(a, pool.submit(_write, plan, a, progress)) for a in stage_writes]
+            started += futures
+            for action, fut in futures:
+                collect(action, fut)
+    except KeyboardInterrupt:
+        cancel.request()
+        pool.shutdown(wait=False, cancel_futures=True)
+        in_flight = [f for _, f in started if not f.done()]
+        try:
+            wait(in_flight, timeout=SETTLE)
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: stop waiting
+        for action, fut in started:
+            if fut.done() and not fut.cancelled() and action.key not in result.written and fut.exception() is None:
+                collect(action, fut)
+        result.unsettled = [a.key for a, f in started if not f.done()]
+        raise
+    finally:
+        pool.shutdown(wait=False)
+
+
+SETTLE = 1.5  # seconds a Ctrl-C waits for the writes in flight to stop and say whether they landed
+
+
 def _write_stages(writes: list[Action]) -> list[list[Action]]:
     """The writes in two batches: the model's files, biggest first (no big file starts last and runs alone while
     the other workers idle), then, once all of them landed, the metadata and reward function, so that the model
@@ -236,12 +277,29 @@ def _write_stages(writes: list[Action]) -> list[list[Action]]:
 
 
 def _interrupted_state(stage: str, plan: Plan, result: Result) -> str:
+    """What the target holds after a Ctrl-C, as far as drmodel knows it."""
     if stage == "backup":
-        return "interrupted while backing up: the target was not changed yet"
+        return "interrupted while backing up: the target was not changed"
     if stage == "write":
-        return (f"interrupted while writing: {len(result.written)} of {len(plan.writes)} files written, "
-                "old checkpoint files not yet deleted (the target is a mix of old and new)")
-    return f"interrupted during {stage}: every file was written"
+        writes = plan.writes
+        landed = [a for a in writes if a.key in result.written]
+        size = sum(a.size for a in landed)
+        text = (f"interrupted while writing: {len(landed)} of {len(writes)} files written ({human(size)})"
+                + (f", {len(result.unsettled)} more may or may not have landed" if result.unsettled else ""))
+        finals = [a for a in writes if write_order(a)[0] >= 2]
+        if finals and not any(a.key in result.written for a in finals):
+            text += "; the metadata and reward function are not written yet, so the target does not look complete"
+        replaced = [a for a in plan.actions if a.op in ("overwrite", "delete")]
+        if not replaced:
+            text += "; the target had none of these files before, nothing was overwritten or deleted"
+        else:
+            overwritten = sum(1 for a in landed if a.op == "overwrite")
+            text += (f"; {overwritten} old files overwritten, nothing deleted (the target is a mix of old and new "
+                     "until the copy finishes)")
+        return text
+    if stage == "delete":
+        return "interrupted while deleting stale files: every file was written and verified; some stale files remain"
+    return f"interrupted during {stage}: every file was written and verified"
 
 
 def write_manifest(plan: Plan, result: Result) -> None:

@@ -13,6 +13,8 @@ import hashlib
 import zlib
 from typing import BinaryIO
 
+from drmodel import cancel
+
 
 def b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
@@ -82,6 +84,7 @@ class HashingReader:
         return got or 0
 
     def _take(self, data: bytes | memoryview) -> None:
+        cancel.check()  # Ctrl-C: stop at this chunk
         self._whole.update(data)
         if self._crc is not None:
             self._crc = zlib.crc32(data, self._crc)

@@ -25,6 +25,7 @@ from email.utils import parsedate_to_datetime
 from functools import cached_property, lru_cache
 from typing import Any, BinaryIO
 
+from drmodel import cancel
 from drmodel.errors import InvalidModelError, NotFoundError, VerificationError
 from drmodel.hashing import HashingReader, b64, full_sha256_hex
 from drmodel.options import TransferOptions
@@ -72,6 +73,7 @@ def make_client(profile: str | None, options: TransferOptions) -> Any:
                                    region_name=session.get_config_variable("region") or "us-east-1")
     client.meta.events.register("before-send.s3.PutObject", close_connection_on_empty_put)
     client.meta.events.register("before-call.s3", expect_continue_for_big_bodies_only)
+    client.meta.events.register_first("needs-retry.s3", no_retry_once_cancelled)
     return client
 
 
@@ -92,6 +94,16 @@ def parse_timestamp(value: Any) -> Any:
     from botocore.utils import parse_timestamp as botocore_parse
 
     return botocore_parse(value)
+
+
+def no_retry_once_cancelled(response: Any = None, caught_exception: Any = None, **kwargs: Any) -> None:
+    """botocore `needs-retry.s3` handler, first in line: after a Ctrl-C (drmodel.cancel) a failed request is not
+    retried. A body that stops at its next chunk fails its request, which botocore would otherwise retry with
+    backoff up to five times, each retry stopping at its first chunk again. A request that succeeded is left
+    alone: what it wrote landed, and the caller counts it."""
+    failed = caught_exception is not None or (response is not None and response[0].status_code >= 400)
+    if failed:
+        cancel.check()
 
 
 def expect_continue_for_big_bodies_only(params: Any, **kwargs: Any) -> None:
@@ -424,8 +436,8 @@ class S3Store:
 
     def _upload_part(self, key: str, upload_id: str, number: int, data: bytes, digest: bytes) -> dict[str, Any]:
         checksum = b64(digest)
-        r = self._call("upload_part", key, Key=key, UploadId=upload_id, PartNumber=number, Body=data,
-                       ChecksumSHA256=checksum)
+        r = self._call("upload_part", key, Key=key, UploadId=upload_id, PartNumber=number,
+                       Body=ViewBody(memoryview(data)), ChecksumSHA256=checksum)
         return {"PartNumber": number, "ETag": r["ETag"], "ChecksumSHA256": checksum}
 
     def can_read(self, source: S3Store, key: str) -> bool:
@@ -490,6 +502,7 @@ class S3Store:
         ranges = [(n, start, min(start + step, size) - 1) for n, start in enumerate(range(0, size, step), 1)]
 
         def copy_part(n: int, first: int, last: int) -> dict[str, Any]:
+            cancel.check()  # Ctrl-C: no new part starts
             r = self._call("upload_part_copy", key, Key=key, UploadId=upload_id, PartNumber=n,
                            CopySource=copy_source, CopySourceRange=f"bytes={first}-{last}", **pin)
             if progress:
@@ -557,15 +570,18 @@ class _Body:
 
 
 class ViewBody(_Body):
-    """Bytes in a (reused) buffer as a PUT body, handed to the socket in one piece, without a copy."""
+    """Bytes in a (reused) buffer as a PUT body, handed to the socket 1 MiB at a time without a copy (so that a
+    Ctrl-C stops it at the next chunk)."""
 
     def __init__(self, view: memoryview) -> None:
         super().__init__(len(view))
         self._view = view
 
     def read(self, n: int | None = -1) -> memoryview | bytes:
-        start, self._pos = self._pos, self._size
-        return self._view[start:] if start < self._size else b""
+        cancel.check()
+        start = self._pos
+        self._pos = min(self._size, start + READ_CHUNK)
+        return self._view[start:self._pos] if start < self._size else b""
 
 
 class StreamBody(_Body):
@@ -628,6 +644,7 @@ class FileBody(_Body):
         self.buffer = memoryview(bytearray(self.CHUNK))
 
     def read(self, n: int | None = -1) -> memoryview | bytes:
+        cancel.check()
         want = min(self.CHUNK, self._size - self._pos)
         if want <= 0:
             return b""
