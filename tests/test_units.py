@@ -117,7 +117,9 @@ def test_roles_and_model_files():
     assert role("model/model_140.pb") == "frozen graph"
     assert role("training_params_1.yaml") == "training params"
     assert is_model_file("model/.coach_checkpoint") and not is_model_file("model/.DS_Store")
-    assert not is_model_file("metrics/training.json") and not is_model_file("eval_params_1.yaml")
+    # metrics/ travels with the model (DRfC's dr-upload-model requires a file there); evaluation params do not
+    assert is_model_file("metrics/TrainingMetrics.json") and role("metrics/TrainingMetrics.json") == "metrics"
+    assert not is_model_file("metrics/") and not is_model_file("eval_params_1.yaml")
 
 
 def test_checkpoint_numbers_match_exactly():

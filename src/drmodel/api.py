@@ -45,8 +45,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-LOCATION_KEYS = ("SAGEMAKER_SHARED_S3_BUCKET", "SAGEMAKER_SHARED_S3_PREFIX", "MODEL_METADATA_FILE_S3_KEY",
-                 "REWARD_FILE_S3_KEY", "METRICS_S3_BUCKET", "METRICS_S3_OBJECT_KEY")
+LOCATION_KEYS = paramsfile.LOCATION_KEYS
 
 
 def make_store(addr: Address, profile: str | None, options: TransferOptions | None = None, *,
@@ -208,7 +207,8 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
         src.prefetch(_planning_reads(src.files))
         request = TargetRequest(name=name, create=create, training_job=target_training_job, account_id=account_id)
         tgt = resolve_target(place.result(), src, request)
-    if src.store.describe(src.key_for(METADATA)) == tgt.store.describe(tgt.key_for(METADATA)):
+    if src.store.describe(src.key_for(METADATA)) == tgt.store.describe(tgt.key_for(METADATA)) or (
+            src.address == tgt.address):  # a DRfC training prefix's metadata key is its model/ copy
         raise UsageError("the source and the target are the same model", fix="name another target")
     notes: list[str] = []
     src_files, rewritten, selection = _select_checkpoints(src, checkpoint)
@@ -229,6 +229,7 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
                 new = tgt.rewrite(path, data)
                 if new != data:
                     rewritten[path] = (new, "rewrote " + ", ".join(paramsfile.changed_keys(data, new)))
+    notes.extend(layouts.transfer_notes(src, tgt, src_files, rewritten))
     racing = _gate(src, src_files, rewritten, kind, force, notes)
     same = _same_paths(src, tgt, src_files, rewritten)
     s3_target = isinstance(tgt.store, S3Store)

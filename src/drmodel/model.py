@@ -1,7 +1,8 @@
 """The canonical model: files under their import-layout paths, their roles, checkpoints and manifest.
 
 Canonical paths are those of the import layout: `model_metadata.json`, `reward_function.py`, `model/*`,
-`ip/*`, `training_params*.yaml`. Every layout maps these to its own keys.
+`ip/*`, `training_params*.yaml` and `metrics/*` (training and evaluation metrics, which DRfC's `dr-upload-model`
+requires). Every layout maps these to its own keys.
 """
 
 from __future__ import annotations
@@ -20,15 +21,20 @@ CKPT_RE = re.compile(r"^(\d+)_Step-(\d+)\.ckpt")
 PB_RE = re.compile(r"^model_(\d+)\.pb$")
 TRAINING_PARAMS_RE = re.compile(r"^training_params(_[^/]*)?\.yaml$")
 JUNK = {".DS_Store", "Thumbs.db", "desktop.ini"}
+# DRfC: METRICS_S3_OBJECT_KEY = <prefix>/metrics/TrainingMetrics.json; evaluation writes metrics/evaluation/
+METRICS_DIR = "metrics/"
 
 
 def is_model_file(path: str) -> bool:
-    """Whether a canonical path belongs to what drmodel moves (what the manual procedure moved, plus ip/, params)."""
+    """Whether a canonical path belongs to what drmodel moves (what the manual procedure moved, plus ip/, params and
+    metrics/)."""
     name = path.rsplit("/", 1)[-1]
     if name in JUNK or ".drmodel-tmp-" in name:
         return False
     if path in (METADATA, REWARD) or TRAINING_PARAMS_RE.match(path):
         return True
+    if path.startswith(METRICS_DIR):
+        return len(path) > len(METRICS_DIR) and not path.endswith("/")
     return (path.startswith("model/") or path.startswith("ip/")) and len(path) > 6
 
 
@@ -42,6 +48,8 @@ def role(path: str) -> str:
         return "training params"
     if path.startswith("ip/"):
         return "hyperparameters" if name == "hyperparameters.json" else "training state"
+    if path.startswith(METRICS_DIR):
+        return "metrics"
     if CKPT_RE.match(name):
         return "checkpoint"
     if PB_RE.match(name):

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from drmodel.errors import AmbiguousError, InvalidModelError, UsageError
-from drmodel.layouts.base import Layout, ModelLocation, ModelSummary, TargetRequest
+from drmodel.layouts.base import Layout, ModelLocation, ModelSummary, TargetRequest, transfer_notes
 from drmodel.layouts.export import ConsoleExportLayout
 from drmodel.layouts.folder import FolderLayout
 from drmodel.layouts.legacy import LegacyConsoleLayout
@@ -16,7 +16,8 @@ from drmodel.stores.base import Store
 LAYOUTS: dict[str, type] = {"legacy": LegacyConsoleLayout, "prefix": FolderLayout, "export": ConsoleExportLayout,
                             "folder": FolderLayout}
 
-__all__ = ["LAYOUTS", "Layout", "ModelLocation", "ModelSummary", "TargetRequest", "detect", "get_layout"]
+__all__ = ["LAYOUTS", "Layout", "ModelLocation", "ModelSummary", "TargetRequest", "detect", "get_layout",
+           "transfer_notes"]
 
 
 def get_layout(name: str) -> Layout:

@@ -7,7 +7,7 @@ module with one class and registering it in `layouts/__init__.py`; nothing else 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -61,6 +61,7 @@ class ModelLocation:
     # (a training_params file names its model's own bucket and prefix: rewritten when a model moves)
     rewrite: Callable[[str, bytes], bytes] | None = None
     overrides: dict[str, bytes] = field(default_factory=dict)  # planned contents that differ from the store's
+    notes: list[str] = field(default_factory=list)  # what a plan involving this model should say about its layout
     # a key prefix the layout listed whole while opening the model, and every key it found under it
     listed_under: str | None = None
     listed: frozenset[str] = frozenset()
@@ -130,3 +131,48 @@ class Layout(Protocol):
     def open_model(self, store: Store, path: str, *, training_job: str | None = None) -> ModelLocation: ...
 
     def resolve_target(self, store: Store, path: str, request: TargetRequest) -> ModelLocation: ...
+
+
+def transfer_notes(src: ModelLocation, tgt: ModelLocation, files: Collection[str],
+                   rewritten: Mapping[str, tuple[bytes, str]]) -> list[str]:
+    """What a copy's plan should say about where the model lands: the layouts' own notes; for a prefix in a bucket,
+    what DRfC's dr-upload-model and dr-download-model will refuse (no file under metrics/, no
+    ip/hyperparameters.json); a METRICS_S3_OBJECT_KEY that names a file of the target model that neither this
+    copy nor the target holds; an S3_ENDPOINT_URL that names another S3 service than the target's."""
+    from drmodel import paramsfile
+    from drmodel.model import METRICS_DIR, TRAINING_PARAMS_RE
+
+    notes = [*src.notes, *tgt.notes]
+    bucket = getattr(tgt.store, "bucket", None)
+    if not bucket:
+        return notes
+    no_metrics = False
+    if tgt.layout == "prefix":
+        held = set(files) | set(tgt.files)
+        if not any(p.startswith(METRICS_DIR) for p in held):
+            no_metrics = True
+            notes.append("warning: no file under metrics/ (the source has none): DRfC's dr-upload-model refuses "
+                         "such a prefix (\"Meta-data files are not found\") until training or evaluation writes one")
+        if "ip/hyperparameters.json" not in held:
+            notes.append("warning: no ip/hyperparameters.json (the source has none): DRfC's dr-upload-model and "
+                         "dr-download-model refuse such a prefix")
+    written = {tgt.key_for(p) for p in files} | {o.key for o in tgt.files.values()}
+    for path, (data, _) in sorted(rewritten.items()):
+        if not TRAINING_PARAMS_RE.match(path):
+            continue
+        doc = paramsfile.load(data, path)
+        key = doc.get("METRICS_S3_OBJECT_KEY")
+        if (not no_metrics and isinstance(key, str) and doc.get("METRICS_S3_BUCKET") == bucket and key not in written
+                and tgt.listed_under is not None and key.startswith(tgt.listed_under)):
+            notes.append(f"{path}: METRICS_S3_OBJECT_KEY names {key}, which neither this copy nor the target holds "
+                         "(training writes it there)")
+        endpoint = doc.get("S3_ENDPOINT_URL")
+        if endpoint and not _same_endpoint(src.store, tgt.store):
+            notes.append(f"{path}: S3_ENDPOINT_URL {endpoint} is kept as it is: it names the S3 service the model was "
+                         "trained against (DRfC's MinIO); change or remove it before training elsewhere")
+    return notes
+
+
+def _same_endpoint(a: Store, b: Store) -> bool:
+    ca, cb = getattr(a, "client", None), getattr(b, "client", None)
+    return ca is not None and cb is not None and ca.meta.endpoint_url == cb.meta.endpoint_url

@@ -2,8 +2,8 @@
 
 The timestamp folder looks like `Wed, 27 Oct 2021 19:42:10 GMT` (spaces and commas in keys) and holds
 `model_metadata.json`, `reward_function.py`, `training_params_<uuid>.yaml`, `ip/hyperparameters.json`,
-`model/` (often with a dotless `coach_checkpoint`), plus `metrics/`, `logs/` and `sagemaker-artifacts/`,
-which are not part of the model. Exports are read, never written: the console that made them is gone.
+`model/` (often with a dotless `coach_checkpoint`), plus `metrics/` (in the console's own format), `logs/` and
+`sagemaker-artifacts/`, which are not copied. Exports are read, never written: the console that made them is gone.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from drmodel.errors import NotFoundError, UsageError
 from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest, probe
 from drmodel.layouts.legacy import JOB_PREFIX
 from drmodel.layouts.names import choose_job
-from drmodel.model import METADATA, is_model_file
+from drmodel.model import METADATA, METRICS_DIR, is_model_file
 from drmodel.stores.base import ObjectInfo, Store
 
 EXPORT_TS_RE = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$")
@@ -66,7 +66,7 @@ class ConsoleExportLayout:
         files: dict[str, ObjectInfo] = {}
         for obj in store.list(folder):
             rel = obj.key[len(folder):]
-            if is_model_file(rel):
+            if is_model_file(rel) and not rel.startswith(METRICS_DIR):  # the console's metrics stay (see above)
                 files[rel] = obj
         ts = folder.rstrip("/").rsplit("/", 1)[-1]
         return ModelLocation(store=store, layout=self.name, name=name, address=store.describe(folder), files=files,

@@ -233,11 +233,15 @@ class LegacyConsoleLayout:
                                 fix="create a placeholder model with that name, or pass --create to write a new one")
         bucket = getattr(store, "bucket", None)
         if bucket:
-            values = {"SAGEMAKER_SHARED_S3_BUCKET": bucket, "SAGEMAKER_SHARED_S3_PREFIX": prefix,
-                      "MODEL_METADATA_FILE_S3_KEY": _meta_key(name), "REWARD_FILE_S3_KEY": _reward_key(name),
-                      "METRICS_S3_BUCKET": bucket,
-                      "METRICS_S3_OBJECT_KEY": f"DeepRacer-Metrics/TrainingMetrics-{job_timestamp(prefix)}.json"}
-            loc.rewrite = lambda p, data: paramsfile.rewrite(data, values) if TRAINING_PARAMS_RE.match(p) else data
+            metrics = f"DeepRacer-Metrics/TrainingMetrics-{job_timestamp(prefix)}.json"  # where the console kept them
+
+            def rewrite(p: str, data: bytes) -> bytes:
+                if not TRAINING_PARAMS_RE.match(p):
+                    return data
+                return paramsfile.moved(data, p, bucket=bucket, prefix=prefix, metadata_key=_meta_key(name),
+                                        reward_key=_reward_key(name), metrics_key=metrics)
+
+            loc.rewrite = rewrite
         return loc
 
     def account_id(self, store: Store, idx: BucketIndex) -> str:

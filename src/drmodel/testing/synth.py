@@ -183,3 +183,90 @@ def console_export(base: str, name: str, timestamp: str, files: dict[str, bytes]
     out[folder + "logs/training/training-job.log"] = b"log line\n"
     out[folder + "sagemaker-artifacts/dr-sm-rltj--20211027/output/model.tar.gz"] = b"\x1f\x8b not really"
     return out
+
+
+# -- deepracer-for-cloud (DRfC) ------------------------------------------------------------------------------------
+def drfc_training_params(bucket: str, prefix: str, *, world: str = "reinvent_base", minio: bool = True,
+                         metrics_prefix: str | None = None, **extra: str) -> bytes:
+    """A training_params.yaml as DRfC's training start writes it into the prefix: PyYAML's dump with every scalar
+    single-quoted (`default_style="'"`), keys sorted, after a `---` line; the values of DRfC's template defaults.
+    `minio` adds S3_ENDPOINT_URL (DR_CLOUD=local); the locations point at custom_files/ and the prefix."""
+    import yaml
+
+    metrics = metrics_prefix if metrics_prefix is not None else f"{prefix}/metrics"
+    config = {
+        "ALTERNATE_DRIVING_DIRECTION": "False", "AWS_REGION": "us-east-1", "BEST_MODEL_METRIC": "progress",
+        "BODY_SHELL_TYPE": "deepracer", "CAMERA_MAIN_ENABLE": "True", "CAMERA_SUB_ENABLE": "False",
+        "CAR_COLOR": "Red", "CAR_NAME": "FastCar", "CHANGE_START_POSITION": "True", "DISPLAY_NAME": "FastCar",
+        "ENABLE_DOMAIN_RANDOMIZATION": "False", "ENABLE_EXTRA_KVS_OVERLAY": "False", "JOB_TYPE": "TRAINING",
+        "KINESIS_VIDEO_STREAM_NAME": "", "METRICS_S3_BUCKET": bucket,
+        "METRICS_S3_OBJECT_KEY": f"{metrics}/TrainingMetrics.json", "MIN_EVAL_TRIALS": "5",
+        "MODEL_METADATA_FILE_S3_KEY": "custom_files/model_metadata.json", "NUM_WORKERS": "1",
+        "RACER_NAME": "FastCar", "RACE_TYPE": "TIME_TRIAL", "REVERSE_DIR": "False",
+        "REWARD_FILE_S3_KEY": "custom_files/reward_function.py", "ROBOMAKER_SIMULATION_JOB_ACCOUNT_ID": "Dummy",
+        "ROUND_ROBIN_ADVANCE_DIST": "0.05", "SAGEMAKER_SHARED_S3_BUCKET": bucket, "SAGEMAKER_SHARED_S3_PREFIX": prefix,
+        "SIMTRACE_S3_BUCKET": bucket, "SIMTRACE_S3_PREFIX": prefix, "START_POSITION_OFFSET": "0.0",
+        "TRAINING_JOB_ARN": "arn:Dummy", "WORLD_NAME": world,
+    }
+    if minio:
+        config["S3_ENDPOINT_URL"] = "http://minio:9000"
+    config.update(extra)
+    return yaml.dump(config, default_flow_style=False, default_style="'", explicit_start=True).encode()
+
+
+def drfc_prefix(bucket: str, prefix: str = "rl-deepracer-sagemaker", *,
+                checkpoints: Sequence[tuple[int, int]] = ((9, 9000), (10, 10000)), best: int | None = None,
+                last: int | None = None, scale: float = 0.001, seed: int = 7, workers: int = 1,
+                custom_files: bool = True, evaluation: bool = False, metrics: bool = True,
+                action_space: str = "discrete") -> dict[str, bytes]:
+    """A DRfC bucket after `dr-upload-custom-files` and some `dr-start-training` into `prefix` (bucket keys ->
+    bytes): custom_files/ at the bucket's root; in the prefix the root reward_function.py DRfC copies in, the
+    training_params.yaml (or training_params_1..N.yaml for multi-config training with `workers` > 1), the
+    SimApp's ip/ and model/ (model/model_metadata.json is the prefix's ONLY metadata), metrics/ and
+    training-simtrace/; with `evaluation`, what dr-start-evaluation adds."""
+    best = checkpoints[0][0] if best is None else best
+    last = checkpoints[-1][0] if last is None else last
+    meta = model_metadata(action_space)
+    reward = REWARD_FUNCTION.replace("{bonus}", "1.5").encode()
+    hyper = (json.dumps(HYPERPARAMETERS, indent=4) + "\n").encode()
+    out: dict[str, bytes] = {}
+    if custom_files:
+        out.update({"custom_files/hyperparameters.json": hyper, "custom_files/model_metadata.json": meta,
+                    "custom_files/reward_function.py": reward})
+    p = f"{prefix}/"
+    out[p + "reward_function.py"] = reward
+    params = drfc_training_params(bucket, prefix)
+    if workers > 1:
+        for i in range(1, workers + 1):
+            out[p + f"training_params_{i}.yaml"] = params if i == 1 else drfc_training_params(
+                bucket, prefix, world="reInvent2019_track", NUM_WORKERS=str(workers))
+    else:
+        out[p + "training_params.yaml"] = params
+    out.update({p + "ip/hyperparameters.json": hyper, p + "ip/ip.json": json.dumps({"IP": "172.18.0.5"}).encode(),
+                p + "ip/done": b""})
+    for path, data in checkpoint_files(checkpoints, best=best, last=last, scale=scale, seed=seed).items():
+        out[p + path] = data
+    out[p + "model/model_metadata.json"] = meta
+    if metrics:
+        out[p + "metrics/TrainingMetrics.json"] = json.dumps({"metrics": [
+            {"episode": 1, "phase": "training", "completion_percentage": 12}]}).encode()
+    out[p + "training-simtrace/0-iteration.csv"] = b"episode,steps,X,Y\n0,1,0.3,2.7\n"
+    if evaluation:
+        out[p + "evaluation_params.yaml"] = b"---\n'JOB_TYPE': 'EVALUATION'\n"
+        out[p + "metrics/evaluation/evaluation-20260101120000.json"] = b'{"metrics": []}'
+        out[p + "evaluation-20260101120000/evaluation-simtrace/0-iteration.csv"] = b"episode,steps\n"
+    return out
+
+
+def drfc_upload_params() -> bytes:
+    """training_params.yaml as `dr-upload-model` regenerates it: its location values are the placeholders its
+    script falls back to (TARGET_S3_* are not exported to it), not the real target."""
+    import yaml
+
+    config = {"AWS_REGION": "us-east-1", "JOB_TYPE": "TRAINING", "METRICS_S3_BUCKET": "bucket",
+              "METRICS_S3_OBJECT_KEY": "bucket/TrainingMetrics.json",
+              "MODEL_METADATA_FILE_S3_KEY": "bucket/model/model_metadata.json",
+              "REWARD_FILE_S3_KEY": "bucket/reward_function.py", "SAGEMAKER_SHARED_S3_BUCKET": "bucket",
+              "SAGEMAKER_SHARED_S3_PREFIX": "rl-deepracer-sagemaker", "WORLD_NAME": "reinvent_base",
+              "RACE_TYPE": "TIME_TRIAL", "CAR_NAME": "FastCar"}
+    return yaml.dump(config, default_flow_style=False, default_style="'", explicit_start=True).encode()
