@@ -244,3 +244,38 @@ def test_the_fast_response_timestamp_parser_agrees_with_botocores(when: Any, for
         fraction = tail[:6]
         text = head + ("." + fraction[:digits] if digits else "") + tail[6:]
     assert parse_timestamp(text) == botocore_parse(text)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_follow_the_users_umask(tmp_path: Any, umask: int, mode: int) -> None:
+    """A pulled file gets the mode any program of the user would give it (0666 less the umask), not mkstemp's
+    0600; nothing temporary is left beside it."""
+    import os
+    import stat
+
+    from drmodel.stores.local import LocalStore
+
+    old = os.umask(umask)
+    try:
+        LocalStore(tmp_path).write_stream("model/a.bin", io.BytesIO(b"x" * 10), 10)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "model/a.bin").stat().st_mode) == mode
+    assert [p.name for p in (tmp_path / "model").iterdir()] == ["a.bin"]
+
+
+def test_a_lock_of_this_host_is_never_probed_with_os_kill_on_windows(monkeypatch: Any) -> None:
+    """On Windows os.kill(pid, 0) terminates the process: the liveness probe must not call it there."""
+    import os
+
+    from drmodel import lock
+
+    def kill(pid: int, sig: int) -> None:
+        raise AssertionError("os.kill called")
+
+    monkeypatch.setattr(os, "kill", kill)
+    monkeypatch.setattr(os, "name", "nt")
+    assert lock._alive(12345) is True
+    monkeypatch.setattr(os, "name", "posix")
+    with pytest.raises(AssertionError):
+        lock._alive(12345)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
@@ -16,6 +16,19 @@ from drmodel.stores.base import SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteR
 # gets page-cache folios of that order, whose allocation after a few idle seconds cost the kernel 0.85-0.9 s per
 # 360 MiB; 1 MiB writes cost 0.04 s, every time.
 CHUNK = 1024 * 1024
+
+
+def _new_temp(dest: Path) -> tuple[int, str]:
+    """A new, exclusive temporary file beside `dest`, created with mode 0666 less the umask, as the file renamed
+    over `dest` should be (tempfile.mkstemp's 0600 would leave every written file private to its owner)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        tmp = str(dest.parent / f".{dest.name}.drmodel-tmp-{secrets.token_hex(6)}")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {dest}")
 
 
 class LocalStore:
@@ -76,7 +89,7 @@ class LocalStore:
         dest = self._path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         reader = HashingReader(stream, None, progress)  # the whole file's sha256 only: no parts on a disk
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.drmodel-tmp-", dir=dest.parent)
+        fd, tmp = _new_temp(dest)
         try:
             with os.fdopen(fd, "wb") as out:
                 reserved = size > 0 and _reserve(fd, size)
