@@ -97,7 +97,12 @@ def list_models(address: str, *, profile: str | None = None, layout: str | None 
     _local_must_exist(addr)
     store = make_store(addr, profile)
     lay, kind = layouts.detect(store, addr.path, layout)
-    if kind == "model" and lay.name != "legacy":
+    if kind == "model" and lay.name == "legacy":  # one model of the bucket, each of its training jobs a row
+        rows = [r for r in lay.list_models(store, "") if r.name == addr.path.strip("/")]
+        if not rows:
+            lay.open_model(store, addr.path)  # raises NotFoundError naming the closest models
+        return rows
+    if kind == "model":
         loc = lay.open_model(store, addr.path)
         return [ModelSummary(loc.name, lay.name, loc.address, sum(f.size for f in loc.files.values()),
                              len(ckpts.inventory(loc.files)), loc.details)]

@@ -208,8 +208,10 @@ class LegacyConsoleLayout:
                                     fix="its training job's files are missing; check the bucket (drmodel ls)")
         loc = self._location(store, idx, name, choose_job(name, jobs, training_job))
         if METADATA not in loc.files:
-            raise InvalidModelError(f"{store.describe(_meta_key(name))} is missing",
-                                    fix="the model's metadata was deleted; restore it or copy a training prefix")
+            raise InvalidModelError(
+                f"{store.describe(_meta_key(name))} is missing, though training job {loc.details['training_prefix']} "
+                "names it", fix="a drmodel copy writes the metadata last: if one into this model stopped, rerun that "
+                "copy to finish it; if the metadata was deleted, `drmodel restore` a backup or copy the model again")
         return loc
 
     # -- writing -------------------------------------------------------------------------------------
