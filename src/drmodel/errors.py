@@ -24,6 +24,29 @@ class ExitCode(enum.IntEnum):
     MISSING_COMPONENT = 11  # an optional part of drmodel is not installed (e.g. the demo's SeaweedFS)
     INTERRUPTED = 130  # Ctrl-C
 
+    @property
+    def meaning(self) -> str:
+        """A few words for `drmodel --help`'s list of exit codes (README's "Exit codes" table says more)."""
+        return EXIT_CODE_MEANINGS[self]
+
+
+# Every ExitCode's line in `drmodel --help`; the CLI's tests check that each member has one.
+EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "ok (verify, diff: identical)",
+    ExitCode.ERROR: "unexpected error (a bug: rerun with --debug and report it)",
+    ExitCode.USAGE: "wrong or missing argument",
+    ExitCode.NOT_FOUND: "model, bucket, folder or training job not found",
+    ExitCode.ACCESS_DENIED: "credentials missing or refused, or a permission lacking",
+    ExitCode.INVALID_MODEL: "invalid model (check: errors found)",
+    ExitCode.AMBIGUOUS: "ambiguous: several training jobs or layouts fit",
+    ExitCode.REFUSED: "a destructive step was refused (no --yes, or answered no)",
+    ExitCode.DIFFERENT: "verify, diff: different; a written file failed verification",
+    ExitCode.TRANSFER_FAILED: "a transfer failed or was cut: rerun to resume",
+    ExitCode.LOCKED: "another drmodel run is writing the same target model",
+    ExitCode.MISSING_COMPONENT: "an optional part of drmodel is not installed",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+
 
 class DrmodelError(Exception):
     exit_code: ExitCode = ExitCode.ERROR

@@ -74,6 +74,29 @@ def render_plan(plan: Any, out: TextIO, *, dry_run: bool, verbose: bool = False)
         out.write(f"  {note}\n")
 
 
+def check_json(report: Any) -> dict[str, Any]:
+    """A `drmodel check` report as JSON (`check --json`, and each side of `diff --json`)."""
+    e = report.evaluation
+    return {"address": report.address, "layout": report.layout, "ok": not report.errors,
+            "findings": [vars(f) for f in report.findings],
+            "evaluation": {"checkpoint": e.name if e else None, "number": e.number if e else None,
+                           "kind": e.kind if e else None, "reason": e.reason if e else None,
+                           "sha256": report.evaluation_sha256, "files": report.file_sha256}}
+
+
+def render_check(report: Any, out: TextIO) -> None:
+    out.write(f"Check of {report.address} ({report.layout} layout)\n")
+    order = {"error": 0, "warning": 1, "info": 2}
+    for f in sorted(report.findings, key=lambda f: order[f.severity]):
+        out.write(f"  {f.line()}\n")
+    e = report.evaluation
+    if e and e.name:
+        out.write(f"Evaluation will load: {e.name} ({e.kind}), sha256 {report.evaluation_sha256}\n")
+    n_err = len(report.errors)
+    n_warn = sum(f.severity == "warning" for f in report.findings)
+    out.write(f"{n_err} errors, {n_warn} warnings.\n")
+
+
 class Bar(Progress):
     """A one-line progress bar on stderr: phase, bytes, rate, files. Silent when quiet or not a terminal."""
 

@@ -1,0 +1,34 @@
+"""`drmodel copy`: a model from any place to any other, across accounts, inside S3 or streamed."""
+
+from __future__ import annotations
+
+import argparse
+
+from drmodel.cli.options import checkpoint_options, layout_help, write_options
+from drmodel.cli.streams import IO
+from drmodel.cli.transfer import plan_transfer, run_plan
+from drmodel.errors import ExitCode
+
+HELP = "copy a model between buckets, accounts or folders, streamed and verified"
+EXAMPLE = ("drmodel copy s3://aws-deepracer-6f1c.../Apex-Hunter s3://aws-deepracer-9a8b.../Apex-Hunter \\\n"
+           "      --source-profile racer --target-profile friend")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="the model to copy (any address `drmodel show` takes)")
+    p.add_argument("target", help="where it goes: s3://BUCKET/NAME, s3://BUCKET/PREFIX/, a folder, "
+                   "NAME.tar.gz or droa://DEPLOYMENT/NAME")
+    p.add_argument("--source-profile", help="credentials for the source")
+    p.add_argument("--target-profile", help="credentials for the target")
+    p.add_argument("--layout", help=layout_help("the source's"))
+    p.add_argument("--training-job", metavar="JOB", help="choose among several training jobs of the source model")
+    p.add_argument("--relay", action="store_true", help="stream the bytes through this machine even when the "
+                   "target's credentials can read the source (default: copy inside S3 then)")
+    checkpoint_options(p)
+    write_options(p)
+
+
+def run(args: argparse.Namespace, io: IO) -> ExitCode:
+    plan = plan_transfer("copy", args.source, args.target, args, source_profile=args.source_profile,
+                         target_profile=args.target_profile)
+    return run_plan(plan, args, io)

@@ -1,0 +1,53 @@
+"""`drmodel diff`: `verify` plus the verdict, whether the same weights will race and if not why."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from drmodel.cli.options import JSON_HELP, eval_checkpoint_option, pair_options
+from drmodel.cli.streams import IO
+from drmodel.errors import ExitCode
+
+HELP = "compare two models and say whether the same weights will race, and if not why"
+EXAMPLE = ("drmodel diff s3://aws-deepracer-6f1c.../Apex-Hunter s3://aws-deepracer-9a8b.../Apex-Hunter \\\n"
+           "      --source-profile racer --target-profile friend")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    pair_options(p)
+    eval_checkpoint_option(p)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+
+
+def run(args: argparse.Namespace, io: IO) -> ExitCode:
+    from drmodel import api
+    from drmodel.cli.render import check_json, dump_json
+
+    d = api.diff(args.a, args.b, a_profile=args.source_profile, b_profile=args.target_profile,
+                 layout=args.layout, b_layout=args.target_layout, training_job=args.training_job,
+                 b_training_job=args.target_training_job, eval_checkpoint=args.eval_checkpoint)
+    verdict = "the same weights will race" if d.same_weights else "different weights will race: " + "; ".join(
+        d.reasons)
+    if args.json:
+        dump_json({"same_weights": d.same_weights, "reasons": d.reasons, "verdict": verdict,
+                   "identical": d.files.identical, "a": check_json(d.a)["evaluation"],
+                   "b": check_json(d.b)["evaluation"], "files": [vars(f) for f in d.files.files]}, io.out)
+    else:
+        _render(d, verdict, io)
+    return ExitCode.OK if d.same_weights else ExitCode.DIFFERENT
+
+
+def _render(d: Any, verdict: str, io: IO) -> None:
+    from drmodel.cli.render import human, table
+
+    rows = [f for f in d.files.files if not f.status.startswith("same")]
+    if rows:
+        table([["STATUS", "FILE", "SIZE A", "SIZE B"]] +
+              [[f.status, f.path, human(f.size_a), human(f.size_b)] for f in rows], io.out)
+    io.out.write(f"Files: {'identical' if not rows else f'{len(rows)} of {len(d.files.files)} differ'}.\n")
+    for side, rep in (("A", d.a), ("B", d.b)):
+        e = rep.evaluation
+        io.out.write(f"{side} evaluation loads: {e.name if e else '-'} ({e.kind if e else '-'}), sha256 "
+                     f"{rep.evaluation_sha256 or '-'}\n")
+    io.out.write(f"Verdict: {verdict}.\n")
