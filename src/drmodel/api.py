@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from drmodel import checkpoints as ckpts
 from drmodel import layouts, paramsfile, simapp
 from drmodel.address import Address, parse
-from drmodel.compare import facts, same_content, stream_sha256
+from drmodel.compare import BY_READ, BY_SHA256, facts, prove, same_content, sha256_of
 from drmodel.errors import InvalidModelError, NotFoundError, UsageError
 from drmodel.layouts import Layout, ModelLocation, ModelSummary, TargetRequest
 from drmodel.lock import LOCK_NAME
@@ -390,14 +390,16 @@ def _params_without_locations(data: bytes, where: str) -> dict[str, Any]:
 
 def verify(a: str, b: str, *, a_profile: str | None = None, b_profile: str | None = None,
            layout: str | None = None, b_layout: str | None = None, training_job: str | None = None,
-           b_training_job: str | None = None) -> VerifyReport:
-    """Compare two models file by file by sha256: from stored checksums where they prove it, else by reading."""
+           b_training_job: str | None = None, hash_all: bool = False) -> VerifyReport:
+    """Compare two models file by file: from stored checksums where they prove it, else by reading. Each row names
+    its proof; with `hash_all`, every file whose sha256 is not known on both sides is read and hashed, so every
+    row is proven by sha256."""
     ma = open_model(a, profile=a_profile, layout=layout, training_job=training_job)
     mb = open_model(b, profile=b_profile, layout=b_layout, training_job=b_training_job)
-    return _compare_models(ma, mb)
+    return _compare_models(ma, mb, hash_all=hash_all)
 
 
-def _compare_models(ma: ModelLocation, mb: ModelLocation) -> VerifyReport:
+def _compare_models(ma: ModelLocation, mb: ModelLocation, *, hash_all: bool = False) -> VerifyReport:
     report = VerifyReport(ma.address, mb.address)
     for path in sorted(set(ma.files) | set(mb.files)):
         fa, fb = ma.files.get(path), mb.files.get(path)
@@ -409,18 +411,18 @@ def _compare_models(ma: ModelLocation, mb: ModelLocation) -> VerifyReport:
         if TRAINING_PARAMS_RE.match(path):
             da, db = ma.read(path), mb.read(path)
             row.sha256_a, row.sha256_b = hashlib.sha256(da).hexdigest(), hashlib.sha256(db).hexdigest()
+            row.proof = BY_SHA256
             if da == db:
-                row.status, row.proof = "same", "bytes"
+                row.status = "same"
             elif _params_without_locations(da, path) == _params_without_locations(db, path):
                 row.status, row.proof = "same (locations rewritten)", "yaml values"
         else:
             facts_a, facts_b = facts(ma.store, fa), facts(mb.store, fb)
-            verdict = same_content(facts_a, facts_b, provenance=False)
-            row.proof = "stored checksums" if not (facts_a.local_path or facts_b.local_path) else "sha256"
-            if verdict is None:
-                facts_a.sha256 = facts_a.sha256 or stream_sha256(ma.store, fa.key)
-                facts_b.sha256 = facts_b.sha256 or stream_sha256(mb.store, fb.key)
-                verdict, row.proof = facts_a.sha256 == facts_b.sha256, "sha256 of the bytes read"
+            verdict, row.proof = prove(facts_a, facts_b, provenance=False)
+            if verdict is None or (hash_all and verdict and row.proof != BY_SHA256):
+                facts_a.sha256 = sha256_of(ma.store, fa, facts_a)
+                facts_b.sha256 = sha256_of(mb.store, fb, facts_b)
+                verdict, row.proof = facts_a.sha256 == facts_b.sha256, BY_READ if verdict is None else BY_SHA256
             row.sha256_a, row.sha256_b = facts_a.sha256, facts_b.sha256
             if verdict:
                 row.status = "same"

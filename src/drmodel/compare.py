@@ -4,7 +4,8 @@ Proofs, cheapest first: equal full sha256 (local hash, `drmodel-sha256` metadata
 ChecksumSHA256); equal S3 checksums (a composite checksum fixes every part's digest, so equal means equal
 bytes); the target's `drmodel-source-etag` equal to the source's current ETag; equal ETags (when planning, not
 for `verify`); a local file hashed into the S3 object's checksum or MD5 ETag. Anything else is unknown, and
-unknown is never treated as equal.
+unknown is never treated as equal. `prove` names the proof it used (BY_*), so that no report calls an MD5 ETag
+comparison a sha256.
 """
 
 from __future__ import annotations
@@ -53,28 +54,39 @@ def _local_digests(path: str, part_size: int) -> tuple[str, str, list[bytes], li
     return whole.hexdigest(), whole_md5.hexdigest(), parts, md5s
 
 
-def _local_matches(local: Facts, remote: Facts) -> bool | None:
+# What proved two objects the same or different (VerifyReport rows, `verify`'s summary; README "Proofs").
+BY_SIZE = "size"
+BY_SHA256 = "sha256"  # both full sha256 values known: a local hash, a full-object ChecksumSHA256, drmodel-sha256
+BY_SHA256_CHECKSUM = "S3 SHA256 checksum"  # a local file's sha256 against the object's (single-part) ChecksumSHA256
+BY_COMPOSITE = "S3 composite checksum"  # per-part SHA256 digests, equal parts (a local file split the same way)
+BY_MD5_ETAG = "MD5 ETag"  # the object's MD5 ETag (of the bytes, or of every part's MD5) against a local file's
+BY_SOURCE_ETAG = "source ETag recorded at copy"  # the target's drmodel-source-etag is the source's current ETag
+BY_ETAG = "equal ETags"  # the same MD5 ETag on both sides (what aws s3 sync and rclone --checksum trust)
+BY_READ = "sha256 of the bytes read"  # both sides read and hashed
+
+
+def _local_matches(local: Facts, remote: Facts) -> tuple[bool | None, str]:
     assert local.local_path is not None
     if remote.sha256 is not None:
-        return _local_sha(local) == remote.sha256
+        return _local_sha(local) == remote.sha256, BY_SHA256
     for value, kind in ((remote.s3_checksum, "sha"), (remote.etag, "md5")):
         if not value:
             continue
         if "-" not in value:
             if kind == "sha":
-                return b64(bytes.fromhex(_local_sha(local))) == value
+                return b64(bytes.fromhex(_local_sha(local))) == value, BY_SHA256_CHECKSUM
             if len(value) == 32:
-                return _local_digests(local.local_path, 64 * MiB)[1] == value
+                return _local_digests(local.local_path, 64 * MiB)[1] == value, BY_MD5_ETAG
             continue
         n = int(value.rsplit("-", 1)[1]) if value.rsplit("-", 1)[1].isdigit() else 0
         for part in GUESS_PART_SIZES:
             if n and -(-local.size // part) == n:
                 _, _, shas, md5s = _local_digests(local.local_path, part)
                 if kind == "sha" and composite_checksum(shas).split("-")[0] == value.split("-")[0]:
-                    return True
+                    return True, BY_COMPOSITE
                 if kind == "md5" and f"{hashlib.md5(b''.join(md5s)).hexdigest()}-{n}" == value:
-                    return True
-    return None
+                    return True, BY_MD5_ETAG
+    return None, ""
 
 
 def _local_sha(f: Facts) -> str:
@@ -85,30 +97,35 @@ def _local_sha(f: Facts) -> str:
     return f.sha256
 
 
-def same_content(src: Facts, dst: Facts, *, provenance: bool = True) -> bool | None:
-    """True: proven identical. False: proven different. None: unknown without reading the bytes.
+def prove(src: Facts, dst: Facts, *, provenance: bool = True) -> tuple[bool | None, str]:
+    """(True: proven identical, False: proven different, None: unknown without reading the bytes; the proof used).
 
-    `provenance` accepts the target's record of the source ETag it was copied from (its bytes were verified
-    by SHA256 when written); `verify` turns it off and insists on sha256 values on both sides.
+    `provenance` accepts the target's record of the source ETag it was copied from (its bytes were verified when
+    written) and equal ETags; `verify` turns it off and accepts only checksums of the bytes themselves.
     """
     if src.size != dst.size:
-        return False
+        return False, BY_SIZE
     if src.local_path and dst.local_path:
-        return _local_sha(src) == _local_sha(dst)
+        return _local_sha(src) == _local_sha(dst), BY_SHA256
     if src.local_path:
         return _local_matches(src, dst)
     if dst.local_path:
         return _local_matches(dst, src)
     if src.sha256 and dst.sha256:
-        return src.sha256 == dst.sha256
+        return src.sha256 == dst.sha256, BY_SHA256
     if src.s3_checksum and dst.s3_checksum and src.s3_checksum.split("-")[0] == dst.s3_checksum.split("-")[0]:
-        return True
+        return True, BY_SHA256_CHECKSUM if "-" not in src.s3_checksum else BY_COMPOSITE
     if provenance and dst.source_etag and src.etag and dst.source_etag == src.etag:
-        return True
+        return True, BY_SOURCE_ETAG
     if provenance and src.etag and dst.etag and src.etag.strip('"') == dst.etag.strip('"'):
-        return True  # the same MD5 of the bytes (or of every part's MD5, in the same parts): what `aws s3 sync` and
-        # rclone --checksum trust; it decides a rerun from the listings alone, with no HEAD
-    return None
+        return True, BY_ETAG  # the same MD5 of the bytes (or of every part's MD5, in the same parts): what `aws s3
+        # sync` and rclone --checksum trust; it decides a rerun from the listings alone, with no HEAD
+    return None, ""
+
+
+def same_content(src: Facts, dst: Facts, *, provenance: bool = True) -> bool | None:
+    """True: proven identical. False: proven different. None: unknown without reading the bytes (see `prove`)."""
+    return prove(src, dst, provenance=provenance)[0]
 
 
 def stream_sha256(store: Store, key: str) -> str:
@@ -121,9 +138,10 @@ def stream_sha256(store: Store, key: str) -> str:
     return h.hexdigest()
 
 
-def sha256_of(store: Store, info: ObjectInfo) -> str:
-    """The full sha256 of one object: from a local hash or a stored checksum when they give it, else read once."""
-    f = facts(store, info)
+def sha256_of(store: Store, info: ObjectInfo, known: Facts | None = None) -> str:
+    """The full sha256 of one object: from a local hash or a stored checksum when they give it, else read once.
+    `known`: its facts, when the caller looked them up already."""
+    f = known or facts(store, info)
     if f.local_path:
         return _local_sha(f)
     return f.sha256 or stream_sha256(store, info.key)

@@ -32,7 +32,9 @@ BACKUP_FILE = "drmodel-backup.json"
 @dataclass
 class Result:
     plan: Plan
-    written: dict[str, str | None] = field(default_factory=dict)  # key -> sha256 of the bytes written
+    written: dict[str, str | None] = field(default_factory=dict)  # key -> sha256 of the bytes written (None: not
+    # computed, e.g. S3 copied the bytes itself)
+    proofs: dict[str, str] = field(default_factory=dict)  # key -> how the written bytes were proven (stores.base)
     deleted: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     backup: Path | None = None
@@ -237,6 +239,7 @@ def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progre
             failures.append((action, exc))
             return
         result.written[action.key] = res.sha256
+        result.proofs[action.key] = res.proof
         if res.confirmed:
             confirmed[action.key] = res.info
 
@@ -266,6 +269,14 @@ def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progre
 
 
 SETTLE = 1.5  # seconds a Ctrl-C waits for the writes in flight to stop and say whether they landed
+
+
+def proof_counts(result: Result) -> dict[str, int]:
+    """How many written files each proof covers, most used first."""
+    counts: dict[str, int] = {}
+    for proof in result.proofs.values():
+        counts[proof] = counts.get(proof, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def _write_stages(writes: list[Action]) -> list[list[Action]]:

@@ -60,8 +60,9 @@ def run_plan(plan: Any, args: argparse.Namespace, io: IO) -> ExitCode:
     confirm_or_refuse(plan, args, io.stdin, io.err)
     result = api.execute(plan, Bar(io.err, quiet=args.quiet), break_lock=args.break_lock)
     if args.json and "droa" not in plan.details:
-        dump_json({"written": result.written, "deleted": result.deleted, "skipped": result.skipped,
-                   "backup": result.backup, "seconds": result.seconds, "target": plan.target_address}, io.out)
+        dump_json({"written": result.written, "proofs": result.proofs, "deleted": result.deleted,
+                   "skipped": result.skipped, "backup": result.backup, "seconds": result.seconds,
+                   "target": plan.target_address}, io.out)
         return ExitCode.OK
     summarise(plan, result, args, io)
     return ExitCode.OK
@@ -70,10 +71,11 @@ def run_plan(plan: Any, args: argparse.Namespace, io: IO) -> ExitCode:
 def summarise(plan: Any, result: Any, args: argparse.Namespace, io: IO) -> None:
     """What was written, the DRoA import's outcome, and where the backup is with its undo command."""
     from drmodel.cli.render import Bar, human
-    from drmodel.execute import restore_command, store_spec
+    from drmodel.execute import proof_counts, restore_command, store_spec
 
     mb = plan.bytes_to_write / 1e6
-    io.out.write(f"Done: {len(result.written)} files written and verified by sha256 ({human(plan.bytes_to_write)} "
+    proofs = ", ".join(f"{n} by {proof}" for proof, n in proof_counts(result).items())
+    io.out.write(f"Done: {len(result.written)} files written and verified ({proofs}; {human(plan.bytes_to_write)} "
                  f"in {result.seconds:.1f} s, {mb / max(result.seconds, 1e-6):.0f} MB/s), {len(result.skipped)} "
                  f"skipped, {len(result.deleted)} stale files deleted" +
                  (f", {result.retries} requests retried.\n" if result.retries else ".\n"))

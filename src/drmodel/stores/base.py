@@ -28,6 +28,18 @@ class WriteResult:
     # copied them: None when it reported a composite checksum)
     confirmed: bool = False  # `info` is the store's answer after the write (size and checksums checked), not
     # what was sent: the verify phase needs no second look
+    proof: str = "size"  # how the bytes that landed were proven to be the source's (one of PROOFS)
+
+
+# How a written file was proven to hold the source's bytes; the README's "Proofs" section explains each.
+PROOF_LOCAL_SHA256 = "sha256 of the bytes written"
+PROOF_CRC32_PUT = "CRC32 checked by S3"  # a single PUT: the server checked the CRC32 of the bytes drmodel hashed
+PROOF_SOURCE_CHECKSUM = "the source's checksum, checked by S3"  # relayed with the source object's own checksum
+PROOF_PART_SHA256 = "SHA256 of every part, checked by S3"  # multipart: each part's SHA256 checked on arrival
+PROOF_COPY_ETAG = "S3 copy, MD5 ETag of the pinned source"  # CopyObject answered with the source's MD5 ETag
+PROOF_COPY_CHECKSUMS = "S3 copy, checksums equal to the source's"  # a copy's stored checksums compared
+PROOFS = (PROOF_LOCAL_SHA256, PROOF_CRC32_PUT, PROOF_SOURCE_CHECKSUM, PROOF_PART_SHA256, PROOF_COPY_ETAG,
+          PROOF_COPY_CHECKSUMS)
 
 
 class Store(Protocol):

@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 from drmodel.errors import InvalidModelError, NotFoundError, UsageError
 from drmodel.hashing import HashingReader
-from drmodel.stores.base import SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult
+from drmodel.stores.base import PROOF_LOCAL_SHA256, SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult
 
 # Files are written 1 MiB at a time. Measured on this project's Linux 6.18 VMs (ext4): a write of 2 MiB or more
 # gets page-cache folios of that order, whose allocation after a few idle seconds cost the kernel 0.85-0.9 s per
@@ -101,7 +101,8 @@ class LocalStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return WriteResult(ObjectInfo(key=key, size=reader.bytes_read, sha256=reader.sha256), reader.sha256)
+        return WriteResult(ObjectInfo(key=key, size=reader.bytes_read, sha256=reader.sha256), reader.sha256,
+                           proof=PROOF_LOCAL_SHA256)
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         path = self._path(key)

@@ -29,7 +29,8 @@ from drmodel import cancel
 from drmodel.errors import InvalidModelError, NotFoundError, VerificationError
 from drmodel.hashing import HashingReader, b64, full_sha256_hex
 from drmodel.options import TransferOptions
-from drmodel.stores.base import SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult
+from drmodel.stores.base import (PROOF_COPY_CHECKSUMS, PROOF_COPY_ETAG, PROOF_CRC32_PUT, PROOF_PART_SHA256,
+                                 PROOF_SOURCE_CHECKSUM, SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult)
 from drmodel.stores.s3errors import translate
 
 
@@ -299,14 +300,15 @@ class S3Store:
         if size > self.options.multipart_threshold:
             reader = HashingReader(stream, self.options.part_size, progress)
             self._upload_multipart(key, reader, size, metadata)
-            return self._confirm(key, size, reader.sha256, {"ChecksumSHA256": reader.expected_s3_checksum(True)})
+            return self._confirm(key, size, reader.sha256, {"ChecksumSHA256": reader.expected_s3_checksum(True)},
+                                 PROOF_PART_SHA256)
         passed = stream.passthrough_checksum() if size and isinstance(stream, ResumableBody) else None
         if passed:
             return self._put_relayed(key, stream, size, passed, progress, metadata)  # type: ignore[arg-type]
         reader = HashingReader(stream, None, progress, crc32=True)
         r = self._put_hashed(key, stream, reader, size, metadata)
         return self._answered(key, size, r, {"ChecksumCRC32": reader.crc32}, reader.sha256,
-                              _with_sha256(metadata, reader), stated_sha256=reader.sha256)
+                              _with_sha256(metadata, reader), stated_sha256=reader.sha256, proof=PROOF_CRC32_PUT)
 
     def _put_relayed(self, key: str, source: ResumableBody, size: int, checksum: dict[str, str],
                      progress: ProgressFn | None, metadata: Mapping[str, str] | None) -> WriteResult:
@@ -321,19 +323,20 @@ class S3Store:
         finally:
             body.close_reopened()
         self._check_length(key, body.reader, size)
-        return self._answered(key, size, r, checksum, body.reader.sha256, dict(metadata or {}), stated_sha256=None)
+        return self._answered(key, size, r, checksum, body.reader.sha256, dict(metadata or {}), stated_sha256=None,
+                              proof=PROOF_SOURCE_CHECKSUM)
 
     def _answered(self, key: str, size: int, r: Any, sent: dict[str, str], sha256: str, metadata: dict[str, str],
-                  *, stated_sha256: str | None) -> WriteResult:
+                  *, stated_sha256: str | None, proof: str) -> WriteResult:
         """The result of a PUT that sent one checksum: confirmed by the server's answer when it echoes that
         checksum (it refuses a wrong one with BadDigest, and it took exactly `size` bytes: Content-Length),
         otherwise by a HEAD."""
         [(name, value)] = sent.items()
         if r.get(name) != value:
-            return self._confirm(key, size, sha256, sent)
+            return self._confirm(key, size, sha256, sent, proof)
         info = ObjectInfo(key=key, size=size, etag=r.get("ETag", "").strip('"'), sha256=stated_sha256,
                           metadata=metadata, checksums=dict(sent))
-        return WriteResult(info, sha256, confirmed=True)
+        return WriteResult(info, sha256, confirmed=True, proof=proof)
 
     def _put_hashed(self, key: str, stream: BinaryIO, reader: HashingReader, size: int,
                     metadata: Mapping[str, str] | None) -> Any:
@@ -370,7 +373,7 @@ class S3Store:
         return self._call("put_object", key, Key=key, Body=body, ChecksumCRC32=reader.crc32,
                           Metadata=_with_sha256(metadata, reader))
 
-    def _confirm(self, key: str, size: int, sha256: str, sent: dict[str, str]) -> WriteResult:
+    def _confirm(self, key: str, size: int, sha256: str, sent: dict[str, str], proof: str) -> WriteResult:
         """HEAD what was just written: its size, and each checksum sent that the server reports, must match."""
         info = self.head(key, checksums=True)
         if info is None or info.size != size:
@@ -381,7 +384,7 @@ class S3Store:
             if reported and not _checksums_match(reported, expected):
                 raise VerificationError(f"{self.describe(key)}: the server's {name} {reported} differs from the "
                                         f"bytes sent ({expected})", fix="run the same command again to resume")
-        return WriteResult(info, sha256, confirmed=True)
+        return WriteResult(info, sha256, confirmed=True, proof=proof)
 
     def _check_length(self, key: str, reader: HashingReader, size: int) -> None:
         if reader.bytes_read != size:
@@ -476,7 +479,7 @@ class S3Store:
                 # fails the request otherwise), hence its bytes and size: confirmed without a HEAD on either side
                 info = ObjectInfo(key=key, size=size, etag=etag, checksum_sha256=done.get("ChecksumSHA256"),
                                   metadata=dict(metadata or {}), checksums=_checksums_in(done))
-                return WriteResult(info, full_sha256_hex(info.checksum_sha256), confirmed=True)
+                return WriteResult(info, full_sha256_hex(info.checksum_sha256), confirmed=True, proof=PROOF_COPY_ETAG)
         info = self.head(key, checksums=True)
         if info is None or info.size != size:
             raise VerificationError(f"{self.describe(key)} has {info.size if info else 'no'} bytes after the "
@@ -490,7 +493,7 @@ class S3Store:
                 raise VerificationError(f"{self.describe(key)}: {name} {ours[name]} after the server-side copy "
                                         f"differs from the source's {source_sums[name]}",
                                         fix="run the same command again, or add --relay to stream the bytes instead")
-        return WriteResult(info, full_sha256_hex(info.checksum_sha256), confirmed=True)
+        return WriteResult(info, full_sha256_hex(info.checksum_sha256), confirmed=True, proof=PROOF_COPY_CHECKSUMS)
 
     def _copy_multipart(self, copy_source: dict[str, str], key: str, size: int, pin: dict[str, str],
                         meta: dict[str, Any], progress: ProgressFn | None) -> None:

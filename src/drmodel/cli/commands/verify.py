@@ -1,4 +1,4 @@
-"""`drmodel verify`: two models compared file by file by sha256."""
+"""`drmodel verify`: two models compared file by file, each comparison naming its proof."""
 
 from __future__ import annotations
 
@@ -8,13 +8,15 @@ from drmodel.cli.options import JSON_HELP, pair_options
 from drmodel.cli.streams import IO
 from drmodel.errors import ExitCode
 
-HELP = "compare two models file by file by sha256"
+HELP = "compare two models file by file (stored checksums, else the bytes read; --hash: sha256 of every file)"
 EXAMPLE = ("drmodel verify s3://aws-deepracer-6f1c.../Apex-Hunter s3://aws-deepracer-9a8b.../Apex-Hunter \\\n"
            "      --source-profile racer --target-profile friend")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     pair_options(p)
+    p.add_argument("--hash", action="store_true", help="prove every file by sha256: read and hash each file whose "
+                   "sha256 is not stored on both sides (an MD5 ETag or an S3 checksum is accepted otherwise)")
     p.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
@@ -24,15 +26,21 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
 
     report = api.verify(args.a, args.b, a_profile=args.source_profile, b_profile=args.target_profile,
                         layout=args.layout, b_layout=args.target_layout, training_job=args.training_job,
-                        b_training_job=args.target_training_job)
+                        b_training_job=args.target_training_job, hash_all=args.hash)
     if args.json:
         dump_json({"a": report.a, "b": report.b, "identical": report.identical,
                    "files": [vars(f) for f in report.files]}, io.out)
     else:
         table([["STATUS", "FILE", "SIZE A", "SIZE B", "SHA256 A", "PROOF"]] + [
-            [f.status, f.path, human(f.size_a), human(f.size_b), (f.sha256_a or "")[:16], f.proof]
+            [f.status, f.path, human(f.size_a), human(f.size_b), (f.sha256_a or "-")[:16], f.proof or "-"]
             for f in report.files], io.out)
         diffs = [f for f in report.files if not f.status.startswith("same")]
-        io.out.write(f"IDENTICAL: all {len(report.files)} files have the same sha256.\n" if not diffs else
-                     f"DIFFERENT: {len(diffs)} of {len(report.files)} files differ or are missing.\n")
+        if diffs:
+            io.out.write(f"DIFFERENT: {len(diffs)} of {len(report.files)} files differ or are missing.\n")
+        else:
+            counts: dict[str, int] = {}
+            for f in report.files:
+                counts[f.proof] = counts.get(f.proof, 0) + 1
+            proofs = ", ".join(f"{n} by {proof}" for proof, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+            io.out.write(f"IDENTICAL: all {len(report.files)} files proven the same ({proofs}).\n")
     return ExitCode.OK if report.identical else ExitCode.DIFFERENT
