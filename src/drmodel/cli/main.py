@@ -94,6 +94,14 @@ def _write_options(p: argparse.ArgumentParser, *, target: bool = True) -> None:
         p.add_argument("--name", "--as", dest="name", help="the model's name in the target (default: the name in "
                        "the target address, else the source's); for DRoA, a new name when the first is taken")
         p.add_argument("--description", help="DRoA: the imported model's description")
+        p.add_argument("--run-reward-function", action="store_true",
+                       help="DRoA: also run DRoA's run-time reward check here before uploading (the reward function "
+                       "is called on sample inputs and must return a float within +/-1e5), in a separate Python "
+                       "process with a time limit and, on POSIX, a memory limit (Windows: time limit only). Without "
+                       "it, drmodel never runs the model's code")
+        p.add_argument("--allow-duplicate-name", action="store_true",
+                       help="DRoA: import even when the deployment already has a model of that name (DRoA allows "
+                       "it; the models are then addressed by id, droa://NAME/<modelId>)")
     p.add_argument("--verbose", "-v", action="store_true", help="list the files skipped as identical too")
     p.add_argument("--break-lock", action="store_true", help="take over the target's lock left by a run that died "
                    "on another machine")
@@ -232,6 +240,15 @@ def confirm_or_refuse(plan: Any, args: argparse.Namespace, stdin: TextIO, err: T
                        fix="check the plan above, then rerun with --yes (or --dry-run to only show it)")
 
 
+def _droa_options(args: argparse.Namespace) -> Any:
+    if not (getattr(args, "run_reward_function", False) or getattr(args, "allow_duplicate_name", False)):
+        return None
+    from drmodel.droa.transfer import DroaPushOptions
+
+    return DroaPushOptions(run_reward_function=args.run_reward_function,
+                           allow_duplicate_name=args.allow_duplicate_name)
+
+
 def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
     from drmodel import api
     from drmodel.cli.render import Bar, dump_json, human, render_plan
@@ -254,7 +271,7 @@ def run_transfer(args: argparse.Namespace, out: TextIO, err: TextIO, stdin: Text
             target_training_job=getattr(args, "target_training_job", None), create=getattr(args, "create", False),
             account_id=getattr(args, "account_id", None), name=getattr(args, "name", None), backup_to=args.backup_to,
             checkpoint=args.checkpoint, force=args.force, description=getattr(args, "description", None),
-            relay=getattr(args, "relay", False))
+            relay=getattr(args, "relay", False), droa_options=_droa_options(args))
     if not args.json or args.dry_run:
         render_plan(plan, err if args.json else out, dry_run=args.dry_run, verbose=args.verbose)
     if args.dry_run:
