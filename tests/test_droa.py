@@ -14,6 +14,7 @@ from drmodel.stores import s3 as s3store
 from drmodel.testing.synth import console_export, legacy_keys, legacy_prefix, put_all, synth_model
 
 P1 = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")
+REAL_EXPORT_URL = transfer.DroaClient.export_url
 USERS = {"mine": ("racer@example.com", "Corr3ct-Horse!"), "club": ("friend@example.com", "An0ther-Secret!")}
 
 
@@ -34,17 +35,20 @@ def deployments(tmp_path, monkeypatch):
     config.write_text("\n".join(lines))
     monkeypatch.setenv("DRMODEL_CONFIG", str(config))
     monkeypatch.delenv("DRMODEL_DROA_PASSWORD", raising=False)
-    monkeypatch.setattr(transfer.DroaClient, "wait_import", _fast(transfer.DroaClient.wait_import))
-    monkeypatch.setattr(transfer.DroaClient, "export_url", _fast(transfer.DroaClient.export_url))
+    monkeypatch.setattr(transfer.DroaClient, "wait_import", _fast(transfer.DroaClient.wait_import, "poll"))
+    monkeypatch.setattr(transfer.DroaClient, "export_url", _fast(transfer.DroaClient.export_url, "poll",
+                                                                 "first_wait"))
     yield started
     transfer._clients.clear()
     for s in started.values():
         s.stop()
 
 
-def _fast(method):
+def _fast(method, *names):
+    """The same polling, 100 times faster than DRoA's pace (5 s for imports; 10 s then 20 s for exports)."""
     def wrapper(self, *args, **kwargs):
-        kwargs["poll"] = 0.05
+        for name in names:
+            kwargs[name] = 0.05
         return method(self, *args, **kwargs)
     return wrapper
 
@@ -82,10 +86,14 @@ def test_push_folder_applies_fixes_and_imports(deployments, tmp_path):
     code, out, _ = cli("check", "droa://mine/Apex-Hunter")
     assert code == 0, out
     code, _, err = cli("push", str(folder), "droa://mine/Apex-Hunter")
-    assert code == 2 and "--as" in err
+    assert code == 2 and "--as" in err and "DRoA itself would accept a second one" in err
+    assert "--allow-duplicate-name" in err
     code, out, err = cli("push", str(folder), "droa://mine/Apex-Hunter", "--as", "Apex-Hunter-Copy")
     assert code == 0, err
-    assert ("POST", "/api/importmodel") in stand.requests
+    assert ("POST", "/api/prod/importmodel") in stand.requests
+    # drmodel never read the upload bucket back (its users may only write there)
+    assert stand.s3_requests and {op for _, _, op, _ in stand.s3_requests} <= {"PutObject", "CreateMultipartUpload",
+                                                                              "UploadPart", "CompleteMultipartUpload"}
 
 
 @pytest.mark.parametrize("kind", ["legacy", "prefix", "export", "archive"])
@@ -134,13 +142,19 @@ def _training_params(files: dict[str, bytes], **values: str) -> dict[str, bytes]
 REFUSALS = {
     "unknown track": (lambda f: _training_params(f, WORLD_NAME="Nowhere_track"), "is not a track"),
     "sac discrete": (lambda f: f | {"model_metadata.json": json.dumps(
-        json.loads(f["model_metadata.json"]) | {"training_algorithm": "sac"}).encode()}, "SAC with a discrete"),
-    "reward import": (lambda f: f | {"reward_function.py": b"import os\n\ndef reward_function(params):\n    return 1.0\n"},
-                      "imports os"),
-    "missing best pb": (lambda f: {k: v for k, v in f.items() if k != "model/model_140.pb"}, "model_140.pb"),
+        json.loads(f["model_metadata.json"]) | {"training_algorithm": "sac"}).encode()},
+                     "SAC does not work with discrete action space"),
+    "reward import": (lambda f: f | {"reward_function.py": b"import os\n\n\ndef reward_function(params):\n"
+                                                           b"    return float(len(os.sep))\n"},
+                      "illegal import(s): ['os']"),
+    "reward unused import": (lambda f: f | {"reward_function.py": b"import math\n\n\ndef reward_function(params):\n"
+                                                                  b"    return 1.0\n"},
+                             "'math' imported but unused"),
     "no hyperparameters": (lambda f: {k: v for k, v in f.items() if k != "ip/hyperparameters.json"},
                            "ip/hyperparameters.json is missing"),
-    "over 1000 files": (lambda f: f | {f"model/extra-{i:04d}.txt": b"x" for i in range(1000)}, "at most 1000"),
+    "left camera": (lambda f: f | {p: json.dumps(json.loads(f[p]) | {"sensor": ["LEFT_CAMERA"]}).encode()
+                                   for p in ("model_metadata.json", "model/model_metadata.json")},
+                    "Sensor not supported"),
 }
 
 
@@ -152,16 +166,24 @@ def test_preflight_refusals_upload_nothing(deployments, tmp_path, case):
     assert code == 5 and needle in err, err
     assert "DeepRacer on AWS would refuse" in err and len(err.strip().splitlines()) == 1
     stand = deployments["mine"]
-    listed = stand._s3.list_objects_v2(Bucket=stand.upload_bucket).get("KeyCount", 0)
+    listed = stand.admin_s3.list_objects_v2(Bucket=stand.upload_bucket).get("KeyCount", 0)
     assert listed == 0
 
 
-def test_preflight_refuses_over_one_gib(deployments, tmp_path):
+def test_drmodel_refuses_over_1000_files_as_its_own_rule(deployments, tmp_path):
+    folder = write_folder(tmp_path / "m", model_files() | {f"model/extra-{i:04d}.txt": b"x" for i in range(1000)})
+    code, _, err = cli("push", str(folder), "droa://mine/Apex-Hunter", "--checkpoint", "all", "--force")
+    assert code == 5 and "drmodel refuses this model" in err and "at most 1000" in err, err
+    assert "DeepRacer on AWS would refuse" not in err  # DRoA would import the first 1000 files
+
+
+def test_over_one_gib_is_a_warning(deployments, tmp_path):
     folder = write_folder(tmp_path / "m", model_files())
     with open(folder / "model" / "model_145.pb", "r+b") as f:
         f.truncate((1 << 30) + 1)  # sparse: costs no disk
-    code, _, err = cli("push", str(folder), "droa://mine/Apex-Hunter", "--checkpoint", "all")
-    assert code == 5 and "1 GiB" in err
+    code, out, err = cli("push", str(folder), "droa://mine/Apex-Hunter", "--checkpoint", "all", "--dry-run")
+    assert code == 0, err
+    assert "warning (DRoA accepts it; drmodel advises against)" in out and "1 GiB" in out
 
 
 def test_names_and_world_name_fixes(deployments, tmp_path):
@@ -173,11 +195,34 @@ def test_names_and_world_name_fixes(deployments, tmp_path):
     assert "WORLD_NAME reInvent2019_track_cw -> reInvent2019_track, TRACK_DIRECTION_CLOCKWISE: true" in out
 
 
-def test_import_rejected_by_the_server_shows_its_message(deployments, tmp_path, monkeypatch):
-    monkeypatch.setattr(preflight_module, "TRACK_IDS", frozenset({"Nowhere_track"}))
+def _without(monkeypatch, **checks):
+    """drmodel's pre-flight without some of its rules (the stand-in keeps them): what the server then says."""
+    from types import SimpleNamespace
+
+    from drmodel.droa import rules
+
+    monkeypatch.setattr(preflight_module, "rules", SimpleNamespace(**{**vars(rules), **checks}))
+
+
+def test_import_refused_at_once_by_the_server_shows_its_message(deployments, tmp_path, monkeypatch):
+    _without(monkeypatch, sync_refusal=lambda *a: None)
     folder = write_folder(tmp_path / "m", _training_params(model_files(), WORLD_NAME="Nowhere_track"))
     code, _, err = cli("push", str(folder), "droa://mine/Apex-Hunter")
-    assert code == 5 and "DRoA refused the import:" in err and "Nowhere_track" in err
+    assert code == 5 and len(err.strip().splitlines()) == 1, err
+    assert ("DRoA refused the import: Invalid track configuration. Track Nowhere_track is not available in direction "
+            "COUNTER_CLOCKWISE. (HTTP 400 BadRequestError; no model was created)") in err
+    assert transfer.client_for("mine").models_named("Apex-Hunter") == []
+
+
+def test_import_ending_in_error_shows_its_message(deployments, tmp_path, monkeypatch):
+    _without(monkeypatch, reward_static_findings=lambda source: (None, [], True))
+    files = model_files() | {"reward_function.py": b"def reward_function(params):\n    # reload\n    return 1.0\n"}
+    folder = write_folder(tmp_path / "m", files)
+    code, _, err = cli("push", str(folder), "droa://mine/Apex-Hunter")
+    last = err.strip().splitlines()[-1]  # the lines before it are the import's progress notes
+    assert code == 5 and last.startswith("drmodel: error: "), err
+    assert ('DRoA refused the import: Reward Function Validation Your code snippet contains a restricted string '
+            '"load"') in last and "is in ERROR" in last and "fix reward_function.py" in last
 
 
 def test_expired_credentials_are_refreshed_mid_transfer(deployments, tmp_path, monkeypatch):
@@ -209,3 +254,95 @@ def test_debug_log_never_shows_the_password_or_tokens(deployments, tmp_path):
     secrets = [USERS["mine"][1], client._id_token, client.credentials.get_frozen_credentials().secret_key]
     for secret in secrets:
         assert secret and secret not in out + err
+
+
+def test_duplicate_names_only_with_the_flag_then_addressed_by_id(deployments, tmp_path):
+    folder = write_folder(tmp_path / "Apex-Hunter", model_files())
+    assert cli("push", str(folder), "droa://mine/Apex-Hunter")[0] == 0
+    code, out, err = cli("push", str(folder), "droa://mine/Apex-Hunter", "--allow-duplicate-name")
+    assert code == 0, err
+    assert "DRoA accepts a second one" in out
+    models = transfer.client_for("mine").models_named("Apex-Hunter")
+    assert len(models) == 2 and all(len(m["modelId"]) == 15 for m in models)
+    code, out, _ = cli("ls", "droa://mine")
+    assert code == 0 and all(m["modelId"] in out for m in models)
+    code, _, err = cli("pull", "droa://mine/Apex-Hunter", str(tmp_path / "pulled"))
+    assert code == 6 and "names 2 models" in err and all(m["modelId"] in err for m in models)
+    code, _, err = cli("pull", f"droa://mine/{models[0]['modelId']}", str(tmp_path / "pulled"))
+    assert code == 0, err
+
+
+def test_export_asks_at_the_web_sites_pace_and_each_ask_restarts_packaging(deployments, tmp_path, monkeypatch):
+    stand = deployments["mine"]
+    stand.export_queued_polls = 3
+    folder = write_folder(tmp_path / "Apex-Hunter", model_files())
+    assert cli("push", str(folder), "droa://mine/Apex-Hunter")[0] == 0
+    sleeps = []
+    monkeypatch.setattr(transfer.DroaClient, "export_url", REAL_EXPORT_URL)  # DRoA's pace, sleeps recorded
+    from drmodel.droa import client as client_module
+
+    monkeypatch.setattr(client_module.time, "sleep", lambda s: sleeps.append(s))
+    code, _, err = cli("pull", "droa://mine/Apex-Hunter", str(tmp_path / "pulled"))
+    assert code == 0, err
+    model_id = transfer.client_for("mine").find("Apex-Hunter")["modelId"]
+    assert stand.packaging_invocations(model_id) == 3  # one packaging per request made before the package existed
+    assert sleeps == [10.0, 20.0, 20.0]  # the web site's pace: not once a second
+
+
+def test_packaging_failure_says_so(deployments, tmp_path):
+    stand = deployments["mine"]
+    folder = write_folder(tmp_path / "Apex-Hunter", model_files())
+    assert cli("push", str(folder), "droa://mine/Apex-Hunter")[0] == 0
+    stand.fail_next_packaging(transfer.client_for("mine").find("Apex-Hunter")["modelId"])
+    code, _, err = cli("pull", "droa://mine/Apex-Hunter", str(tmp_path / "pulled"))
+    assert code == 9 and "DRoA's packaging of the model failed: Asset Packaging Failed: RequestID" in err
+    assert "the next request starts packaging anew" in err
+    assert cli("pull", "droa://mine/Apex-Hunter", str(tmp_path / "pulled"))[0] == 0
+
+
+def test_big_files_are_confirmed_without_reading_the_upload_bucket(deployments, tmp_path, monkeypatch):
+    monkeypatch.setenv("DRMODEL_PART_SIZE_MIB", "5")  # multipart above 5 MiB
+    folder = write_folder(tmp_path / "Apex-Hunter", synth_model("Apex-Hunter", bucket="aws-deepracer-x", prefix=P1,
+                                                                timestamp="20200427103015", scale=0.15))
+    code, out, err = cli("push", str(folder), "droa://mine/Apex-Hunter")
+    assert code == 0, err
+    ops = [op for _, _, op, _ in deployments["mine"].s3_requests]
+    assert "CompleteMultipartUpload" in ops and "HeadObject" not in ops and "GetObject" not in ops
+    assert all(status == 200 for *_, status in deployments["mine"].s3_requests)
+
+
+def test_accepted_but_advised_against_are_warnings_and_model_metadata_stays(deployments, tmp_path):
+    files = model_files()
+    meta = json.loads(files["model_metadata.json"])
+    continuous = {"action_space_type": "continuous",
+                  "action_space": {"speed": {"low": 1.0, "high": 5.0}, "steering_angle": {"low": -35, "high": 35}}}
+    files["model_metadata.json"] = json.dumps(meta | continuous | {"neural_network": "DEEP_CONVOLUTIONAL_NETWORK"}
+                                              ).encode()
+    files["model/model_metadata.json"] = json.dumps(meta | continuous).encode()
+    files = {k: v for k, v in files.items() if k != "model/model_140.pb"}
+    folder = write_folder(tmp_path / "m", files)
+    code, out, err = cli("push", str(folder), "droa://mine/Apex-Hunter", "--force")
+    assert code == 0, err
+    for needle in ("continuous speed 1..5 goes beyond 0.5..4", "continuous steering -35..35 goes beyond -30..30",
+                   "model/model_140.pb (the best checkpoint's frozen graph) is missing: DRoA never reads it",
+                   "model/model_metadata.json differs from model_metadata.json (neural_network)",
+                   "note: DRoA will run the reward function on sample inputs"):
+        assert needle in out, needle
+    assert "status READY" in out
+    stand = deployments["mine"]
+    model_id = transfer.client_for("mine").find("Apex-Hunter")["modelId"]
+    stored = stand.admin_s3.get_object(Bucket=stand.model_bucket, Key=stand.model_prefix(model_id) +
+                                       "sagemaker-artifacts/model/model_metadata.json")["Body"].read()
+    assert stored == files["model/model_metadata.json"]  # not replaced by the root copy
+
+
+def test_run_reward_function_only_when_asked(deployments, tmp_path):
+    bad = model_files() | {"reward_function.py": b"def reward_function(params):\n    return 1\n"}
+    folder = write_folder(tmp_path / "m", bad)
+    code, out, err = cli("push", str(folder), "droa://mine/Apex-Hunter", "--dry-run")
+    assert code == 0 and "drmodel did not (--run-reward-function runs it here)" in out, err
+    code, _, err = cli("push", str(folder), "droa://mine/Apex-Hunter", "--dry-run", "--run-reward-function")
+    assert code == 5 and "Method returned non-floating type value: 1" in err, err
+    good = write_folder(tmp_path / "g", model_files())
+    code, out, err = cli("push", str(good), "droa://mine/Apex-Hunter", "--dry-run", "--run-reward-function")
+    assert code == 0 and "returned a float within +/-1e5 for each" in out, err

@@ -191,18 +191,19 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
                   training_job: str | None = None, target_training_job: str | None = None, create: bool = False,
                   account_id: str | None = None, name: str | None = None, backup_to: str | None = None,
                   checkpoint: str = "both", force: bool = False, description: str | None = None,
-                  relay: bool = False, options: TransferOptions | None = None) -> Plan:
+                  relay: bool = False, options: TransferOptions | None = None, droa_options: Any = None) -> Plan:
     """Compare source and target and return the Plan of a pull, push or copy. Lists and reads; writes nothing.
 
     `checkpoint` narrows what is copied (best, last, both, all or a number) and rewrites the pointer files to
     match; `force` copies a model whose check finds errors. Between two buckets, the bytes are copied inside S3
     when the target's credentials can read the source (same service, a bucket policy or the same account),
-    unless `relay`, else streamed through this machine.
+    unless `relay`, else streamed through this machine. `droa_options` (drmodel.droa.transfer.DroaPushOptions)
+    applies to a DRoA target only.
     """
     options = options or TransferOptions.from_env()
     if target.startswith("droa://"):
         src = open_model(source, profile=source_profile, layout=layout, training_job=training_job, options=options)
-        return _plan_droa(src, parse(target), checkpoint, force, name, description)
+        return _plan_droa(src, parse(target), checkpoint, force, name, description, droa_options)
     from concurrent.futures import ThreadPoolExecutor
 
     # the target is looked at while the source is: neither needs the other until the target model is resolved
@@ -277,14 +278,15 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
 
 
 def _plan_droa(src: ModelLocation, addr: Address, checkpoint: str, force: bool, name: str | None,
-               description: str | None) -> Plan:
+               description: str | None, droa_options: Any = None) -> Plan:
     from drmodel.droa import transfer as droa
 
     files, rewritten, selection = _select_checkpoints(src, checkpoint)
     notes: list[str] = []
     racing = _gate(src, files, rewritten, "push", force, notes)
     model = name or addr.path or src.name
-    plan = droa.plan_push(src, files, {p: d for p, (d, _) in rewritten.items()}, addr.bucket or "", model, description)
+    plan = droa.plan_push(src, files, {p: d for p, (d, _) in rewritten.items()}, addr.bucket or "", model, description,
+                          droa_options)
     plan.notes = notes + plan.notes
     plan.details.update({"checkpoints": selection.description, "racing": racing})
     return plan

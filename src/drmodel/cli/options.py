@@ -90,3 +90,11 @@ def _target_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", "--as", dest="name", help="the model's name in the target (default: the name in "
                    "the target address, else the source's); for DRoA, a new name when the first is taken")
     p.add_argument("--description", help="DRoA: the imported model's description")
+    p.add_argument("--run-reward-function", action="store_true",
+                   help="DRoA: also run DRoA's run-time reward check here before uploading (the reward function "
+                   "is called on sample inputs and must return a float within +/-1e5), in a separate Python "
+                   "process with a time limit and, on POSIX, a memory limit (Windows: time limit only). Without "
+                   "it, drmodel never runs the model's code")
+    p.add_argument("--allow-duplicate-name", action="store_true",
+                   help="DRoA: import even when the deployment already has a model of that name (DRoA allows "
+                   "it; the models are then addressed by id, droa://NAME/<modelId>)")

@@ -22,7 +22,17 @@ def plan_transfer(kind: str, source: str, target: str, args: argparse.Namespace,
         target_training_job=getattr(args, "target_training_job", None), create=getattr(args, "create", False),
         account_id=getattr(args, "account_id", None), name=getattr(args, "name", None), backup_to=args.backup_to,
         checkpoint=args.checkpoint, force=args.force, description=getattr(args, "description", None),
-        relay=getattr(args, "relay", False))
+        relay=getattr(args, "relay", False), droa_options=_droa_options(args))
+
+
+def _droa_options(args: argparse.Namespace) -> Any:
+    """DRoA's push options, when any was given (None: the defaults)."""
+    if not (getattr(args, "run_reward_function", False) or getattr(args, "allow_duplicate_name", False)):
+        return None
+    from drmodel.droa.transfer import DroaPushOptions
+
+    return DroaPushOptions(run_reward_function=args.run_reward_function,
+                           allow_duplicate_name=args.allow_duplicate_name)
 
 
 def confirm_or_refuse(plan: Any, args: argparse.Namespace, stdin: TextIO, err: TextIO) -> None:

@@ -5,19 +5,76 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import threading
 import urllib.request
 import uuid
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from drmodel.droa.client import DroaClient
 from drmodel.droa.config import load_deployment
 from drmodel.droa.preflight import check_name, preflight
-from drmodel.errors import TransferError, UsageError
+from drmodel.errors import DrmodelError, TransferError, UsageError, VerificationError
 from drmodel.layouts.base import ModelLocation, ModelSummary
 from drmodel.plan import Action, Plan
-from drmodel.stores.s3 import S3Store
+from drmodel.stores.base import ObjectInfo, WriteResult
+from drmodel.stores.s3 import S3Store, _checksums_match
+
+
+@dataclass(frozen=True)
+class DroaPushOptions:
+    """What a push into DRoA may do beyond the default."""
+
+    run_reward_function: bool = False  # run DRoA's run-time reward check here (a separate, limited process)
+    allow_duplicate_name: bool = False  # import although the deployment has a model of that name (DRoA allows it)
+
+
+class UploadBucketStore(S3Store):
+    """A deployment's upload bucket, as its users may use it: PutObject and the multipart-upload calls, nothing else
+    (no GetObject, HeadObject or ListBucket: aws-solutions/deepracer-on-aws @ 61af778f,
+    source/apps/infra/lib/constructs/auth/userRolePolicies.ts#L38-L54; ListBucketMultipartUploads is granted on
+    `bucket/*` only, so it is refused too). Each write is confirmed by the answer to the write itself: a PUT's echoed
+    checksum (S3 refuses a body that does not match it), or CompleteMultipartUpload's composite SHA256 of the parts
+    sent. Nothing is read back."""
+
+    REFUSED = frozenset({"head_object", "get_object", "list_objects_v2", "list_objects", "list_multipart_uploads",
+                         "delete_objects", "delete_object", "copy_object", "upload_part_copy"})
+
+    def __init__(self, bucket: str, *, client: Any) -> None:
+        super().__init__(bucket, client=client)
+        self._completed: dict[str, Any] = {}
+        self._completed_lock = threading.Lock()
+
+    def _call(self, op: str, key: str = "", **kwargs: Any) -> Any:
+        if op in self.REFUSED:
+            raise DrmodelError(f"drmodel tried {op} on {self.describe(key)}, which DRoA's users may only write to",
+                               fix="this is a drmodel bug; please report it with --debug output")
+        answer = super()._call(op, key, **kwargs)
+        if op == "complete_multipart_upload":
+            with self._completed_lock:
+                self._completed[key] = answer
+        return answer
+
+    def abort_unfinished_uploads(self, keys: set[str]) -> int:
+        return 0  # every push writes under a new uuid4 prefix: no earlier run left uploads there
+
+    def _confirm(self, key: str, size: int, sha256: str, sent: dict[str, str]) -> WriteResult:
+        with self._completed_lock:
+            answer = self._completed.pop(key, None)
+        for name, expected in sent.items():
+            reported = (answer or {}).get(name)
+            if not reported:
+                raise VerificationError(f"{self.describe(key)}: the upload's answer did not confirm its {name}, and "
+                                        "DRoA's upload bucket cannot be read back to check it",
+                                        fix="run the same command again")
+            if not _checksums_match(reported, expected):
+                raise VerificationError(f"{self.describe(key)}: the server's {name} {reported} differs from the bytes "
+                                        f"sent ({expected})", fix="run the same command again")
+        info = ObjectInfo(key=key, size=size, etag=str((answer or {}).get("ETag", "")).strip('"'),
+                          checksums=dict(sent))
+        return WriteResult(info, sha256, confirmed=True)
 
 _clients: dict[str, DroaClient] = {}
 
@@ -36,10 +93,17 @@ def client_for(name: str) -> DroaClient:
 
 def list_models(name: str) -> list[ModelSummary]:
     client = client_for(name)
-    return [ModelSummary(name=m.get("name", ""), layout="droa", address=f"droa://{name}/{m.get('name')}", size=0,
-                         checkpoints=0, details={"training_prefix": m.get("modelId"), "status": m.get("status"),
-                                                 "training_timestamp": m.get("createdAt")})
-            for m in client.list_models()]
+    models = client.list_models()
+    count: dict[str, int] = {}
+    for m in models:
+        count[m.get("name", "")] = count.get(m.get("name", ""), 0) + 1
+    def address(m: dict) -> str:  # a name several models share does not address one: the id does
+        return f"droa://{name}/{m.get('name') if count[m.get('name', '')] == 1 else m.get('modelId')}"
+
+    return [ModelSummary(name=m.get("name", ""), layout="droa", address=address(m), size=0, checkpoints=0,
+                         details={"training_prefix": m.get("modelId"), "status": m.get("status"),
+                                  "training_timestamp": m.get("createdAt")})
+            for m in models]
 
 
 def open_model(name: str, model: str, progress: Any = None) -> ModelLocation:
@@ -51,6 +115,7 @@ def open_model(name: str, model: str, progress: Any = None) -> ModelLocation:
     m = client.find(model)
     if m.get("status") not in (None, "READY"):
         raise UsageError(f"model {model!r} in droa://{name} is {m.get('status')}", fix="wait until it is READY")
+    model = str(m.get("name") or model)
     url = client.export_url(m["modelId"], progress=progress)
     folder = Path(tempfile.mkdtemp(prefix="drmodel-droa-"))
     archive = folder / f"virtualmodel-{model}.tar.gz"
@@ -71,21 +136,32 @@ def open_model(name: str, model: str, progress: Any = None) -> ModelLocation:
 
 
 def plan_push(src: ModelLocation, files: dict, overrides: dict[str, bytes], target_name: str, model: str,
-              description: str | None) -> Plan:
+              description: str | None, options: DroaPushOptions | None = None) -> Plan:
     """The upload of a model into a deployment's upload bucket, after every pre-flight rule passed."""
+    options = options or DroaPushOptions()
     check_name(model, description)
     client = client_for(target_name)
-    taken = {m.get("name") for m in client.list_models() if m.get("status") != "ERROR"}
-    if model in taken:
-        raise UsageError(f"droa://{target_name} already has a model named {model!r}",
-                         fix="choose another name with --as NEWNAME")
+    warnings: list[str] = []
+    same = client.models_named(model)
+    live = [m for m in same if m.get("status") != "ERROR"]
+    listed = ", ".join(f"{m.get('modelId')} {m.get('status')}" for m in same)
+    if live and not options.allow_duplicate_name:
+        raise UsageError(f"droa://{target_name} already has a model named {model!r} ({listed}); DRoA itself would "
+                         f"accept a second one, but then droa://{target_name}/{model} would name two models",
+                         fix="choose another name with --as NEWNAME, or pass --allow-duplicate-name")
+    if same:
+        warnings.append(f"droa://{target_name} already has a model named {model!r} ({listed}): DRoA accepts a second "
+                        "one; address each by its id afterwards (droa://" + target_name + "/<modelId>)"
+                        if live else
+                        f"an earlier import named {model!r} ended ERROR ({listed}): it stays listed until deleted "
+                        "in the web site")
 
     def read(path: str) -> bytes:
         return overrides[path] if path in overrides else src.read(path)
 
-    up = preflight(files, read)
+    up = preflight(files, read, run_reward_function=options.run_reward_function)
     prefix = f"uploads/models/{uuid.uuid4()}/"
-    store = S3Store(client.upload_bucket, client=client.s3_client())
+    store = UploadBucketStore(client.upload_bucket, client=client.s3_client())
     actions = []
     for path in up.paths():
         data = up.data.get(path)
@@ -98,9 +174,12 @@ def plan_push(src: ModelLocation, files: dict, overrides: dict[str, bytes], targ
                               sha256=hashlib.sha256(data).hexdigest() if data is not None else None))
     plan = Plan(kind="push", source_address=src.address, target_address=f"droa://{target_name}/{model}",
                 source_store=src.store, target_store=store, actions=actions,
-                notes=[f"fix: {p}: {note}" for p, note in sorted(up.fixes.items())])
+                notes=[f"fix: {p}: {note}" for p, note in sorted(up.fixes.items())]
+                + [f"warning (DRoA accepts it; drmodel advises against): {w}" for w in warnings + up.warnings]
+                + [f"note: {n}" for n in up.notes])
     plan.details.update({"droa": {"deployment": target_name, "model": model, "description": description,
-                                  "upload_prefix": prefix, "bucket": client.upload_bucket},
+                                  "upload_prefix": prefix, "bucket": client.upload_bucket,
+                                  "fixes": dict(up.fixes), "warnings": warnings + up.warnings, "notes": up.notes},
                          "allowed_keys": {a.key for a in actions}, "source": {"layout": src.layout},
                          "target": {"layout": "droa"}})
     return plan

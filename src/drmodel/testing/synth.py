@@ -27,10 +27,9 @@ DISCRETE_ACTIONS = [
     {"steering_angle": 30.0, "speed": 1.2, "index": 4},
 ]
 
-REWARD_FUNCTION = '''import math
-
-
-def reward_function(params):
+# Passes DeepRacer on AWS's reward validator (flake8 --select=E,F --ignore=E5,E226,E261, allowed imports, no
+# forbidden names or strings; returns a float): an unused `import math` here made every demo import end in ERROR.
+REWARD_FUNCTION = '''def reward_function(params):
     """Reward staying near the centre line, with a bonus for speed on straights."""
     if not params["all_wheels_on_track"]:
         return 1e-3
