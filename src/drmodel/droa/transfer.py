@@ -60,7 +60,7 @@ class UploadBucketStore(S3Store):
     def abort_unfinished_uploads(self, keys: set[str]) -> int:
         return 0  # every push writes under a new uuid4 prefix: no earlier run left uploads there
 
-    def _confirm(self, key: str, size: int, sha256: str, sent: dict[str, str]) -> WriteResult:
+    def _confirm(self, key: str, size: int, sha256: str, sent: dict[str, str], proof: str) -> WriteResult:
         with self._completed_lock:
             answer = self._completed.pop(key, None)
         for name, expected in sent.items():
@@ -74,7 +74,8 @@ class UploadBucketStore(S3Store):
                                         f"sent ({expected})", fix="run the same command again")
         info = ObjectInfo(key=key, size=size, etag=str((answer or {}).get("ETag", "")).strip('"'),
                           checksums=dict(sent))
-        return WriteResult(info, sha256, confirmed=True)
+        return WriteResult(info, sha256, confirmed=True, proof=proof)
+
 
 _clients: dict[str, DroaClient] = {}
 
