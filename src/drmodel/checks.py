@@ -203,8 +203,11 @@ def check_model(loc: ModelLocation, *, eval_checkpoint: str = "best", hashes: bo
         copy, err = _load_json(eval_raw)
         if err is None and copy != meta:
             fields = _dict_diff(copy, meta) if isinstance(copy, dict) and isinstance(meta, dict) else ["(whole)"]
-            r.add("error", "metadata", f"model/model_metadata.json (read by evaluation) differs from "
-                  f"model_metadata.json in: {', '.join(fields)} (drmodel repair --from root|model)")
+            # a warning: the SimApp does not fail on it (it reads model/ only), DeepRacer on AWS imports it as it is,
+            # and which copy the weights were trained with is not written anywhere
+            r.add("warning", "metadata", f"model/model_metadata.json (read by evaluation) differs from "
+                  f"model_metadata.json in: {', '.join(fields)}: evaluation and the car use the model/ copy; if the "
+                  "other one is what the model was trained with, `drmodel repair --from root` makes them equal")
     if REWARD in paths:
         check_reward(loc.read(REWARD), r)
     else:
