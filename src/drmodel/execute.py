@@ -209,12 +209,14 @@ def _execute(plan: Plan, progress: Progress) -> Result:
             stage = "pack"
             finalize()  # an archive target: pack the staged files
     except (KeyboardInterrupt, Cancelled):
+        cancel.defer_interrupts()
         raise InterruptedRun(_interrupted_state(stage, plan, result),
                              fix="rerun the same command to finish" + (
                                  f", or undo with `{restore_command(result.backup, store_spec(plan.target_store))}`"
                                  if result.backup else "")) from None
     finally:
         progress.close()
+        cancel.restore_interrupts()
     result.seconds = time.monotonic() - started
     result.retries = sum(getattr(s, "retries", 0) for s in {id(plan.source_store): plan.source_store,
                                                              id(plan.target_store): plan.target_store}.values())
@@ -252,13 +254,13 @@ def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progre
             for action, fut in futures:
                 collect(action, fut)
     except KeyboardInterrupt:
+        cancel.defer_interrupts()  # restored once the account below is written (_execute)
         cancel.request()
         pool.shutdown(wait=False, cancel_futures=True)
-        in_flight = [f for _, f in started if not f.done()]
-        try:
-            wait(in_flight, timeout=SETTLE)
-        except KeyboardInterrupt:
-            pass  # a second Ctrl-C: stop waiting
+        deadline = time.monotonic() + SETTLE
+        while not cancel.pressed_again() and time.monotonic() < deadline:  # a second Ctrl-C: stop waiting
+            if not wait([f for _, f in started if not f.done()], timeout=0.05).not_done:
+                break
         for action, fut in started:
             if fut.done() and not fut.cancelled() and action.key not in result.written and fut.exception() is None:
                 collect(action, fut)

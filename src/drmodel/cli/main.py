@@ -129,7 +129,7 @@ def run_command(args: argparse.Namespace, io: IO) -> ExitCode:
         io.err.write(redact(f"drmodel: error: {exc.line()}\n"))
         return exc.exit_code
     except KeyboardInterrupt:
-        io.err.write("drmodel: interrupted - nothing more was written; rerun the same command to resume\n")
+        io.err.write("drmodel: interrupted - rerun the same command (a copy resumes where it stopped)\n")
         return ExitCode.INTERRUPTED
     except Exception as exc:  # a bug: one line unless --debug
         if args.debug:
