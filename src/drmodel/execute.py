@@ -188,20 +188,26 @@ def _execute(plan: Plan, progress: Progress) -> Result:
                           + (f"; backup in {result.backup}" if result.backup else ""),
                           fix="rerun the same command: it skips the files already verified") from first
         stage = "verify"
-        progress.phase("verify", total_files=len(plan.actions))
-        # a write the store confirmed (S3: the HEAD after it, size and checksums checked) is not looked up again
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            landed = list(pool.map(lambda a: confirmed.get(a.key) or plan.target_store.head(a.key), writes))
-        for a, info in zip(writes, landed):
+        progress.phase("verify", total_files=len(writes))  # the skipped files were proven identical by the plan
+
+        def landed(a: Action) -> None:
+            # a write the store confirmed (S3: the HEAD after it, size and checksums checked) is not looked up again
+            info = confirmed.get(a.key) or plan.target_store.head(a.key)
             if info is None or info.size != a.size:
                 raise VerificationError(f"{plan.target_store.describe(a.key)} is missing or has the wrong size after "
                                         "the copy", fix="rerun the same command to resume")
+            progress.file_done(a.path)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(landed, writes))
         stage = "delete"
         deletes = plan.by_op("delete")
         if deletes:
             progress.phase("delete", total_files=len(deletes))
             plan.target_store.delete([a.key for a in deletes])
             result.deleted = [a.key for a in deletes]
+            for a in deletes:
+                progress.file_done(a.path)
         if plan.write_manifest:
             write_manifest(plan, result)
         finalize = getattr(plan.target_store, "finalize", None)

@@ -83,10 +83,10 @@ def summarise(plan: Any, result: Any, args: argparse.Namespace, io: IO) -> None:
     from drmodel.cli.render import Bar, human
     from drmodel.execute import proof_counts, restore_command, store_spec
 
-    mb = plan.bytes_to_write / 1e6
+    rate = plan.bytes_to_write / max(result.seconds, 1e-6)
     proofs = ", ".join(f"{n} by {proof}" for proof, n in proof_counts(result).items())
     io.out.write(f"Done: {len(result.written)} files written and verified ({proofs}; {human(plan.bytes_to_write)} "
-                 f"in {result.seconds:.1f} s, {mb / max(result.seconds, 1e-6):.0f} MB/s), {len(result.skipped)} "
+                 f"in {result.seconds:.1f} s, {human(rate)}/s), {len(result.skipped)} "
                  f"skipped, {len(result.deleted)} stale files deleted" +
                  (f", {result.retries} requests retried.\n" if result.retries else ".\n"))
     if "droa" in plan.details:
