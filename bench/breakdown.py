@@ -2,13 +2,15 @@
 that run.py shows failing (and behind those it passes narrowly).
 
 For each scenario asked, on a fresh SeaweedFS holding the benchmark's model, drmodel's command of that scenario
-(the very argv run.py times) runs inside a small wrapper, after one untimed run that fills drmodel's botocore
-cache as run.py's warm-up round does:
+(the very argv run.py times) runs inside a small wrapper (probes/milestones.py), after one untimed run as
+run.py's warm-up round (drmodel keeps no cache of its own since issue 16: that run warms the server and the
+page cache):
 
 1. `--runs` runs marking milestones, each with the wall time since the process was spawned and the CPU the
    process has used: the interpreter ready, the imports done (the modules a transfer uses, imported first
-   here: the same work, moved to the front), the S3 clients made, the first S3 request, the plan made (the
-   transfer starts), the transfer done, the end. The medians are printed.
+   here: the same work, moved to the front), the S3 clients made, the first S3 request (botocore's public
+   `provide-client-params` event), the plan made (the transfer starts), the transfer done, the end. The
+   medians are printed.
 2. One run under cProfile, every thread with its own profiler counting that thread's CPU time
    (`time.thread_time`: waiting for the GIL, a lock or the server costs nothing), the functions summed by what
    they are: imports (module bodies, unmarshalling code, the import machinery), regular expressions compiled,
@@ -16,8 +18,8 @@ cache as run.py's warm-up round does:
    I/O, drmodel's own code, the rest (a built-in such as `isinstance` counts for its callers). The profiler
    slows Python code down several times (not the C work: hashing, copies), so it overstates Python's share;
    the milestones above are the unprofiled figures. File writes vary with the page cache: on this VM a write
-   into memory the host took back costs the kernel 10-20x more (see run.py). `--prof-dir` keeps each profile
-   for `python -m pstats` or snakeviz.
+   into memory the host took back costs the kernel 10-20x more (see drbench/rounds.py). `--prof-dir` keeps
+   each profile for `python -m pstats` or snakeviz.
 
     .venv/bin/python bench/breakdown.py [--scenarios relay,server,pull,rerun] [--runs 5]
                                         [--out bench/results/breakdown.json] [--prof-dir DIR]
@@ -42,85 +44,17 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import run as bench  # noqa: E402
-
+from drbench.report import machine  # noqa: E402
+from drbench.rounds import reset  # noqa: E402
+from drbench.scenarios import SCENARIOS  # noqa: E402
+from drbench.steps import Step, execute  # noqa: E402
+from drbench.world import TIMEOUT, Bench, Model, identity, write_model  # noqa: E402
 from drmodel.testing.localserver import SeaweedS3, write_aws_profiles  # noqa: E402
 
 PROFILED = ("relay", "server", "pull", "rerun")
 
-# Runs drmodel's `main` as the `drmodel` command does (`cli.main.run`), with
-# milestones, or under per-thread cProfile when DRMODEL_PROFILE names a file. Argv: the command's arguments.
-WRAPPER = r'''
-import json, os, resource, sys, time
-T0 = float(os.environ["SPAWNED_AT"])
-marks = []
-def cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-def mark(name):
-    if name not in {m[0] for m in marks}:
-        marks.append((name, time.time() - T0, cpu()))
-mark("interpreter ready")
-profile_to = os.environ.get("DRMODEL_PROFILE")
-if profile_to:
-    import cProfile, threading
-    profiles = [cProfile.Profile(time.thread_time)]
-    run_thread = threading.Thread.run
-    def profiled_run(self):
-        p = cProfile.Profile(time.thread_time)
-        profiles.append(p)
-        p.enable()
-        try:
-            run_thread(self)
-        finally:
-            p.disable()
-    threading.Thread.run = profiled_run
-    profiles[0].enable()
-import drmodel.api, drmodel.execute, drmodel.cli.render, drmodel.layouts, drmodel.stores.s3  # noqa: E401
-import botocore.session, botocore.config, botocore.client, botocore.args, botocore.endpoint  # noqa: E401
-import botocore.regions, botocore.httpsession, botocore.parsers, botocore.serialize, botocore.auth  # noqa: E401
-import botocore.signers, botocore.endpoint_provider, botocore.httpchecksum, botocore.retries.standard  # noqa: E401
-mark("imports done")
-import drmodel.stores.s3 as s3
-make_client = s3.make_client
-clients = []
-def timed_make_client(*args, **kwargs):
-    client = make_client(*args, **kwargs)
-    clients.append(1)
-    if len(clients) == int(os.environ["CLIENTS"]):
-        mark("S3 clients made")
-    return client
-s3.make_client = timed_make_client
-api_call = botocore.client.BaseClient._make_api_call
-def first_request(self, operation, params):
-    mark("first S3 request")
-    return api_call(self, operation, params)
-botocore.client.BaseClient._make_api_call = first_request
-execute = drmodel.api.execute
-def timed_execute(*args, **kwargs):
-    mark("plan made, transfer starts")
-    try:
-        return execute(*args, **kwargs)
-    finally:
-        mark("transfer done")
-drmodel.api.execute = timed_execute
-from drmodel.cli.main import main
-code = main(sys.argv[1:])
-mark("end")
-if profile_to:
-    import pstats
-    profiles[0].disable()
-    stats = pstats.Stats(profiles[0])
-    for p in profiles[1:]:
-        try:
-            stats.add(p)
-        except TypeError:  # a thread that never ran a function
-            pass
-    stats.dump_stats(profile_to)
-with open(os.environ["MARKS_TO"], "w") as f:
-    json.dump(marks, f)
-sys.exit(code)
-'''
+# Runs drmodel's `main` as the `drmodel` command does, with milestones, or under per-thread cProfile.
+WRAPPER = HERE / "probes" / "milestones.py"
 
 # What a profiled function is, from where its code lives (the first rule that matches wins).
 IMPORT_BUILTINS = {f"<built-in method {name}>" for name in (
@@ -171,43 +105,42 @@ def categorise(prof: Path) -> dict[str, Any]:
             "top_functions": [{"s": s, "function": f} for s, f in sorted(rows, reverse=True)[:12]]}
 
 
-def run_wrapped(step: bench.Step, wrapper: Path, work: Path, profile_to: Path | None, clients: int) -> list[Any]:
+def run_wrapped(step: Step, work: Path, profile_to: Path | None, clients: int) -> list[Any]:
     marks_to = work / "marks.json"
     env = {**step.env, "MARKS_TO": str(marks_to), "SPAWNED_AT": repr(time.time()), "CLIENTS": str(clients)}
     if profile_to:
         env["DRMODEL_PROFILE"] = str(profile_to)
-    p = subprocess.run([sys.executable, str(wrapper), *step.argv[1:]], env=env, capture_output=True, text=True,
-                       timeout=bench.TIMEOUT)
+    p = subprocess.run([sys.executable, str(WRAPPER), *step.argv[1:]], env=env, capture_output=True, text=True,
+                       timeout=TIMEOUT)
     if p.returncode:
         raise RuntimeError(f"{' '.join(step.argv)} exited {p.returncode}: {p.stderr[-2000:]}")
     return json.loads(marks_to.read_text())  # type: ignore[no-any-return]
 
 
-def profile_scenario(name: str, accounts: tuple[Any, Any], model: bench.Model, work: Path, runs: int,
+def profile_scenario(name: str, accounts: tuple[Any, Any], model: Model, work: Path, runs: int,
                      prof_dir: Path | None) -> dict[str, Any]:
-    sc = bench.SCENARIOS[name]
+    sc = SCENARIOS[name]
     tool = sc.tools["drmodel rerun" if name == "rerun" else "drmodel"]
     folder = work / name
     folder.mkdir()
-    wrapper = work / "wrapper.py"
     a, b = accounts
     with SeaweedS3(folder / "seaweedfs", [a, b], [*a.buckets, *b.buckets]) as server:
         profiles = write_aws_profiles(folder / "aws", {"A": (a, server.endpoint), "B": (b, server.endpoint)})
-        s = bench.Bench(a, b, model, work / "model", folder, server, profiles)
+        s = Bench(a, b, model, work / "model", folder, server, profiles)
         sc.prepare(s)
         [step] = tool.steps(s)
         clients = 1 if name == "pull" else 2
 
         def once(profile_to: Path | None = None) -> list[Any]:
-            bench.reset(s)
+            reset(s)
             if name == "rerun":
-                bench.execute(step, s.work)  # the first copy, which the rerun repeats
+                execute(step, s.work)  # the first copy, which the rerun repeats
             os.sync()
-            marks = run_wrapped(step, wrapper, folder, profile_to, clients)
+            marks = run_wrapped(step, folder, profile_to, clients)
             tool.check(s)
             return marks
 
-        once()  # fills drmodel's botocore cache, as run.py's warm-up round does
+        once()  # untimed, as run.py's warm-up round
         timed = [once() for _ in range(runs)]
         prof = (prof_dir or folder) / f"{name}.prof"
         profiled = {m[0]: m[1:] for m in once(prof)}
@@ -251,9 +184,8 @@ def main() -> None:
         args.prof_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="drmodel-profile-"))
     try:
-        (work / "wrapper.py").write_text(WRAPPER)
-        accounts = bench.identity("account-a"), bench.identity("account-b")
-        model = bench.write_model(work / "model", accounts[0].buckets[0], 1.0)
+        accounts = identity("account-a"), identity("account-b")
+        model = write_model(work / "model", accounts[0].buckets[0], 1.0)
         results = {}
         for name in names:
             results[name] = profile_scenario(name, accounts, model, work, args.runs, args.prof_dir)
@@ -261,7 +193,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": bench.machine(), "model_bytes": model.bytes, "scenarios": results},
+    args.out.write_text(json.dumps({"machine": machine(), "model_bytes": model.bytes, "scenarios": results},
                                    indent=2))
     print(f"results: {args.out}")
 

@@ -33,7 +33,8 @@ from typing import Any, Callable
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import identity, process_cpu  # noqa: E402
+from drbench.steps import process_cpu  # noqa: E402
+from drbench.world import identity  # noqa: E402
 
 from drmodel.testing.localserver import SeaweedS3, s3_client  # noqa: E402
 from drmodel.options import TransferOptions  # noqa: E402
@@ -63,13 +64,11 @@ def timed(label: str, fn: Callable[[int], Any], n: int, server_pid: int | None, 
 def startup_cpu(env: dict[str, str]) -> float:
     """CPU of a process that imports what a drmodel copy imports and makes its two S3 clients, then exits as the
     command does: drmodel's fixed cost before the first request (and its interpreter's teardown)."""
-    code = ("import os, drmodel.cli.main, drmodel.api, drmodel.execute\n"
-            "from drmodel.stores.s3 import make_client\nfrom drmodel.options import TransferOptions\n"
-            "make_client(None, TransferOptions()); make_client(None, TransferOptions())\n")
+    probe = str(HERE / "probes" / "startup.py")
     best = None
     for _ in range(5):
         before = os.times()
-        subprocess.run([sys.executable, "-c", code], env=env, check=True)
+        subprocess.run([sys.executable, probe], env=env, check=True)
         after = os.times()
         spent = after.children_user - before.children_user + after.children_system - before.children_system
         best = spent if best is None else min(best, spent)
@@ -79,6 +78,7 @@ def startup_cpu(env: dict[str, str]) -> float:
 def local_pieces(work: Path, view: memoryview, n: int) -> dict[str, dict[str, float]]:
     """The client's work that needs no server: sha256, CRC32, writing and reading files."""
     rows = {}
+
     def sha256(i: int) -> None:
         h = hashlib.sha256()
         for off in range(0, OBJECT, CHUNK):
