@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,8 @@ from drmodel.layouts import Layout, ModelLocation, ModelSummary, TargetRequest
 from drmodel.lock import LOCK_NAME
 from drmodel.model import EVAL_COPY, METADATA, REWARD, TRAINING_PARAMS_RE, metadata_summary, parse_json, role
 from drmodel.options import TransferOptions
-from drmodel.plan import Action, Plan, build_plan
+from drmodel.plan import Action, Op, Plan, build_plan
+from drmodel.stores import from_spec
 from drmodel.stores.base import ObjectInfo, Store
 from drmodel.stores.local import LocalStore
 from drmodel.stores.s3 import S3Store
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
     from drmodel.checks import CheckReport
     from drmodel.execute import Result, execute
 
-__all__ = ["list_models", "show", "open_model", "check", "car", "plan_transfer", "execute", "verify", "diff", "plan_repair",
-           "plan_restore", "Result"]
+__all__ = ["list_models", "show", "open_model", "check", "car", "plan_transfer", "plan_between", "execute", "verify",
+           "diff", "plan_repair", "plan_restore", "Result"]
 
 
 def __getattr__(name: str) -> Any:
@@ -126,7 +127,8 @@ def show(address: str, *, profile: str | None = None, layout: str | None = None,
         eval_copy = "identical to model_metadata.json" if loc.read(EVAL_COPY) == meta_bytes else "DIFFERS"
     return {
         "name": loc.name, "address": loc.address, "layout": loc.layout, "details": loc.details,
-        "files": [{"path": p, "key": loc.key_for(p), "size": f.size, "role": role(p)} for p, f in sorted(loc.files.items())],
+        "files": [{"path": p, "key": loc.key_for(p), "size": f.size, "role": role(p)}
+                  for p, f in sorted(loc.files.items())],
         "size": sum(f.size for f in loc.files.values()), "metadata": summary, "checkpoints": checkpoints,
         "evaluation_metadata_copy": eval_copy,
     }
@@ -147,11 +149,12 @@ def _find_target(address: str, *, profile: str | None, layout: str | None,
     read too. Needs nothing from the source, so plan_transfer runs it in a thread while the source is opened."""
     addr = parse(address)
     store = make_store(addr, profile, options, target=True)
-    if isinstance(store, LocalStore):
-        if store.root.exists() and not store.root.is_dir():
-            raise UsageError(f"{store.root} is a file", fix="give a folder for the model")
-        if store.root.is_dir() and any(store.root.iterdir()) and store.head(METADATA) is None:
-            raise UsageError(f"{store.root} is not empty and holds no model",
+    if store.local:
+        root = store.local_path("")
+        if root.exists() and not root.is_dir():
+            raise UsageError(f"{root} is a file", fix="give a folder for the model")
+        if root.is_dir() and any(root.iterdir()) and store.head(METADATA) is None:
+            raise UsageError(f"{root} is not empty and holds no model",
                              fix="choose a new or empty folder, or a model folder to replace")
         return _TargetPlace(addr, store, layouts.get_layout(layout or "prefix"), None)
     store.exists()  # NoSuchBucket / AccessDenied here, before any planning
@@ -181,7 +184,7 @@ def _planning_reads(files: Mapping[str, ObjectInfo]) -> list[str]:
 
 
 def _backup_folder(backup_to: str | None, target: ModelLocation) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{target.address.removeprefix('s3://')}".strip("/"))[-80:]
     return Path(backup_to or "drmodel-backups").expanduser().absolute() / f"{slug}-{stamp}"
 
@@ -213,10 +216,62 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
         src.prefetch(_planning_reads(src.files))
         request = TargetRequest(name=name, create=create, training_job=target_training_job, account_id=account_id)
         tgt = resolve_target(place.result(), src, request)
+    return plan_between(kind, src, tgt, checkpoint=checkpoint, force=force, relay=relay, backup_to=backup_to)
+
+
+def plan_between(kind: str, src: ModelLocation, tgt: ModelLocation, *, checkpoint: str = "both", force: bool = False,
+                 relay: bool = False, backup_to: str | None = None) -> Plan:
+    """The Plan of a pull, push or copy between two opened models, in any stores (see plan_transfer)."""
     if src.store.describe(src.key_for(METADATA)) == tgt.store.describe(tgt.key_for(METADATA)) or (
             src.address == tgt.address):  # a DRfC training prefix's metadata key is its model/ copy
         raise UsageError("the source and the target are the same model", fix="name another target")
     notes: list[str] = []
+    src_files, rewritten, selection = _files_to_write(src, tgt, checkpoint, notes)
+    notes.extend(layouts.transfer_notes(src, tgt, src_files, rewritten))
+    racing = _gate(src, src_files, rewritten, kind, force, notes)
+    same = _same_paths(src, tgt, src_files, rewritten)
+
+    def metadata_for(path: str, info: ObjectInfo) -> dict[str, str]:
+        if not tgt.store.user_metadata or path in rewritten or not info.etag or src.store.local:
+            return {}
+        return {"drmodel-source-etag": info.etag}
+
+    plan = build_plan(kind, source_address=src.address, target_address=tgt.address, source_store=src.store,
+                      target_store=tgt.store, source_files=src_files, source_key_for=src.key_for,
+                      target_files=tgt.files, target_key_for=tgt.key_for, same=same, rewritten=rewritten,
+                      stale_candidates=tgt.stale_candidates(), metadata_for=metadata_for)
+    for a in plan.writes:
+        read = src.already_read(a.path) if a.data is None else None
+        if read is not None and len(read) == a.size:
+            a.data = read  # a small file planning read: written from those bytes, not fetched again
+    for a in plan.actions:
+        if a.data is not None:
+            a.sha256 = hashlib.sha256(a.data).hexdigest()
+    plan.notes = notes
+    server_side = (not relay and bool(plan.writes)
+                   and tgt.store.can_read_from(src.store, src.key_for(METADATA)))
+    plan.details.update({
+        "server_side": server_side,
+        "transfer": ("server-side copy: the target's credentials can read the source" if server_side else
+                     "relayed through this machine" if src.store.remote and tgt.store.remote else None),
+        "source": {"layout": src.layout, **src.details}, "target": {"layout": tgt.layout, **tgt.details},
+        "target_exists": tgt.exists, "checkpoints": selection.description,
+        "racing": racing,
+        "allowed_keys": {tgt.key_for(p) for p in src_files} | {o.key for o in tgt.files.values()},
+        "lock_key": tgt.key_for(LOCK_NAME) if tgt.store.lockable else None,
+    })
+    if plan.details["lock_key"]:
+        plan.details["lock_seen"] = tgt.seen(plan.details["lock_key"])  # by planning's listing; None: not covered
+    if plan.destructive:
+        plan.backup_root = _backup_folder(backup_to, tgt)
+    plan.write_manifest = tgt.store.local
+    return plan
+
+
+def _files_to_write(src: ModelLocation, tgt: ModelLocation, checkpoint: str, notes: list[str]
+                    ) -> tuple[dict[str, ObjectInfo], dict[str, tuple[bytes, str]], ckpts.Selection]:
+    """The source files the target gets (`--checkpoint` applied), and those whose bytes differ from the source's:
+    pointer files for the kept checkpoints, the evaluation copy of the metadata, rewritten training params."""
     src_files, rewritten, selection = _select_checkpoints(src, checkpoint)
     meta = src.read(METADATA)
     parse_json(meta, src.store.describe(src.key_for(METADATA)))
@@ -235,46 +290,7 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | 
                 new = tgt.rewrite(path, data)
                 if new != data:
                     rewritten[path] = (new, "rewrote " + ", ".join(paramsfile.changed_keys(data, new)))
-    notes.extend(layouts.transfer_notes(src, tgt, src_files, rewritten))
-    racing = _gate(src, src_files, rewritten, kind, force, notes)
-    same = _same_paths(src, tgt, src_files, rewritten)
-    s3_target = isinstance(tgt.store, S3Store)
-
-    def metadata_for(path: str, info: ObjectInfo) -> dict[str, str]:
-        if not s3_target or path in rewritten or not info.etag or isinstance(src.store, LocalStore):
-            return {}
-        return {"drmodel-source-etag": info.etag}
-
-    plan = build_plan(kind, source_address=src.address, target_address=tgt.address, source_store=src.store,
-                      target_store=tgt.store, source_files=src_files, source_key_for=src.key_for,
-                      target_files=tgt.files, target_key_for=tgt.key_for, same=same, rewritten=rewritten,
-                      stale_candidates=tgt.stale_candidates(), metadata_for=metadata_for)
-    for a in plan.writes:
-        read = src.already_read(a.path) if a.data is None else None
-        if read is not None and len(read) == a.size:
-            a.data = read  # a small file planning read: written from those bytes, not fetched again
-    for a in plan.actions:
-        if a.data is not None:
-            a.sha256 = hashlib.sha256(a.data).hexdigest()
-    plan.notes = notes
-    server_side = (not relay and s3_target and isinstance(src.store, S3Store) and bool(plan.writes)
-                   and tgt.store.can_read(src.store, src.key_for(METADATA)))
-    plan.details.update({
-        "server_side": server_side,
-        "transfer": ("server-side copy: the target's credentials can read the source" if server_side else
-                     "relayed through this machine" if s3_target and isinstance(src.store, S3Store) else None),
-        "source": {"layout": src.layout, **src.details}, "target": {"layout": tgt.layout, **tgt.details},
-        "target_exists": tgt.exists, "checkpoints": selection.description,
-        "racing": racing,
-        "allowed_keys": {tgt.key_for(p) for p in src_files} | {o.key for o in tgt.files.values()},
-        "lock_key": None if hasattr(tgt.store, "finalize") else tgt.key_for(LOCK_NAME),
-    })
-    if plan.details["lock_key"]:
-        plan.details["lock_seen"] = tgt.seen(plan.details["lock_key"])  # by planning's listing; None: not covered
-    if plan.destructive:
-        plan.backup_root = _backup_folder(backup_to, tgt)
-    plan.write_manifest = isinstance(tgt.store, LocalStore)
-    return plan
+    return src_files, rewritten, selection
 
 
 def _plan_droa(src: ModelLocation, addr: Address, checkpoint: str, force: bool, name: str | None,
@@ -359,7 +375,7 @@ def _same_paths(src: ModelLocation, tgt: ModelLocation, src_files: dict[str, Obj
 
     paths = [p for p in src_files if p in tgt.files]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return {p for p, yes in zip(paths, pool.map(same, paths)) if yes}
+        return {p for p, yes in zip(paths, pool.map(same, paths), strict=True) if yes}
 
 
 # -- verify --------------------------------------------------------------------------------------------------
@@ -570,15 +586,14 @@ def plan_restore(backup: str, *, profile: str | None = None, backup_to: str | No
         raise NotFoundError(f"{root} is not a drmodel backup (no {BACKUP_FILE})",
                             fix="give the backup folder named in the copy's output") from None
     spec = doc["store"]
-    target: Store = (LocalStore(Path(spec["root"])) if spec["type"] == "local"
-                     else S3Store(spec["bucket"], profile=profile or spec.get("profile")))
+    target = from_spec(spec, profile=profile)
     files = LocalStore(root / "files")
     actions = []
     for item in doc["saved"]:
         now = target.head(item["key"])
         same = now is not None and same_content(facts(files, ObjectInfo(item["key"], item["size"])),
                                                 facts(target, now))
-        op = "skip" if same else "overwrite" if now is not None else "create"
+        op: Op = "skip" if same else "overwrite" if now is not None else "create"
         actions.append(Action(op=op, path=item["key"], key=item["key"], size=item["size"], source_key=item["key"],
                               old_size=now.size if now else None, sha256=item["sha256"], note="saved copy"))
     for key in doc["created"]:
@@ -591,5 +606,5 @@ def plan_restore(backup: str, *, profile: str | None = None, backup_to: str | No
     plan.details["lock_key"] = doc.get("lock_key")
     if plan.destructive:
         plan.backup_root = Path(backup_to or "drmodel-backups").expanduser().absolute() / (
-            f"before-restore-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}")
+            f"before-restore-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
     return plan

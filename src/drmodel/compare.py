@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from drmodel.hashing import b64, check_read_sha256, composite_checksum, full_sha256_hex
 from drmodel.stores.base import ObjectInfo, Store
-from drmodel.stores.local import LocalStore
 
 MiB = 1024 * 1024
 GUESS_PART_SIZES = (16 * MiB, 8 * MiB, 5 * MiB, 32 * MiB, 64 * MiB, 10 * MiB, 100 * MiB)
@@ -32,8 +31,8 @@ class Facts:
 
 
 def facts(store: Store, info: ObjectInfo, *, head: bool = True) -> Facts:
-    if isinstance(store, LocalStore):
-        return Facts(size=info.size, local_path=str(store.root / info.key))
+    if store.local:
+        return Facts(size=info.size, local_path=str(store.local_path(info.key)))
     if head:
         info = store.head(info.key, checksums=True) or info
     return Facts(size=info.size, sha256=info.sha256 or full_sha256_hex(info.checksum_sha256),

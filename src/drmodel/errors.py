@@ -102,3 +102,9 @@ class LockedError(DrmodelError):
 
 class MissingComponentError(DrmodelError, ImportError):
     exit_code = ExitCode.MISSING_COMPONENT
+
+
+class NotSupportedError(DrmodelError, NotImplementedError):
+    """A store asked for something it declares it cannot do (drmodel.stores.base.Store): a drmodel bug."""
+
+    exit_code = ExitCode.ERROR

@@ -12,7 +12,7 @@ import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +45,7 @@ class Result:
 
 def store_spec(store: Store) -> dict[str, Any]:
     """Enough to reach a store again (restore): bucket, profile and endpoint, or a folder. Never keys."""
-    if isinstance(store, LocalStore):
-        return {"type": "local", "root": str(store.root)}
-    client = getattr(store, "client", None)
-    return {"type": "s3", "bucket": getattr(store, "bucket", None), "profile": getattr(store, "profile", None),
-            "endpoint_url": client.meta.endpoint_url if client is not None else None}
+    return store.spec()
 
 
 def restore_command(backup: Path, spec: dict[str, Any]) -> str:
@@ -76,7 +72,7 @@ def take_backup(plan: Plan, progress: Progress) -> Path:
     root = plan.backup_root = _new_folder(plan.backup_root)
     files = LocalStore(root / "files")
     doomed = [a for a in plan.actions if a.op in ("overwrite", "delete")]
-    progress.phase("backup", total_bytes=sum(a.old_size if a.op == "overwrite" else a.size for a in doomed) or 0,
+    progress.phase("backup", total_bytes=sum((a.old_size or 0) if a.op == "overwrite" else a.size for a in doomed) or 0,
                    total_files=len(doomed))
     saved = []
     for a in doomed:
@@ -87,7 +83,7 @@ def take_backup(plan: Plan, progress: Progress) -> Path:
         saved.append({"key": a.key, "size": res.info.size, "sha256": res.sha256})
         progress.file_done(a.key)
     spec = store_spec(plan.target_store)
-    doc = {"drmodel_version": __version__, "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    doc = {"drmodel_version": __version__, "time": datetime.now(UTC).isoformat(timespec="seconds"),
            "kind": plan.kind, "target": plan.target_address, "store": spec, "saved": saved,
            "created": [a.key for a in plan.actions if a.op == "create"], "restore": restore_command(root, spec),
            "lock_key": plan.details.get("lock_key")}
@@ -99,7 +95,7 @@ def take_backup(plan: Plan, progress: Progress) -> Path:
 def _write(plan: Plan, action: Action, progress: Progress) -> WriteResult:
     if action.data is None and plan.details.get("server_side"):
         try:
-            res = plan.target_store.copy_from(  # type: ignore[attr-defined]
+            res = plan.target_store.copy_from(
                 plan.source_store, action.source_key or action.path, action.key, action.size,
                 source_etag=action.source_etag, progress=progress.advance, metadata=action.metadata or None)
             progress.file_done(action.path)
@@ -164,17 +160,15 @@ def _execute(plan: Plan, progress: Progress) -> Result:
             result.backup = take_backup(plan, progress)
         stage = "write"
         writes = plan.writes
-        abort = getattr(plan.target_store, "abort_unfinished_uploads", None)
-        if abort is not None and writes:
-            aborted = abort({a.key for a in writes})
+        if writes:
+            aborted = plan.target_store.abort_unfinished_uploads({a.key for a in writes})
             if aborted:
                 progress.note(f"aborted {aborted} unfinished multipart uploads left by an earlier run")
         progress.phase("write", total_bytes=plan.bytes_to_write, total_files=len(writes))
         failures: list[tuple[Action, BaseException]] = []
         confirmed: dict[str, ObjectInfo] = {}  # what the store answered right after each write
-        options = getattr(plan.target_store, "options", None)
-        workers = max(1, getattr(options, "copy_concurrency" if plan.details.get("server_side") else
-                                 "file_concurrency", 4))
+        options = plan.target_store.options
+        workers = max(1, options.copy_concurrency if plan.details.get("server_side") else options.file_concurrency)
         _run_writes(plan, writes, workers, progress, result, confirmed, failures)
         if failures:
             first = failures[0][1]
@@ -210,10 +204,9 @@ def _execute(plan: Plan, progress: Progress) -> Result:
                 progress.file_done(a.path)
         if plan.write_manifest:
             write_manifest(plan, result)
-        finalize = getattr(plan.target_store, "finalize", None)
-        if finalize is not None:
+        if plan.target_store.staged:
             stage = "pack"
-            finalize()  # an archive target: pack the staged files
+        plan.target_store.finalize()  # an archive target packs the staged files; nothing to do elsewhere
     except (KeyboardInterrupt, Cancelled):
         cancel.defer_interrupts()
         raise InterruptedRun(_interrupted_state(stage, plan, result),
@@ -224,8 +217,8 @@ def _execute(plan: Plan, progress: Progress) -> Result:
         progress.close()
         cancel.restore_interrupts()
     result.seconds = time.monotonic() - started
-    result.retries = sum(getattr(s, "retries", 0) for s in {id(plan.source_store): plan.source_store,
-                                                             id(plan.target_store): plan.target_store}.values())
+    result.retries = sum(s.retries for s in {id(plan.source_store): plan.source_store,
+                                              id(plan.target_store): plan.target_store}.values())
     return result
 
 
@@ -331,11 +324,11 @@ def write_manifest(plan: Plan, result: Result) -> None:
         if a.op == "delete":
             continue
         digest = result.written.get(a.key)
-        if digest is None and isinstance(target, LocalStore):
-            digest = sha256_file(str(target.root / a.key))
+        if digest is None and target.local:
+            digest = sha256_file(str(target.local_path(a.key)))
         files.append({"path": a.path, "size": a.size, "sha256": digest})
     doc = {"drmodel_version": __version__, "source": plan.source_address,
-           "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "details": plan.details.get("source"),
+           "created": datetime.now(UTC).isoformat(timespec="seconds"), "details": plan.details.get("source"),
            "files": files}
     data = (json.dumps(doc, indent=2, default=str) + "\n").encode()
     prefix = plan.details.get("target_prefix", "")

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from drmodel import __version__
@@ -47,15 +47,14 @@ def _describe(doc: dict[str, Any]) -> str:
 @contextmanager
 def model_lock(store: Store, key: str, command: str, *, break_lock: bool = False,
                notes: list[str] | None = None) -> Iterator[None]:
-    put = getattr(store, "put_if_absent", None)
-    if put is None:
+    if not store.lockable:
         yield
         return
     doc = {"host": socket.gethostname(), "pid": os.getpid(), "run": str(uuid.uuid4()), "command": command,
-           "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "drmodel": __version__}
+           "started": datetime.now(UTC).isoformat(timespec="seconds"), "drmodel": __version__}
     data = json.dumps(doc).encode()
     for _ in range(3):
-        if put(key, data):
+        if store.put_if_absent(key, data):
             break
         try:
             other = json.loads(store.read_bytes(key, 64 * 1024))

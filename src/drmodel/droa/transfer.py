@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-import threading
 import urllib.request
 import uuid
 import weakref
@@ -16,11 +15,10 @@ from typing import Any
 from drmodel.droa.client import DroaClient
 from drmodel.droa.config import load_deployment
 from drmodel.droa.preflight import check_name, preflight
-from drmodel.errors import DrmodelError, TransferError, UsageError, VerificationError
+from drmodel.errors import TransferError, UsageError
 from drmodel.layouts.base import ModelLocation, ModelSummary
 from drmodel.plan import Action, Plan
-from drmodel.stores.base import ObjectInfo, WriteResult
-from drmodel.stores.s3 import S3Store, _checksums_match
+from drmodel.stores.s3 import S3Store
 
 
 @dataclass(frozen=True)
@@ -37,44 +35,12 @@ class UploadBucketStore(S3Store):
     source/apps/infra/lib/constructs/auth/userRolePolicies.ts#L38-L54; ListBucketMultipartUploads is granted on
     `bucket/*` only, so it is refused too). Each write is confirmed by the answer to the write itself: a PUT's echoed
     checksum (S3 refuses a body that does not match it), or CompleteMultipartUpload's composite SHA256 of the parts
-    sent. Nothing is read back."""
+    sent. Nothing is read back (S3Store.write_only)."""
 
-    REFUSED = frozenset({"head_object", "get_object", "list_objects_v2", "list_objects", "list_multipart_uploads",
-                         "delete_objects", "delete_object", "copy_object", "upload_part_copy"})
+    write_only = True
 
     def __init__(self, bucket: str, *, client: Any) -> None:
         super().__init__(bucket, client=client)
-        self._completed: dict[str, Any] = {}
-        self._completed_lock = threading.Lock()
-
-    def _call(self, op: str, key: str = "", **kwargs: Any) -> Any:
-        if op in self.REFUSED:
-            raise DrmodelError(f"drmodel tried {op} on {self.describe(key)}, which DRoA's users may only write to",
-                               fix="this is a drmodel bug; please report it with --debug output")
-        answer = super()._call(op, key, **kwargs)
-        if op == "complete_multipart_upload":
-            with self._completed_lock:
-                self._completed[key] = answer
-        return answer
-
-    def abort_unfinished_uploads(self, keys: set[str]) -> int:
-        return 0  # every push writes under a new uuid4 prefix: no earlier run left uploads there
-
-    def _confirm(self, key: str, size: int, sha256: str, sent: dict[str, str], proof: str) -> WriteResult:
-        with self._completed_lock:
-            answer = self._completed.pop(key, None)
-        for name, expected in sent.items():
-            reported = (answer or {}).get(name)
-            if not reported:
-                raise VerificationError(f"{self.describe(key)}: the upload's answer did not confirm its {name}, and "
-                                        "DRoA's upload bucket cannot be read back to check it",
-                                        fix="run the same command again")
-            if not _checksums_match(reported, expected):
-                raise VerificationError(f"{self.describe(key)}: the server's {name} {reported} differs from the bytes "
-                                        f"sent ({expected})", fix="run the same command again")
-        info = ObjectInfo(key=key, size=size, etag=str((answer or {}).get("ETag", "")).strip('"'),
-                          checksums=dict(sent))
-        return WriteResult(info, sha256, confirmed=True, proof=proof)
 
 
 _clients: dict[str, DroaClient] = {}
@@ -125,7 +91,8 @@ def open_model(name: str, model: str, progress: Any = None) -> ModelLocation:
             shutil.copyfileobj(resp, out, 1 << 20)
     except OSError as exc:
         shutil.rmtree(folder, ignore_errors=True)
-        raise TransferError(f"downloading the export of {model!r} failed ({exc})", fix="run the command again")
+        raise TransferError(f"downloading the export of {model!r} failed ({exc})",
+                            fix="run the command again") from exc
     store = ArchiveSource(archive)
     weakref.finalize(store, shutil.rmtree, folder, True)
     loc = get_layout("prefix").open_model(store, "")

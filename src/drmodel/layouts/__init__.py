@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from drmodel.errors import AmbiguousError, InvalidModelError, UsageError
 from drmodel.layouts.base import Layout, ModelLocation, ModelSummary, TargetRequest, transfer_notes
 from drmodel.layouts.export import ConsoleExportLayout
 from drmodel.layouts.folder import FolderLayout
 from drmodel.layouts.legacy import LegacyConsoleLayout
 from drmodel.stores.base import Store
+from drmodel.stores.cached import ListingCache
 
 # name -> layout; "folder" is another name for the prefix layout
 LAYOUTS: dict[str, type] = {"legacy": LegacyConsoleLayout, "prefix": FolderLayout, "export": ConsoleExportLayout,
@@ -23,7 +21,8 @@ __all__ = ["LAYOUTS", "Layout", "ModelLocation", "ModelSummary", "TargetRequest"
 def get_layout(name: str) -> Layout:
     if name not in LAYOUTS:
         raise UsageError(f"unknown layout {name!r}", fix=f"use one of: {', '.join(LAYOUTS)}")
-    return LAYOUTS[name]()  # type: ignore[no-any-return]
+    layout: Layout = LAYOUTS[name]()
+    return layout
 
 
 def detect(store: Store, path: str, forced: str | None = None, *, default: str | None = None) -> tuple[Layout, str]:
@@ -39,10 +38,10 @@ def detect(store: Store, path: str, forced: str | None = None, *, default: str |
     candidates = [cls() for cls in dict.fromkeys(LAYOUTS.values())]
     if LegacyConsoleLayout.likely(store, path):  # its index is read while the detection below runs
         next(lay for lay in candidates if isinstance(lay, LegacyConsoleLayout)).read_ahead(store)
-    with _listings_remembered(store):  # several layouts list the same folders: ask the server once
-        if _missing_at_top(store, path):  # nothing is stored under NAME/: only the legacy layout can match
-            candidates = [lay for lay in candidates if isinstance(lay, LegacyConsoleLayout)]
-        found = [(layout, kind) for layout in candidates if (kind := layout.detect(store, path)) is not None]
+    cached = ListingCache(store)  # several layouts list the same folders: ask the server once
+    if _missing_at_top(cached, path):  # nothing is stored under NAME/: only the legacy layout can match
+        candidates = [lay for lay in candidates if isinstance(lay, LegacyConsoleLayout)]
+    found = [(layout, kind) for layout in candidates if (kind := layout.detect(cached, path)) is not None]
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
@@ -51,9 +50,8 @@ def detect(store: Store, path: str, forced: str | None = None, *, default: str |
                              fix="choose one with --layout")
     if default:
         return get_layout(default), "model"
-    denied = getattr(store, "denied_probe", None)
-    if denied is not None:
-        raise denied
+    if cached.refused is not None:  # a probe the credentials may not make: that is why nothing matched
+        raise cached.refused
     raise InvalidModelError(f"{store.describe(path)} is not a DeepRacer model layout drmodel knows",
                             fix=f"point at a model or a bucket, or force one with --layout ({', '.join(LAYOUTS)})")
 
@@ -71,24 +69,6 @@ def _missing_at_top(store: Store, path: str) -> bool:
         return f"{name}/" not in store.list_dirs("")
     except AccessDeniedError:
         return False
-
-
-@contextmanager
-def _listings_remembered(store: Store) -> Iterator[None]:
-    """While layouts detect themselves, `store.list_dirs` answers each prefix once (the store is not written)."""
-    real = store.list_dirs
-    seen: dict[str, list[str]] = {}
-
-    def list_dirs(prefix: str = "") -> list[str]:
-        if prefix not in seen:
-            seen[prefix] = real(prefix)
-        return list(seen[prefix])
-
-    store.list_dirs = list_dirs  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        del store.list_dirs  # back to the class's method
 
 
 def default_target_layout(bucket: str, path: str) -> str:

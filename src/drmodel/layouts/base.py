@@ -17,7 +17,7 @@ from drmodel.stores.base import ObjectInfo, Store
 
 def map_reads(store: Store, fn: Callable[[Any], Any], items: list[Any], limit: int = 16) -> list[Any]:
     """fn over items, in order; in threads when the store serves parallel reads (S3: each read is a round trip)."""
-    if len(items) < 2 or not getattr(store, "parallel_reads", False):
+    if len(items) < 2 or not store.parallel_reads:
         return [fn(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(limit, len(items)), thread_name_prefix="read") as pool:
         return list(pool.map(fn, items))
@@ -25,13 +25,13 @@ def map_reads(store: Store, fn: Callable[[Any], Any], items: list[Any], limit: i
 
 def probe(store: Store, key: str) -> bool:
     """Whether a key exists, for detection: a key the credentials may not read counts as absent (least-privilege
-    policies cover only the model's own keys); the refusal is kept on the store to explain a failed detection."""
+    policies cover only the model's own keys; detection's stores.cached.ListingCache keeps the refusal, to explain
+    a failed detection)."""
     from drmodel.errors import AccessDeniedError
 
     try:
         return store.head(key) is not None
-    except AccessDeniedError as exc:
-        store.denied_probe = exc  # type: ignore[attr-defined]
+    except AccessDeniedError:
         return False
 
 
@@ -96,7 +96,7 @@ class ModelLocation:
     def prefetch(self, paths: Iterable[str]) -> None:
         """Start reading these files (those the model has) in the background, all at once, when the store can
         serve parallel reads; `read` then waits for them. Errors surface when a file is read, not here."""
-        if not getattr(self.store, "parallel_reads", False):
+        if not self.store.parallel_reads:
             return
         todo = [p for p in dict.fromkeys(paths) if p in self.files and p not in self.overrides and p not in self._reads]
         if not todo:
@@ -143,7 +143,7 @@ def transfer_notes(src: ModelLocation, tgt: ModelLocation, files: Collection[str
     from drmodel.model import METRICS_DIR, TRAINING_PARAMS_RE
 
     notes = [*src.notes, *tgt.notes]
-    bucket = getattr(tgt.store, "bucket", None)
+    bucket = tgt.store.bucket
     if not bucket:
         return notes
     no_metrics = False
@@ -167,12 +167,8 @@ def transfer_notes(src: ModelLocation, tgt: ModelLocation, files: Collection[str
             notes.append(f"{path}: METRICS_S3_OBJECT_KEY names {key}, which neither this copy nor the target holds "
                          "(training writes it there)")
         endpoint = doc.get("S3_ENDPOINT_URL")
-        if endpoint and not _same_endpoint(src.store, tgt.store):
+        if endpoint and not (src.store.endpoint is not None and src.store.endpoint == tgt.store.endpoint):
             notes.append(f"{path}: S3_ENDPOINT_URL {endpoint} is kept as it is: it names the S3 service the model was "
                          "trained against (DRfC's MinIO); change or remove it before training elsewhere")
     return notes
 
-
-def _same_endpoint(a: Store, b: Store) -> bool:
-    ca, cb = getattr(a, "client", None), getattr(b, "client", None)
-    return ca is not None and cb is not None and ca.meta.endpoint_url == cb.meta.endpoint_url

@@ -101,8 +101,7 @@ class FolderLayout:
             details["flavour"] = DRFC_TRAINING
             notes.append(f"{DRFC_TRAINING}: it has no root model_metadata.json; model/model_metadata.json (the one "
                          "the SimApp wrote) stands for it")
-        name = (path.strip("/").rsplit("/", 1)[-1] or getattr(store, "model_name", None)
-                or getattr(store, "root", None).name)  # type: ignore[union-attr]
+        name = path.strip("/").rsplit("/", 1)[-1] or store.name or "model"
         return ModelLocation(store=store, layout=self.name, name=name, address=store.describe(base), files=files,
                              key_for=lambda p: keys.get(p, base + p), exists=exists, details=details, notes=notes,
                              listed_under=base, listed=frozenset(listed))
@@ -156,7 +155,7 @@ class FolderLayout:
         listed: set[str] = set()
         files = self._files(store, path, listed)
         loc = self._location(store, path, files, exists=bool(files), listed=listed)
-        bucket = getattr(store, "bucket", None)
+        bucket = store.bucket
         if bucket:
             prefix = path.strip("/")
             base = f"{prefix}/" if prefix else ""

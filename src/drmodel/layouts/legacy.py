@@ -13,7 +13,7 @@ import re
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from drmodel import paramsfile
@@ -64,7 +64,7 @@ class LegacyConsoleLayout:
     def likely(store: Store, path: str) -> bool:
         """A bucket named as the console names its buckets, and a model name or nothing: this layout, nearly
         always (its index is worth reading before detection has decided)."""
-        return str(getattr(store, "bucket", "")).startswith("aws-deepracer-") and "/" not in path.strip("/")
+        return (store.bucket or "").startswith("aws-deepracer-") and "/" not in path.strip("/")
 
     def detect(self, store: Store, path: str) -> str | None:
         if "/" in path.strip("/"):
@@ -83,7 +83,7 @@ class LegacyConsoleLayout:
         """Start building the store's index in the background, for `index` to take: while detection still lists
         the bucket's top level, the index's listings and reads are under way (a round trip or two saved). An error
         waits for `index`; if detection chooses another layout, this instance and its work are dropped."""
-        if id(store) in self._cache or id(store) in self._ahead or not getattr(store, "parallel_reads", False):
+        if id(store) in self._cache or id(store) in self._ahead or not store.parallel_reads:
             return
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index")
         self._ahead[id(store)] = pool.submit(self._build_index, store)
@@ -156,7 +156,7 @@ class LegacyConsoleLayout:
         idx = self.index(store)
         rows = []
         for name in sorted(set(idx.metadata) | set(idx.ties)):
-            for prefix in sorted(idx.ties.get(name, [None]), key=lambda p: job_timestamp(p or "")):  # type: ignore
+            for prefix in sorted(idx.ties.get(name, [None]), key=lambda p: job_timestamp(p or "")):
                 loc = self._location(store, idx, name, prefix)
                 n_ckpt = len(inventory(loc.files))
                 rows.append(ModelSummary(name=name, layout=self.name, address=store.describe(name),
@@ -224,7 +224,7 @@ class LegacyConsoleLayout:
             loc = self._location(store, idx, name, prefix)
         elif request.create:
             account = request.account_id or self.account_id(store, idx)
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+            stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
             prefix = f"{JOB_PREFIX}{account}-{stamp}-{uuid.uuid4()}"
             loc = self._location(store, idx, name, prefix)
             loc.details["created"] = True
@@ -233,7 +233,7 @@ class LegacyConsoleLayout:
             state = "has metadata but no training job" if name in idx.metadata else "does not exist"
             raise NotFoundError(f"model {name!r} {state} in {where}",
                                 fix="create a placeholder model with that name, or pass --create to write a new one")
-        bucket = getattr(store, "bucket", None)
+        bucket = store.bucket
         if bucket:
             metrics = f"DeepRacer-Metrics/TrainingMetrics-{job_timestamp(prefix)}.json"  # where the console kept them
 
@@ -247,18 +247,11 @@ class LegacyConsoleLayout:
         return loc
 
     def account_id(self, store: Store, idx: BucketIndex) -> str:
-        """The target account's id: from STS, else from the bucket's existing training prefixes."""
-        client = getattr(store, "client", None)
-        if client is not None:
-            try:
-                import boto3
-
-                sts = boto3.Session(profile_name=getattr(store, "profile", None)).client(
-                    "sts", region_name=client.meta.region_name, endpoint_url=client.meta.endpoint_url
-                    if "amazonaws.com" not in client.meta.endpoint_url else None)
-                return str(sts.get_caller_identity()["Account"])
-            except Exception:  # no STS (MinIO, SeaweedFS) or no permission: fall back below
-                pass
+        """The target account's id: from the store's credentials (STS), else from the bucket's existing training
+        prefixes."""
+        known = store.account_id()
+        if known:
+            return known
         accounts = {m.group("account") for m in map(JOB_RE.match, idx.jobs) if m}
         if len(accounts) == 1:
             return accounts.pop()
@@ -280,4 +273,4 @@ def _read_small(store: Store, keys: list[str]) -> dict[str, bytes | DrmodelError
         except DrmodelError as exc:
             return exc
 
-    return dict(zip(keys, map_reads(store, one, keys)))
+    return dict(zip(keys, map_reads(store, one, keys), strict=True))

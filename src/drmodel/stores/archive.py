@@ -47,12 +47,19 @@ class ArchiveSource(LocalStore):
         super().__init__(tmp / "x" / model_root(files))
         self.model_name = archive_name(self.archive)
 
+    @property
+    def name(self) -> str | None:
+        return self.model_name
+
     def describe(self, key: str = "") -> str:
         return f"{self.archive}" + (f"!/{key}" if key else "")
 
 
 class ArchiveTarget(LocalStore):
-    """A `.tar.gz` to be written: files are staged, then packed by `finalize()`."""
+    """A `.tar.gz` to be written: files are staged, then packed by `finalize()`. A new file: no run to lock out."""
+
+    staged = True
+    lockable = False
 
     def __init__(self, archive: Path) -> None:
         self.archive = Path(archive).expanduser().absolute()
@@ -64,6 +71,10 @@ class ArchiveTarget(LocalStore):
             raise NotFoundError(f"folder {self.archive.parent} does not exist", fix="create it first")
         super().__init__(_temp_dir(self, "drmodel-bundle-") / archive_name(self.archive))
         self.model_name = archive_name(self.archive)
+
+    @property
+    def name(self) -> str | None:
+        return self.model_name
 
     def describe(self, key: str = "") -> str:
         return f"{self.archive}" + (f"!/{key}" if key else "")

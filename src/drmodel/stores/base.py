@@ -1,10 +1,21 @@
-"""The small interface every store implements; layouts and the executor use nothing else."""
+"""The one interface every store implements; layouts, planning and the executor use nothing else.
+
+A store implements a few primitives (the abstract methods of `Store`); the base class derives the rest and declares
+every capability the engine relies on, with the cautious answer as default (fsspec's AbstractFileSystem is the
+model). The engine never probes a store with getattr, hasattr or isinstance: what a store can do, it says here.
+"""
 
 from __future__ import annotations
 
+import builtins
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from drmodel.errors import InvalidModelError, NotFoundError, NotSupportedError
+from drmodel.options import TransferOptions
 
 ProgressFn = Callable[[int], None]
 SMALL_FILE_LIMIT = 4 * 1024 * 1024  # metadata, reward function, params, pointers: read whole, so capped
@@ -42,25 +53,117 @@ PROOFS = (PROOF_LOCAL_SHA256, PROOF_CRC32_PUT, PROOF_SOURCE_CHECKSUM, PROOF_PART
           PROOF_COPY_CHECKSUMS)
 
 
-class Store(Protocol):
+class Store(ABC):
     """Bytes only. Keys are '/'-separated; a local folder uses its relative paths as keys."""
 
-    def describe(self, key: str = "") -> str: ...
+    # -- what the store can do: plain class attributes (a wrapper, stores.cached, copies another store's) --------
+    parallel_reads: bool = False  # safe and worth reading from several threads at once (each read a round trip)
+    lockable: bool = False  # put_if_absent is atomic and other runs see what is written: a run locks the model
+    staged: bool = False  # writes are staged and only published by finalize() (an archive being written)
+    local: bool = False  # keys are files on this machine: local_path(key) is each one's path
+    remote: bool = False  # the bytes live on a server: a copy between two such stores is server-side or relayed
+    user_metadata: bool = False  # metadata written with an object is kept, and head() reports it
+    retries: int = 0  # requests retried after 5xx, SlowDown or a broken connection (the store counts them)
+    options: TransferOptions = TransferOptions()  # transfer knobs: parallel writes and copies, part sizes
 
-    def list(self, prefix: str = "", delimiter: str | None = None) -> Iterator[ObjectInfo]: ...
+    @property
+    def bucket(self) -> str | None:
+        """The S3 bucket the store is, which training params name; None elsewhere."""
+        return None
 
-    def list_dirs(self, prefix: str = "") -> list[str]: ...
+    @property
+    def name(self) -> str | None:
+        """A name for what the store holds as a whole (a folder's or an archive's model name); None if none."""
+        return None
 
-    def head(self, key: str, *, checksums: bool = False) -> ObjectInfo | None: ...
+    @property
+    def endpoint(self) -> str | None:
+        """The service the store talks to (S3's endpoint URL); None for a store on this machine."""
+        return None
 
-    def read_bytes(self, key: str, max_size: int = SMALL_FILE_LIMIT) -> bytes: ...
+    # -- primitives --------------------------------------------------------------------------------------------
+    @abstractmethod
+    def describe(self, key: str = "") -> str:
+        """The key as the user would write it (s3://bucket/key, a file path)."""
 
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether the container (bucket, folder) is there; S3 raises NoSuchBucket or AccessDenied instead."""
+
+    @abstractmethod
+    def list(self, prefix: str = "", delimiter: str | None = None) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with prefix."""
+
+    @abstractmethod
+    def head(self, key: str, *, checksums: bool = False) -> ObjectInfo | None:
+        """The object at key, or None; with `checksums`, with the checksums the store keeps."""
+
+    @abstractmethod
     def open_read(self, key: str, *, etag: str | None = None) -> BinaryIO:
         """A stream of the object's bytes; with `etag`, of that version only (a store that has versions)."""
 
+    @abstractmethod
     def write_stream(self, key: str, stream: BinaryIO, size: int, *, progress: ProgressFn | None = None,
-                     metadata: Mapping[str, str] | None = None) -> WriteResult: ...
+                     metadata: Mapping[str, str] | None = None) -> WriteResult:
+        """Write the stream's `size` bytes at key, hashed as they go, and say how they were proven."""
 
-    def delete(self, keys: list[str]) -> None: ...
+    @abstractmethod
+    def delete(self, keys: builtins.list[str]) -> None:
+        """Delete these keys (a missing one is no error)."""
 
-    def exists(self) -> bool: ...
+    # -- derived -----------------------------------------------------------------------------------------------
+    def list_dirs(self, prefix: str = "") -> builtins.list[str]:
+        """The "folders" right under prefix, each with its trailing "/", sorted (derived from `list`)."""
+        dirs = {prefix + rest.split("/", 1)[0] + "/" for obj in self.list(prefix)
+                if "/" in (rest := obj.key[len(prefix):])}
+        return sorted(dirs)
+
+    def read_bytes(self, key: str, max_size: int = SMALL_FILE_LIMIT) -> bytes:
+        """A small object's bytes (metadata, reward function, params), refused above max_size."""
+        info = self.head(key)
+        if info is None:
+            raise NotFoundError(f"{self.describe(key)} does not exist", fix="check the path")
+        if info.size > max_size:
+            raise InvalidModelError(f"{self.describe(key)} is {info.size} bytes, more than the {max_size} a file of "
+                                    "this kind may have", fix="check that this is a DeepRacer model")
+        with self.open_read(key) as stream:
+            return stream.read()
+
+    # -- capabilities, with the cautious default ---------------------------------------------------------------
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Write key only if nothing is there (False when something is): the lock's primitive, where `lockable`."""
+        raise NotSupportedError(f"{self.describe()} cannot write a key only if it is absent",
+                                fix="this is a drmodel bug; please report it with --debug output")
+
+    def can_read_from(self, source: Store, key: str) -> bool:
+        """Whether this store's credentials can read key in `source`, so that `copy_from` can copy it here."""
+        return False
+
+    def copy_from(self, source: Store, source_key: str, key: str, size: int, *, source_etag: str | None = None,
+                  progress: ProgressFn | None = None, metadata: Mapping[str, str] | None = None) -> WriteResult:
+        """Copy an object of `source` here without its bytes passing through this machine (see can_read_from)."""
+        raise NotSupportedError(f"{self.describe()} cannot copy from {source.describe()} by itself",
+                                fix="this is a drmodel bug; please report it with --debug output")
+
+    def abort_unfinished_uploads(self, keys: set[str]) -> int:
+        """Abort the unfinished uploads a killed run left on exactly these keys; how many. None here."""
+        return 0
+
+    def finalize(self) -> None:
+        """Publish what was staged (`staged` stores); nothing to do elsewhere."""
+        return None
+
+    def spec(self) -> dict[str, Any]:
+        """Enough to reach the store again (restore): bucket, profile and endpoint, or a folder. Never keys."""
+        raise NotSupportedError(f"{self.describe()} cannot be reached again once this run ends",
+                                fix="write to a bucket or a folder")
+
+    def account_id(self) -> str | None:
+        """The account id of the credentials the store uses (a new console training prefix names it); None when
+        the store cannot tell."""
+        return None
+
+    def local_path(self, key: str) -> Path:
+        """The file holding key, for a `local` store."""
+        raise NotSupportedError(f"{self.describe(key)} is not a file on this machine",
+                                fix="this is a drmodel bug; please report it with --debug output")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from drmodel.errors import InvalidModelError, NotFoundError, UsageError
 from drmodel.hashing import HashingReader
-from drmodel.stores.base import PROOF_LOCAL_SHA256, SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult
+from drmodel.stores.base import PROOF_LOCAL_SHA256, SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, Store, WriteResult
 
 # Files are written 1 MiB at a time. Measured on this project's Linux 6.18 VMs (ext4): a write of 2 MiB or more
 # gets page-cache folios of that order, whose allocation after a few idle seconds cost the kernel 0.85-0.9 s per
@@ -31,9 +32,22 @@ def _new_temp(dest: Path) -> tuple[int, str]:
     raise FileExistsError(f"no free temporary name beside {dest}")
 
 
-class LocalStore:
+class LocalStore(Store):
+    lockable = True  # put_if_absent creates the file exclusively
+    local = True
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root).expanduser().absolute()
+
+    @property
+    def name(self) -> str | None:
+        return self.root.name
+
+    def local_path(self, key: str) -> Path:
+        return self.root / key
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": "local", "root": str(self.root)}
 
     def describe(self, key: str = "") -> str:
         return str(self.root / key) if key else str(self.root)
@@ -60,7 +74,7 @@ class LocalStore:
                 if key.startswith(prefix) and ".drmodel-tmp-" not in fn:
                     yield ObjectInfo(key=key, size=full.stat().st_size)
 
-    def list_dirs(self, prefix: str = "") -> list[str]:
+    def list_dirs(self, prefix: str = "") -> builtins.list[str]:
         base = self._path(prefix) if prefix else self.root
         if not base.is_dir():
             return []
@@ -77,8 +91,8 @@ class LocalStore:
         if not p.is_file():
             raise NotFoundError(f"{p} does not exist", fix="check the path")
         if p.stat().st_size > max_size:
-            raise InvalidModelError(f"{p} is {p.stat().st_size} bytes, more than the {max_size} a file of this kind may "
-                                    "have", fix="check that this is a DeepRacer model file")
+            raise InvalidModelError(f"{p} is {p.stat().st_size} bytes, more than the {max_size} a file of this kind "
+                                    "may have", fix="check that this is a DeepRacer model file")
         return p.read_bytes()
 
     def open_read(self, key: str, *, etag: str | None = None) -> BinaryIO:  # files have no ETag
@@ -114,7 +128,7 @@ class LocalStore:
         except FileExistsError:
             return False
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: builtins.list[str]) -> None:
         for key in keys:
             self._path(key).unlink(missing_ok=True)
 
