@@ -95,7 +95,7 @@ def test_server_side_copy_is_pinned_to_the_planned_source_version(two_accounts: 
     _grant(acc)
     plan = api.plan_transfer("copy", src, dst, source_profile="src", target_profile="dst", checkpoint="all",
                              backup_to=str(tmp_path / "bk"))
-    assert plan.details["server_side"]
+    assert plan.server_side
     changed = next(a for a in plan.writes if a.path.endswith(".pb"))
     acc.source_client.put_object(Bucket=acc.source_bucket, Key=changed.source_key, Body=b"x" * changed.size)
     with pytest.raises(DrmodelError, match="not written"):
@@ -111,7 +111,7 @@ def test_a_relay_is_pinned_to_the_planned_source_version(two_accounts: Any, tmp_
     src, dst = _populate(acc)
     plan = api.plan_transfer("copy", src, dst, source_profile="src", target_profile="dst", checkpoint="all",
                              backup_to=str(tmp_path / "bk"))
-    assert not plan.details["server_side"]
+    assert not plan.server_side
     changed = next(a for a in plan.writes if a.path.endswith(".pb"))
     acc.source_client.put_object(Bucket=acc.source_bucket, Key=changed.source_key, Body=b"x" * changed.size)
     with pytest.raises(DrmodelError, match="not written.*changed since the plan was made"):

@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,8 @@ from drmodel.layouts import Layout, ModelLocation, ModelSummary, TargetRequest
 from drmodel.lock import LOCK_NAME
 from drmodel.model import EVAL_COPY, METADATA, REWARD, TRAINING_PARAMS_RE, metadata_summary, parse_json, role
 from drmodel.options import TransferOptions
-from drmodel.plan import Action, Op, Plan, build_plan
+from drmodel.plan import Action, Lock, Op, Plan, destructive, plan_actions
+from drmodel.planning.request import ModelRef, TransferRequest
 from drmodel.stores import from_spec
 from drmodel.stores.base import ObjectInfo, Store
 from drmodel.stores.local import LocalStore
@@ -33,8 +34,9 @@ if TYPE_CHECKING:
     from drmodel.checks import CheckReport
     from drmodel.execute import Result, execute
 
-__all__ = ["list_models", "show", "open_model", "check", "car", "plan_transfer", "plan_between", "execute", "verify",
-           "diff", "plan_repair", "plan_restore", "Result"]
+__all__ = ["list_models", "show", "open_model", "check", "car", "ModelRef", "TransferRequest", "plan_request",
+           "plan_transfer", "plan_between", "execute", "verify", "diff", "plan_repair", "plan_restore", "Plan",
+           "Result"]
 
 
 def __getattr__(name: str) -> Any:
@@ -189,39 +191,53 @@ def _backup_folder(backup_to: str | None, target: ModelLocation) -> Path:
     return Path(backup_to or "drmodel-backups").expanduser().absolute() / f"{slug}-{stamp}"
 
 
+def plan_request(request: TransferRequest) -> Plan:
+    """Compare source and target and return the Plan of a pull, push or copy. Lists and reads; writes nothing.
+
+    `checkpoint` narrows what is copied (best, last, both, all or a number) and rewrites the pointer files to
+    match; `force` copies a model whose check finds errors. Between two buckets, the bytes are copied inside S3
+    when the target's credentials can read the source (same service, a bucket policy or the same account),
+    unless `relay`, else streamed through this machine. `droa_options` applies to a DRoA target only.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    options = request.options or TransferOptions.from_env()
+    source, target = request.source, request.target
+    if target.address.startswith("droa://"):
+        src = open_model(source.address, profile=source.profile, layout=source.layout,
+                         training_job=source.training_job, options=options)
+        return _plan_droa(src, parse(target.address), request)
+    # the target is looked at while the source is: neither needs the other until the target model is resolved
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="target") as pool:
+        place = pool.submit(_find_target, target.address, profile=target.profile, layout=target.layout,
+                            options=options)
+        src = open_model(source.address, profile=source.profile, layout=source.layout,
+                         training_job=source.training_job, options=options)
+        src.prefetch(_planning_reads(src.files))
+        wanted = TargetRequest(name=request.name, create=request.create, training_job=target.training_job,
+                               account_id=request.account_id)
+        tgt = resolve_target(place.result(), src, wanted)
+    return plan_between(request.kind, src, tgt, checkpoint=request.checkpoint, force=request.force,
+                        relay=request.relay, backup_to=request.backup_to)
+
+
 def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | None = None,
                   target_profile: str | None = None, layout: str | None = None, target_layout: str | None = None,
                   training_job: str | None = None, target_training_job: str | None = None, create: bool = False,
                   account_id: str | None = None, name: str | None = None, backup_to: str | None = None,
                   checkpoint: str = "both", force: bool = False, description: str | None = None,
                   relay: bool = False, options: TransferOptions | None = None, droa_options: Any = None) -> Plan:
-    """Compare source and target and return the Plan of a pull, push or copy. Lists and reads; writes nothing.
-
-    `checkpoint` narrows what is copied (best, last, both, all or a number) and rewrites the pointer files to
-    match; `force` copies a model whose check finds errors. Between two buckets, the bytes are copied inside S3
-    when the target's credentials can read the source (same service, a bucket policy or the same account),
-    unless `relay`, else streamed through this machine. `droa_options` (drmodel.droa.transfer.DroaPushOptions)
-    applies to a DRoA target only.
-    """
-    options = options or TransferOptions.from_env()
-    if target.startswith("droa://"):
-        src = open_model(source, profile=source_profile, layout=layout, training_job=training_job, options=options)
-        return _plan_droa(src, parse(target), checkpoint, force, name, description, droa_options)
-    from concurrent.futures import ThreadPoolExecutor
-
-    # the target is looked at while the source is: neither needs the other until the target model is resolved
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="target") as pool:
-        place = pool.submit(_find_target, target, profile=target_profile, layout=target_layout, options=options)
-        src = open_model(source, profile=source_profile, layout=layout, training_job=training_job, options=options)
-        src.prefetch(_planning_reads(src.files))
-        request = TargetRequest(name=name, create=create, training_job=target_training_job, account_id=account_id)
-        tgt = resolve_target(place.result(), src, request)
-    return plan_between(kind, src, tgt, checkpoint=checkpoint, force=force, relay=relay, backup_to=backup_to)
+    """plan_request, with the request's fields as arguments (the CLI's form)."""
+    return plan_request(TransferRequest(
+        kind, ModelRef(source, source_profile, layout, training_job),
+        ModelRef(target, target_profile, target_layout, target_training_job), checkpoint=checkpoint, force=force,
+        relay=relay, backup_to=backup_to, create=create, name=name, account_id=account_id, description=description,
+        droa_options=droa_options, options=options))
 
 
 def plan_between(kind: str, src: ModelLocation, tgt: ModelLocation, *, checkpoint: str = "both", force: bool = False,
                  relay: bool = False, backup_to: str | None = None) -> Plan:
-    """The Plan of a pull, push or copy between two opened models, in any stores (see plan_transfer)."""
+    """The Plan of a pull, push or copy between two opened models, in any stores (see plan_request)."""
     if src.store.describe(src.key_for(METADATA)) == tgt.store.describe(tgt.key_for(METADATA)) or (
             src.address == tgt.address):  # a DRfC training prefix's metadata key is its model/ copy
         raise UsageError("the source and the target are the same model", fix="name another target")
@@ -229,43 +245,39 @@ def plan_between(kind: str, src: ModelLocation, tgt: ModelLocation, *, checkpoin
     src_files, rewritten, selection = _files_to_write(src, tgt, checkpoint, notes)
     notes.extend(layouts.transfer_notes(src, tgt, src_files, rewritten))
     racing = _gate(src, src_files, rewritten, kind, force, notes)
-    same = _same_paths(src, tgt, src_files, rewritten)
 
     def metadata_for(path: str, info: ObjectInfo) -> dict[str, str]:
         if not tgt.store.user_metadata or path in rewritten or not info.etag or src.store.local:
             return {}
         return {"drmodel-source-etag": info.etag}
 
-    plan = build_plan(kind, source_address=src.address, target_address=tgt.address, source_store=src.store,
-                      target_store=tgt.store, source_files=src_files, source_key_for=src.key_for,
-                      target_files=tgt.files, target_key_for=tgt.key_for, same=same, rewritten=rewritten,
-                      stale_candidates=tgt.stale_candidates(), metadata_for=metadata_for)
-    for a in plan.writes:
-        read = src.already_read(a.path) if a.data is None else None
-        if read is not None and len(read) == a.size:
-            a.data = read  # a small file planning read: written from those bytes, not fetched again
-    for a in plan.actions:
-        if a.data is not None:
-            a.sha256 = hashlib.sha256(a.data).hexdigest()
-    plan.notes = notes
-    server_side = (not relay and bool(plan.writes)
+    actions = tuple(_with_known_bytes(a, src) for a in plan_actions(
+        source_files=src_files, source_key_for=src.key_for, target_files=tgt.files, target_key_for=tgt.key_for,
+        same=_same_paths(src, tgt, src_files, rewritten), rewritten=rewritten,
+        stale_candidates=tgt.stale_candidates(), metadata_for=metadata_for))
+    server_side = (not relay and any(a.op in ("create", "overwrite") for a in actions)
                    and tgt.store.can_read_from(src.store, src.key_for(METADATA)))
-    plan.details.update({
-        "server_side": server_side,
-        "transfer": ("server-side copy: the target's credentials can read the source" if server_side else
-                     "relayed through this machine" if src.store.remote and tgt.store.remote else None),
-        "source": {"layout": src.layout, **src.details}, "target": {"layout": tgt.layout, **tgt.details},
-        "target_exists": tgt.exists, "checkpoints": selection.description,
-        "racing": racing,
-        "allowed_keys": {tgt.key_for(p) for p in src_files} | {o.key for o in tgt.files.values()},
-        "lock_key": tgt.key_for(LOCK_NAME) if tgt.store.lockable else None,
-    })
-    if plan.details["lock_key"]:
-        plan.details["lock_seen"] = tgt.seen(plan.details["lock_key"])  # by planning's listing; None: not covered
-    if plan.destructive:
-        plan.backup_root = _backup_folder(backup_to, tgt)
-    plan.write_manifest = tgt.store.local
-    return plan
+    lock_key = tgt.key_for(LOCK_NAME)
+    return Plan(kind=kind, source_address=src.address, target_address=tgt.address, source_store=src.store,
+                target_store=tgt.store, actions=actions, notes=tuple(notes),
+                source={"layout": src.layout, **src.details}, target={"layout": tgt.layout, **tgt.details},
+                target_exists=tgt.exists, checkpoints=selection.description, racing=racing, server_side=server_side,
+                transfer=("server-side copy: the target's credentials can read the source" if server_side else
+                          "relayed through this machine" if src.store.remote and tgt.store.remote else None),
+                allowed_keys=frozenset({tgt.key_for(p) for p in src_files} | {o.key for o in tgt.files.values()}),
+                lock=Lock(lock_key, tgt.seen(lock_key)) if tgt.store.lockable else None,  # seen: by its listing
+                backup_root=_backup_folder(backup_to, tgt) if destructive(actions) else None,
+                write_manifest=tgt.store.local)
+
+
+def _with_known_bytes(action: Action, src: ModelLocation) -> Action:
+    """The action with the bytes planning already read (a small file is written from them, not fetched again),
+    and the sha256 of whatever bytes it carries."""
+    if action.op in ("create", "overwrite") and action.data is None:
+        read = src.already_read(action.path)
+        if read is not None and len(read) == action.size:
+            action = replace(action, data=read)
+    return replace(action, sha256=hashlib.sha256(action.data).hexdigest()) if action.data is not None else action
 
 
 def _files_to_write(src: ModelLocation, tgt: ModelLocation, checkpoint: str, notes: list[str]
@@ -293,19 +305,16 @@ def _files_to_write(src: ModelLocation, tgt: ModelLocation, checkpoint: str, not
     return src_files, rewritten, selection
 
 
-def _plan_droa(src: ModelLocation, addr: Address, checkpoint: str, force: bool, name: str | None,
-               description: str | None, droa_options: Any = None) -> Plan:
+def _plan_droa(src: ModelLocation, addr: Address, request: TransferRequest) -> Plan:
     from drmodel.droa import transfer as droa
 
-    files, rewritten, selection = _select_checkpoints(src, checkpoint)
+    files, rewritten, selection = _select_checkpoints(src, request.checkpoint)
     notes: list[str] = []
-    racing = _gate(src, files, rewritten, "push", force, notes)
-    model = name or addr.path or src.name
-    plan = droa.plan_push(src, files, {p: d for p, (d, _) in rewritten.items()}, addr.bucket or "", model, description,
-                          droa_options)
-    plan.notes = notes + plan.notes
-    plan.details.update({"checkpoints": selection.description, "racing": racing})
-    return plan
+    racing = _gate(src, files, rewritten, "push", request.force, notes)
+    model = request.name or addr.path or src.name
+    plan = droa.plan_push(src, files, {p: d for p, (d, _) in rewritten.items()}, addr.bucket or "", model,
+                          request.description, request.droa_options)
+    return replace(plan, notes=(*notes, *plan.notes), checkpoints=selection.description, racing=racing)
 
 
 def _select_checkpoints(src: ModelLocation, spec: str) -> tuple[dict[str, ObjectInfo], dict[str, tuple[bytes, str]],
@@ -559,19 +568,17 @@ def plan_repair(address: str, *, profile: str | None = None, layout: str | None 
             else:
                 notes.append("model/model_metadata.json differs from model_metadata.json: pass --from root or "
                              "--from model to say which copy is right")
-    actions = []
+    actions: list[Action] = []
     for path, (data, note) in sorted(fixes.items()):
         old = loc.files.get(path)
         actions.append(Action(op="overwrite" if old else "create", path=path, key=loc.key_for(path), size=len(data),
                               old_size=old.size if old else None, data=data, note=note,
                               sha256=hashlib.sha256(data).hexdigest()))
-    plan = Plan(kind="repair", source_address=loc.address, target_address=loc.address, source_store=loc.store,
-                target_store=loc.store, actions=actions, notes=notes)
-    plan.details.update({"target": {"layout": loc.layout, **loc.details},
-                         "allowed_keys": {a.key for a in actions}, "lock_key": loc.key_for(LOCK_NAME)})
-    if plan.destructive:
-        plan.backup_root = _backup_folder(backup_to, loc)
-    return plan
+    return Plan(kind="repair", source_address=loc.address, target_address=loc.address, source_store=loc.store,
+                target_store=loc.store, actions=tuple(actions), notes=tuple(notes),
+                target={"layout": loc.layout, **loc.details}, allowed_keys=frozenset(a.key for a in actions),
+                lock=Lock(loc.key_for(LOCK_NAME)),
+                backup_root=_backup_folder(backup_to, loc) if destructive(actions) else None)
 
 
 # -- restore ---------------------------------------------------------------------------------------------------
@@ -600,11 +607,10 @@ def plan_restore(backup: str, *, profile: str | None = None, backup_to: str | No
         now = target.head(key)
         if now is not None:
             actions.append(Action(op="delete", path=key, key=key, size=now.size, note="created by the replace"))
-    plan = Plan(kind="restore", source_address=str(root), target_address=doc["target"], source_store=files,
-                target_store=target, actions=actions)
-    plan.details["allowed_keys"] = {i["key"] for i in doc["saved"]} | set(doc["created"])
-    plan.details["lock_key"] = doc.get("lock_key")
-    if plan.destructive:
-        plan.backup_root = Path(backup_to or "drmodel-backups").expanduser().absolute() / (
-            f"before-restore-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
-    return plan
+    backup_root = Path(backup_to or "drmodel-backups").expanduser().absolute() / (
+        f"before-restore-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
+    return Plan(kind="restore", source_address=str(root), target_address=doc["target"], source_store=files,
+                target_store=target, actions=tuple(actions),
+                allowed_keys=frozenset({i["key"] for i in doc["saved"]} | set(doc["created"])),
+                lock=Lock(doc["lock_key"]) if doc.get("lock_key") else None,
+                backup_root=backup_root if destructive(actions) else None)

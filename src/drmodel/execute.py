@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -41,6 +42,25 @@ class Result:
     seconds: float = 0.0
     retries: int = 0  # requests retried after 5xx, SlowDown or a broken connection
     unsettled: list[str] = field(default_factory=list)  # interrupted writes whose outcome is unknown
+    relayed: str | None = None  # why the planned server-side copies stopped and the bytes were relayed instead
+
+
+class ServerSideCopies:
+    """Whether this run still copies inside S3, shared by the write threads: the first refusal switches the rest of
+    the run to the relay (the plan, a frozen value, is not changed), and `refused` says why."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.refused: str | None = None
+        self._lock = threading.Lock()
+
+    def refuse(self, why: str) -> bool:
+        """Relay from now on; True for the first refusal only."""
+        with self._lock:
+            first, self.on = self.on, False
+            if first:
+                self.refused = why
+        return first
 
 
 def store_spec(store: Store) -> dict[str, Any]:
@@ -69,7 +89,7 @@ def _new_folder(wanted: Path) -> Path:
 def take_backup(plan: Plan, progress: Progress) -> Path:
     """Save every target object the plan overwrites or deletes, and list the keys it creates, before any write."""
     assert plan.backup_root is not None, "a destructive plan needs a backup folder"
-    root = plan.backup_root = _new_folder(plan.backup_root)
+    root = _new_folder(plan.backup_root)
     files = LocalStore(root / "files")
     doomed = [a for a in plan.actions if a.op in ("overwrite", "delete")]
     progress.phase("backup", total_bytes=sum((a.old_size or 0) if a.op == "overwrite" else a.size for a in doomed) or 0,
@@ -86,14 +106,14 @@ def take_backup(plan: Plan, progress: Progress) -> Path:
     doc = {"drmodel_version": __version__, "time": datetime.now(UTC).isoformat(timespec="seconds"),
            "kind": plan.kind, "target": plan.target_address, "store": spec, "saved": saved,
            "created": [a.key for a in plan.actions if a.op == "create"], "restore": restore_command(root, spec),
-           "lock_key": plan.details.get("lock_key")}
+           "lock_key": plan.lock.key if plan.lock else None}
     (root / BACKUP_FILE).write_text(json.dumps(doc, indent=2) + "\n")
     progress.note(f"backup of the target's {len(saved)} replaced files: {root}")
     return root
 
 
-def _write(plan: Plan, action: Action, progress: Progress) -> WriteResult:
-    if action.data is None and plan.details.get("server_side"):
+def _write(plan: Plan, action: Action, progress: Progress, copies: ServerSideCopies) -> WriteResult:
+    if action.data is None and copies.on:
         try:
             res = plan.target_store.copy_from(
                 plan.source_store, action.source_key or action.path, action.key, action.size,
@@ -101,7 +121,7 @@ def _write(plan: Plan, action: Action, progress: Progress) -> WriteResult:
             progress.file_done(action.path)
             return res
         except AccessDeniedError as exc:  # e.g. the source's KMS key is not shared: the relay needs no grant
-            if plan.details.pop("server_side", False):
+            if copies.refuse(exc.message):
                 progress.note(f"server-side copy refused ({exc.message}); relaying the bytes instead")
     if action.data is not None:
         stream: Any = io.BytesIO(action.data)
@@ -122,7 +142,7 @@ def _write(plan: Plan, action: Action, progress: Progress) -> WriteResult:
 
 
 def _guard(plan: Plan) -> None:
-    allowed = plan.details.get("allowed_keys")
+    allowed = plan.allowed_keys
     if allowed is None:
         return
     for a in plan.actions:
@@ -137,14 +157,14 @@ def execute(plan: Plan, progress: Progress | None = None, *, break_lock: bool = 
 
     progress = progress or Progress()
     _guard(plan)
-    lock_key = plan.details.get("lock_key")
-    if not lock_key:
+    lock = plan.lock
+    if lock is None:
         return _execute(plan, progress)
     if not (plan.writes or plan.by_op("delete") or plan.write_manifest) and (
-            plan.details.get("lock_seen") is False or plan.target_store.head(lock_key) is None):
+            lock.seen is False or plan.target_store.head(lock.key) is None):
         return _execute(plan, progress)  # nothing to change (a rerun) and no lock to take over or report
     notes: list[str] = []
-    with model_lock(plan.target_store, lock_key, plan.kind, break_lock=break_lock, notes=notes):
+    with model_lock(plan.target_store, lock.key, plan.kind, break_lock=break_lock, notes=notes):
         for note in notes:
             progress.note(note)
         return _execute(plan, progress)
@@ -168,8 +188,10 @@ def _execute(plan: Plan, progress: Progress) -> Result:
         failures: list[tuple[Action, BaseException]] = []
         confirmed: dict[str, ObjectInfo] = {}  # what the store answered right after each write
         options = plan.target_store.options
-        workers = max(1, options.copy_concurrency if plan.details.get("server_side") else options.file_concurrency)
-        _run_writes(plan, writes, workers, progress, result, confirmed, failures)
+        workers = max(1, options.copy_concurrency if plan.server_side else options.file_concurrency)
+        copies = ServerSideCopies(plan.server_side)
+        _run_writes(plan, writes, workers, progress, result, confirmed, failures, copies)
+        result.relayed = copies.refused
         if failures:
             first = failures[0][1]
             detail = first.message if isinstance(first, DrmodelError) else f"{first.__class__.__name__}: {first}"
@@ -223,7 +245,8 @@ def _execute(plan: Plan, progress: Progress) -> Result:
 
 
 def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progress, result: Result,
-                confirmed: dict[str, ObjectInfo], failures: list[tuple[Action, BaseException]]) -> None:
+                confirmed: dict[str, ObjectInfo], failures: list[tuple[Action, BaseException]],
+                copies: ServerSideCopies) -> None:
     """Write in parallel, stage after stage, recording what landed in `result`, `confirmed` and `failures`.
 
     On Ctrl-C (KeyboardInterrupt here, in the main thread) no queued write starts, the writes in flight stop at
@@ -248,7 +271,7 @@ def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progre
         for stage_writes in _write_stages(writes):
             if failures:
                 break  # the metadata and reward function only once every other file is there
-            futures = [(a, pool.submit(_write, plan, a, progress)) for a in stage_writes]
+            futures = [(a, pool.submit(_write, plan, a, progress, copies)) for a in stage_writes]
             started += futures
             for action, fut in futures:
                 collect(action, fut)
@@ -328,8 +351,7 @@ def write_manifest(plan: Plan, result: Result) -> None:
             digest = sha256_file(str(target.local_path(a.key)))
         files.append({"path": a.path, "size": a.size, "sha256": digest})
     doc = {"drmodel_version": __version__, "source": plan.source_address,
-           "created": datetime.now(UTC).isoformat(timespec="seconds"), "details": plan.details.get("source"),
+           "created": datetime.now(UTC).isoformat(timespec="seconds"), "details": dict(plan.source),
            "files": files}
     data = (json.dumps(doc, indent=2, default=str) + "\n").encode()
-    prefix = plan.details.get("target_prefix", "")
-    target.write_stream(prefix + MANIFEST, io.BytesIO(data), len(data))
+    target.write_stream(MANIFEST, io.BytesIO(data), len(data))

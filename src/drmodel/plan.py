@@ -1,12 +1,15 @@
 """A Plan lists every write and delete a command will make; `--dry-run` shows it, `execute` runs the same object.
 
-`build_plan` is pure: it takes what was listed and compared on both sides and decides. Only the checkpoint
-folder `model/` loses files the source lacks (stale placeholder checkpoints); nothing else is deleted.
+A Plan is a frozen value, typed field by field (s3transfer's CallArgs, DVC's collect-then-transfer): planning
+decides everything (what to write, how the bytes move, which keys the run may touch, the lock, the backup folder)
+and execution only reads it; what happens while it runs is recorded on execute's Result. `build_plan` is pure: it
+takes what was listed and compared on both sides and decides. Only the checkpoint folder `model/` loses files the
+source lacks (stale placeholder checkpoints); nothing else is deleted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +20,7 @@ from drmodel.stores.base import ObjectInfo, Store
 Op = Literal["create", "overwrite", "skip", "delete"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Action:
     op: Op
     path: str  # canonical path (a raw key for a restore)
@@ -28,22 +31,54 @@ class Action:
     old_size: int | None = None
     data: bytes | None = None  # the bytes to write when they differ from the source's (rewritten params)
     note: str = ""
-    metadata: dict[str, str] = field(default_factory=dict)  # stored with the object (S3 user metadata)
+    metadata: Mapping[str, str] = field(default_factory=dict)  # stored with the object (S3 user metadata)
     sha256: str | None = None  # of the bytes to write, when known before writing
 
 
-@dataclass
+@dataclass(frozen=True)
+class Lock:
+    """The target model's lock (drmodel.lock): an object inside the model's own keys."""
+
+    key: str
+    seen: bool | None = None  # whether planning's listing found one there; None: that listing did not cover it
+
+
+@dataclass(frozen=True)
+class DroaImport:
+    """A push into DeepRacer on AWS: after the upload, the deployment imports what landed under upload_prefix."""
+
+    deployment: str
+    model: str
+    description: str | None
+    upload_prefix: str
+    bucket: str
+    fixes: Mapping[str, str] = field(default_factory=dict)  # path -> what the pre-flight changed
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Plan:
-    kind: str  # copy, pull, push, restore
+    kind: str  # copy, pull, push, repair, restore
     source_address: str
     target_address: str
     source_store: Store
     target_store: Store
-    actions: list[Action]
-    details: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    backup_root: Path | None = None  # a backup is taken there before any overwrite or delete
+    actions: tuple[Action, ...]
+    notes: tuple[str, ...] = ()
+    # what the output says about each side: its layout and what the layout found (training prefix, ...)
+    source: Mapping[str, Any] = field(default_factory=dict)
+    target: Mapping[str, Any] = field(default_factory=dict)
+    target_exists: bool | None = None
+    checkpoints: str | None = None  # which checkpoints `--checkpoint` keeps, in words
+    racing: str | None = None  # the checkpoint evaluation will load in the target
+    server_side: bool = False  # the target's credentials copy the bytes inside S3 (else they are relayed)
+    transfer: str | None = None  # how the bytes move, in words
+    allowed_keys: frozenset[str] | None = None  # the safety guard: every key the plan may write or delete
+    lock: Lock | None = None
+    backup_root: Path | None = None  # a backup is taken in a new folder there before any overwrite or delete
     write_manifest: bool = False  # pull: drmodel-manifest.json in the target folder
+    droa: DroaImport | None = None  # the import that follows the upload of a push into DRoA
 
     def by_op(self, op: Op) -> list[Action]:
         return [a for a in self.actions if a.op == op]
@@ -54,11 +89,29 @@ class Plan:
 
     @property
     def destructive(self) -> bool:
-        return any(a.op in ("overwrite", "delete") for a in self.actions)
+        return destructive(self.actions)
 
     @property
     def bytes_to_write(self) -> int:
         return sum(a.size for a in self.writes)
+
+    def summary(self) -> dict[str, Any]:
+        """What the plan decided besides its actions, as JSON-ready values (`--dry-run --json`)."""
+        droa = self.droa
+        return {"server_side": self.server_side, "transfer": self.transfer, "source": dict(self.source),
+                "target": dict(self.target), "target_exists": self.target_exists, "checkpoints": self.checkpoints,
+                "racing": self.racing,
+                "allowed_keys": sorted(self.allowed_keys) if self.allowed_keys is not None else None,
+                "lock_key": self.lock.key if self.lock else None, "lock_seen": self.lock.seen if self.lock else None,
+                "droa": None if droa is None else {
+                    "deployment": droa.deployment, "model": droa.model, "description": droa.description,
+                    "upload_prefix": droa.upload_prefix, "bucket": droa.bucket, "fixes": dict(droa.fixes),
+                    "warnings": list(droa.warnings), "notes": list(droa.notes)}}
+
+
+def destructive(actions: Iterable[Action]) -> bool:
+    """Whether these actions overwrite or delete anything (then a backup is taken first)."""
+    return any(a.op in ("overwrite", "delete") for a in actions)
 
 
 def write_order(action: Action) -> tuple[int, str]:
@@ -66,10 +119,10 @@ def write_order(action: Action) -> tuple[int, str]:
     return (2 if action.path in (METADATA, REWARD) else 1 if action.path.startswith("model/") else 0, action.path)
 
 
-def build_plan(kind: str, *, source_address: str, target_address: str, source_store: Store, target_store: Store,
-               source_files: Mapping[str, ObjectInfo], source_key_for: Any, target_files: Mapping[str, ObjectInfo],
-               target_key_for: Any, same: set[str], rewritten: Mapping[str, tuple[bytes, str]],
-               stale_candidates: list[str], metadata_for: Any = None) -> Plan:
+def plan_actions(*, source_files: Mapping[str, ObjectInfo], source_key_for: Callable[[str], str],
+                 target_files: Mapping[str, ObjectInfo], target_key_for: Callable[[str], str], same: set[str],
+                 rewritten: Mapping[str, tuple[bytes, str]], stale_candidates: list[str],
+                 metadata_for: Callable[[str, ObjectInfo], dict[str, str]] | None = None) -> tuple[Action, ...]:
     """Decide create/overwrite/skip for each source file and delete for stale checkpoint files.
 
     `same` holds the canonical paths already proven identical on the target; `rewritten` maps a path to the
@@ -77,19 +130,29 @@ def build_plan(kind: str, *, source_address: str, target_address: str, source_st
     """
     actions: list[Action] = []
     for path, info in source_files.items():
-        key = target_key_for(path)
         data, note = rewritten.get(path, (None, ""))
-        size = len(data) if data is not None else info.size
         old = target_files.get(path)
         op: Op = "skip" if path in same else "overwrite" if old is not None else "create"
-        meta = metadata_for(path, info) if metadata_for else {}
-        actions.append(Action(op=op, path=path, key=key, size=size, source_key=source_key_for(path),
-                              source_etag=info.etag or None,
-                              old_size=old.size if old else None, data=data, note=note, metadata=meta))
+        actions.append(Action(op=op, path=path, key=target_key_for(path), size=len(data) if data is not None else
+                              info.size, source_key=source_key_for(path), source_etag=info.etag or None,
+                              old_size=old.size if old else None, data=data, note=note,
+                              metadata=metadata_for(path, info) if metadata_for else {}))
     for path in sorted(stale_candidates):
         if path not in source_files and path in target_files:
             actions.append(Action(op="delete", path=path, key=target_files[path].key, size=target_files[path].size,
                                   note="stale: not in the source"))
     actions.sort(key=lambda a: (a.op == "delete", write_order(a)))
+    return tuple(actions)
+
+
+def build_plan(kind: str, *, source_address: str, target_address: str, source_store: Store, target_store: Store,
+               source_files: Mapping[str, ObjectInfo], source_key_for: Callable[[str], str],
+               target_files: Mapping[str, ObjectInfo], target_key_for: Callable[[str], str], same: set[str],
+               rewritten: Mapping[str, tuple[bytes, str]], stale_candidates: list[str],
+               metadata_for: Callable[[str, ObjectInfo], dict[str, str]] | None = None, **fields: Any) -> Plan:
+    """The Plan of `plan_actions`' actions; `fields` are the Plan's other fields."""
+    actions = plan_actions(source_files=source_files, source_key_for=source_key_for, target_files=target_files,
+                           target_key_for=target_key_for, same=same, rewritten=rewritten,
+                           stale_candidates=stale_candidates, metadata_for=metadata_for)
     return Plan(kind=kind, source_address=source_address, target_address=target_address, source_store=source_store,
-                target_store=target_store, actions=actions)
+                target_store=target_store, actions=actions, **fields)

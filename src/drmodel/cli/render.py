@@ -18,7 +18,7 @@ def table(rows: list[list[str]], out: TextIO) -> None:
         return
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        out.write("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
+        out.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() + "\n")
 
 
 def dump_json(data: Any, out: TextIO) -> None:
@@ -30,8 +30,7 @@ OP_WORDS = {"create": "upload", "overwrite": "OVERWRITE", "skip": "skip (identic
 
 def render_plan(plan: Any, out: TextIO, *, dry_run: bool, verbose: bool = False) -> None:
     verb = "Would" if dry_run else "Will"
-    tgt = plan.details.get("target", {})
-    src = plan.details.get("source", {})
+    tgt, src = plan.target, plan.source
     layouts = (f" ({src['layout']} layout -> {tgt['layout']} layout)" if src.get("layout") and tgt.get("layout")
                else "")
     out.write(f"Plan: {plan.kind} {plan.source_address} -> {plan.target_address}{layouts}\n")
@@ -55,12 +54,12 @@ def render_plan(plan: Any, out: TextIO, *, dry_run: bool, verbose: bool = False)
     if plan.backup_root:
         out.write(f"{verb} first back up the {counts['overwrite'] + counts['delete']} replaced files to "
                   f"{plan.backup_root}\n")
-    if plan.details.get("transfer"):
-        out.write(f"Bytes: {plan.details['transfer']}\n")
-    if plan.details.get("checkpoints"):
-        out.write(f"Checkpoints: {plan.details['checkpoints']}\n")
-    if plan.details.get("racing"):
-        out.write(f"In the target, evaluation will load: {plan.details['racing']}\n")
+    if plan.transfer:
+        out.write(f"Bytes: {plan.transfer}\n")
+    if plan.checkpoints:
+        out.write(f"Checkpoints: {plan.checkpoints}\n")
+    if plan.racing:
+        out.write(f"In the target, evaluation will load: {plan.racing}\n")
     for note in plan.notes:
         out.write(f"  {note}\n")
 
@@ -196,7 +195,7 @@ def _phase_bar_class() -> Any:
         return _PHASE_BAR
     from tqdm import tqdm
 
-    class PhaseBar(tqdm):  # type: ignore[misc]
+    class PhaseBar(tqdm):
         monitor_interval = 0  # no monitor thread: it tunes miniters, fixed at 1 here (a redraw every BAR_REFRESH)
         # fixed-width fields: the bar keeps its width as the numbers change
         BYTES = ("{desc:<6} {percentage:3.0f}%|{bar}| {done_h:>10}/{total_h} {rate_h:>12} ETA {remaining:>5} "

@@ -59,17 +59,17 @@ def run_plan(plan: Any, args: argparse.Namespace, io: IO) -> ExitCode:
         render_plan(plan, io.err if args.json else io.out, dry_run=args.dry_run, verbose=args.verbose)
     if args.dry_run:
         if args.json:
-            dump_json({"plan": [vars(a) | {"data": None} for a in plan.actions], "details": plan.details}, io.out)
+            dump_json({"plan": [vars(a) | {"data": None} for a in plan.actions], "details": plan.summary()}, io.out)
         return ExitCode.OK
     if not plan.writes and not plan.by_op("delete"):
-        if plan.details.get("lock_key"):  # lock check, stale lock cleared
+        if plan.lock:  # lock check, stale lock cleared
             api.execute(plan, Bar(io.err, quiet=args.quiet), break_lock=args.break_lock)
         io.out.write("Nothing to do: " + ("nothing can be repaired without guessing.\n" if plan.kind == "repair" else
                                           "the target already holds every file, verified by checksum.\n"))
         return ExitCode.OK
     confirm_or_refuse(plan, args, io.stdin, io.err)
     result = api.execute(plan, Bar(io.err, quiet=args.quiet), break_lock=args.break_lock)
-    if args.json and "droa" not in plan.details:
+    if args.json and plan.droa is None:
         dump_json({"written": result.written, "proofs": result.proofs, "deleted": result.deleted,
                    "skipped": result.skipped, "backup": result.backup, "seconds": result.seconds,
                    "target": plan.target_address}, io.out)
@@ -89,11 +89,11 @@ def summarise(plan: Any, result: Any, args: argparse.Namespace, io: IO) -> None:
                  f"in {result.seconds:.1f} s, {human(rate)}/s), {len(result.skipped)} "
                  f"skipped, {len(result.deleted)} stale files deleted" +
                  (f", {result.retries} requests retried.\n" if result.retries else ".\n"))
-    if "droa" in plan.details:
+    if plan.droa is not None:
         from drmodel.droa.transfer import finish_import
 
         done = finish_import(plan, Bar(io.err, quiet=args.quiet, enabled=False))
-        io.out.write(f"Imported {done['name']} into droa://{plan.details['droa']['deployment']}: model id "
+        io.out.write(f"Imported {done['name']} into droa://{plan.droa.deployment}: model id "
                      f"{done['modelId']}, status {done['status']}.\n")
     if result.backup:
         io.out.write(f"Backup: {result.backup}\n  undo with: "

@@ -17,7 +17,7 @@ from drmodel.droa.config import load_deployment
 from drmodel.droa.preflight import check_name, preflight
 from drmodel.errors import TransferError, UsageError
 from drmodel.layouts.base import ModelLocation, ModelSummary
-from drmodel.plan import Action, Plan
+from drmodel.plan import Action, DroaImport, Plan
 from drmodel.stores.s3 import S3Store
 
 
@@ -140,25 +140,25 @@ def plan_push(src: ModelLocation, files: dict, overrides: dict[str, bytes], targ
                               source_key=None if data is not None else src.key_for(up.sources[path]), data=data,
                               note=up.fixes.get(path, ""),
                               sha256=hashlib.sha256(data).hexdigest() if data is not None else None))
-    plan = Plan(kind="push", source_address=src.address, target_address=f"droa://{target_name}/{model}",
-                source_store=src.store, target_store=store, actions=actions,
-                notes=[f"fix: {p}: {note}" for p, note in sorted(up.fixes.items())]
-                + [f"warning (DRoA accepts it; drmodel advises against): {w}" for w in warnings + up.warnings]
-                + [f"note: {n}" for n in up.notes])
-    plan.details.update({"droa": {"deployment": target_name, "model": model, "description": description,
-                                  "upload_prefix": prefix, "bucket": client.upload_bucket,
-                                  "fixes": dict(up.fixes), "warnings": warnings + up.warnings, "notes": up.notes},
-                         "allowed_keys": {a.key for a in actions}, "source": {"layout": src.layout},
-                         "target": {"layout": "droa"}})
-    return plan
+    return Plan(kind="push", source_address=src.address, target_address=f"droa://{target_name}/{model}",
+                source_store=src.store, target_store=store, actions=tuple(actions),
+                notes=tuple([f"fix: {p}: {note}" for p, note in sorted(up.fixes.items())]
+                            + [f"warning (DRoA accepts it; drmodel advises against): {w}"
+                               for w in warnings + up.warnings] + [f"note: {n}" for n in up.notes]),
+                source={"layout": src.layout}, target={"layout": "droa"},
+                allowed_keys=frozenset(a.key for a in actions),
+                droa=DroaImport(deployment=target_name, model=model, description=description, upload_prefix=prefix,
+                                bucket=client.upload_bucket, fixes=dict(up.fixes),
+                                warnings=tuple(warnings + up.warnings), notes=tuple(up.notes)))
 
 
 def finish_import(plan: Plan, progress: Any = None) -> dict:
     """POST /importmodel for what the plan uploaded, then poll until READY (or raise with ERROR's message)."""
-    info = plan.details["droa"]
-    client = client_for(info["deployment"])
-    model_id = client.import_model(info["upload_prefix"].rstrip("/"), info["model"], info["description"])
+    info = plan.droa
+    assert info is not None, "only a push into DRoA has an import to finish"
+    client = client_for(info.deployment)
+    model_id = client.import_model(info.upload_prefix.rstrip("/"), info.model, info.description)
     if progress:
-        progress.note(f"import of {info['model']} started: model id {model_id}")
+        progress.note(f"import of {info.model} started: model id {model_id}")
     model = client.wait_import(model_id, progress=progress)
-    return {"modelId": model_id, "status": model.get("status"), "name": info["model"]}
+    return {"modelId": model_id, "status": model.get("status"), "name": info.model}

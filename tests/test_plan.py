@@ -1,0 +1,94 @@
+"""A Plan is a frozen, typed value: planning decides, execution reads it, and what happens while it runs is on the
+Result. Runs on the in-memory store and local folders: no server."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from drmodel import api
+from drmodel.errors import AccessDeniedError
+from drmodel.layouts import TargetRequest, get_layout
+from drmodel.plan import Plan
+from drmodel.planning import ModelRef, TransferRequest
+from drmodel.stores.base import ProgressFn, Store, WriteResult
+from drmodel.stores.memory import MemoryStore
+from drmodel.testing.synth import legacy_bucket, placeholder, synth_model
+from helpers import write_folder
+
+
+def _replace(source: MemoryStore, target: MemoryStore, tmp_path: Path) -> Plan:
+    legacy = get_layout("legacy")
+    return api.plan_between("copy", legacy.open_model(source, "Apex-Hunter"),
+                            legacy.resolve_target(target, "Apex-Hunter", TargetRequest(name=None)),
+                            checkpoint="all", backup_to=str(tmp_path / "bk"))
+
+
+def _memory_pair(target_cls: type[MemoryStore] = MemoryStore) -> tuple[MemoryStore, MemoryStore]:
+    return (MemoryStore("src", legacy_bucket("aws-deepracer-src", scale=0.001)),
+            target_cls("dst", placeholder("aws-deepracer-dst", "Apex-Hunter", scale=0.001)))
+
+
+def test_a_plan_and_its_actions_are_frozen(tmp_path: Path) -> None:
+    plan = _replace(*_memory_pair(), tmp_path)
+    assert isinstance(plan.actions, tuple) and isinstance(plan.allowed_keys, frozenset) and plan.lock is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.server_side = True  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.actions[0].data = b"x"  # type: ignore[misc]
+    summary = plan.summary()  # what --dry-run --json shows besides the actions
+    assert summary["lock_key"] == plan.lock.key and summary["allowed_keys"] == sorted(plan.allowed_keys)
+    assert summary["server_side"] is False and summary["transfer"] is None and summary["target"]["layout"] == "legacy"
+
+
+def test_running_a_plan_leaves_it_as_it_was_and_the_backup_folder_is_on_the_result(tmp_path: Path) -> None:
+    """The folder the plan asks for is taken already: the backup goes into a new one beside it (a backup never
+    writes into another), which the Result names; the plan still names the folder it asked for."""
+    source, target = _memory_pair()
+    plan = _replace(source, target, tmp_path)
+    before = dataclasses.replace(plan)
+    assert plan.backup_root is not None
+    plan.backup_root.mkdir(parents=True)
+    result = api.execute(plan)
+    assert plan == before and result.backup == plan.backup_root.with_name(plan.backup_root.name + "-2")
+    assert (result.backup / "drmodel-backup.json").is_file() and not any(plan.backup_root.iterdir())
+    assert len(result.written) == len(plan.writes) and result.relayed is None
+
+
+class _SharedBucket(MemoryStore):
+    """A target whose credentials can read the source, but whose copies are refused (a KMS key not shared)."""
+
+    refused: list[str] = []
+
+    def can_read_from(self, source: Store, key: str) -> bool:
+        return True
+
+    def copy_from(self, source: Store, source_key: str, key: str, size: int, *, source_etag: str | None = None,
+                  progress: ProgressFn | None = None, metadata: Mapping[str, str] | None = None) -> WriteResult:
+        self.refused.append(key)
+        raise AccessDeniedError(f"may not copy_object on {self.describe(key)} (AccessDenied)")
+
+
+def test_a_refused_server_side_copy_is_relayed_and_the_result_says_why(tmp_path: Path) -> None:
+    source, target = _memory_pair(_SharedBucket)
+    plan = _replace(source, target, tmp_path)
+    assert plan.server_side and plan.transfer == "server-side copy: the target's credentials can read the source"
+    result = api.execute(plan)
+    assert plan.server_side  # the plan is what was planned; the run's fallback is on the result
+    assert result.relayed is not None and "may not copy_object" in result.relayed
+    assert _SharedBucket.refused and len(result.written) == len(plan.writes)
+    assert _replace(source, target, tmp_path).by_op("create") == []  # the relay wrote everything
+
+
+def test_a_request_plans_as_the_keyword_form_does(tmp_path: Path) -> None:
+    folder = write_folder(tmp_path / "src", synth_model("Apex-Hunter", bucket="b", prefix="p", timestamp="1",
+                                                         scale=0.001))
+    request = TransferRequest("pull", ModelRef(str(folder)), ModelRef(str(tmp_path / "out")), checkpoint="best")
+    planned = api.plan_request(request)
+    legacy = api.plan_transfer("pull", str(folder), str(tmp_path / "out"), checkpoint="best")
+    assert planned.actions == legacy.actions and planned.summary() == legacy.summary()
+    assert planned.write_manifest and not planned.destructive and planned.lock is not None
+    assert dataclasses.replace(request, checkpoint="all") != request  # a request is a value too
