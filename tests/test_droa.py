@@ -58,6 +58,20 @@ def model_files(**kw) -> dict[str, bytes]:
                        **kw)
 
 
+def test_a_library_caller_of_execute_imports_as_the_cli_does(deployments, tmp_path):
+    """The import is a step of the plan that execute runs: a library caller gets the model imported, as the CLI's
+    user does, with nothing left to call."""
+    from drmodel import api
+
+    folder = write_folder(tmp_path / "Apex-Hunter", model_files())
+    plan = api.plan_request(api.TransferRequest("push", api.ModelRef(str(folder)),
+                                                api.ModelRef("droa://mine/Apex-Hunter")))
+    assert plan.droa is not None and plan.droa.deployment == "mine" and plan.droa.model == "Apex-Hunter"
+    result = api.execute(plan)
+    assert result.imported is not None and result.imported["status"] == "READY"
+    assert transfer.client_for("mine").find("Apex-Hunter")["modelId"] == result.imported["modelId"]
+
+
 def test_login_and_wrong_password(deployments, monkeypatch):
     code, out, err = cli("droa", "login", "mine")
     assert code == 0, err

@@ -43,6 +43,7 @@ class Result:
     retries: int = 0  # requests retried after 5xx, SlowDown or a broken connection
     unsettled: list[str] = field(default_factory=list)  # interrupted writes whose outcome is unknown
     relayed: str | None = None  # why the planned server-side copies stopped and the bytes were relayed instead
+    imported: dict[str, Any] | None = None  # a push into DRoA: the imported model's modelId, status and name
 
 
 class ServerSideCopies:
@@ -179,62 +180,22 @@ def _execute(plan: Plan, progress: Progress) -> Result:
         if plan.destructive:
             result.backup = take_backup(plan, progress)
         stage = "write"
-        writes = plan.writes
-        if writes:
-            aborted = plan.target_store.abort_unfinished_uploads({a.key for a in writes})
-            if aborted:
-                progress.note(f"aborted {aborted} unfinished multipart uploads left by an earlier run")
-        progress.phase("write", total_bytes=plan.bytes_to_write, total_files=len(writes))
-        failures: list[tuple[Action, BaseException]] = []
-        confirmed: dict[str, ObjectInfo] = {}  # what the store answered right after each write
-        options = plan.target_store.options
-        workers = max(1, options.copy_concurrency if plan.server_side else options.file_concurrency)
-        copies = ServerSideCopies(plan.server_side)
-        _run_writes(plan, writes, workers, progress, result, confirmed, failures, copies)
-        result.relayed = copies.refused
-        if failures:
-            first = failures[0][1]
-            detail = first.message if isinstance(first, DrmodelError) else f"{first.__class__.__name__}: {first}"
-            err_cls = VerificationError if isinstance(first, VerificationError) else TransferError
-            tried = set(result.written) | {a.key for a, _ in failures}
-            held = " and ".join(f"its {a.path}" for a in writes if a.key not in tried)  # held back: see _write_stages
-            raise err_cls(f"{len(failures)} of {len(writes)} files were not written ({failures[0][0].path}: "
-                          f"{detail}); nothing was deleted" + (f", and {held} left as before so that the model does "
-                                                               "not look complete" if held else "")
-                          + (f"; backup in {result.backup}" if result.backup else ""),
-                          fix="rerun the same command: it skips the files already verified") from first
+        confirmed = _write_all(plan, progress, result)
         stage = "verify"
-        progress.phase("verify", total_files=len(writes))  # the skipped files were proven identical by the plan
-
-        def landed(a: Action) -> None:
-            # a write the store confirmed (S3: the HEAD after it, size and checksums checked) is not looked up again
-            info = confirmed.get(a.key) or plan.target_store.head(a.key)
-            if info is None or info.size != a.size:
-                raise VerificationError(f"{plan.target_store.describe(a.key)} is missing or has the wrong size after "
-                                        "the copy", fix="rerun the same command to resume")
-            progress.file_done(a.path)
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(landed, writes))
+        _verify_landed(plan, progress, confirmed)
         stage = "delete"
-        deletes = plan.by_op("delete")
-        if deletes:
-            progress.phase("delete", total_files=len(deletes))
-            plan.target_store.delete([a.key for a in deletes])
-            result.deleted = [a.key for a in deletes]
-            for a in deletes:
-                progress.file_done(a.path)
+        _delete_stale(plan, progress, result)
         if plan.write_manifest:
             write_manifest(plan, result)
         if plan.target_store.staged:
             stage = "pack"
         plan.target_store.finalize()  # an archive target packs the staged files; nothing to do elsewhere
+        if plan.droa is not None:
+            stage = "import"
+            result.imported = _import_into_droa(plan, progress)
     except (KeyboardInterrupt, Cancelled):
         cancel.defer_interrupts()
-        raise InterruptedRun(_interrupted_state(stage, plan, result),
-                             fix="rerun the same command to finish" + (
-                                 f", or undo with `{restore_command(result.backup, store_spec(plan.target_store))}`"
-                                 if result.backup else "")) from None
+        raise InterruptedRun(_interrupted_state(stage, plan, result), fix=_resume_fix(stage, plan, result)) from None
     finally:
         progress.close()
         cancel.restore_interrupts()
@@ -242,6 +203,80 @@ def _execute(plan: Plan, progress: Progress) -> Result:
     result.retries = sum(s.retries for s in {id(plan.source_store): plan.source_store,
                                               id(plan.target_store): plan.target_store}.values())
     return result
+
+
+def _write_all(plan: Plan, progress: Progress, result: Result) -> dict[str, ObjectInfo]:
+    """Every write of the plan, after aborting the uploads a killed run left on its keys; what the store answered
+    right after each write (a write so confirmed is not looked up again). Raises when any file was not written."""
+    writes = plan.writes
+    if writes:
+        aborted = plan.target_store.abort_unfinished_uploads({a.key for a in writes})
+        if aborted:
+            progress.note(f"aborted {aborted} unfinished multipart uploads left by an earlier run")
+    progress.phase("write", total_bytes=plan.bytes_to_write, total_files=len(writes))
+    failures: list[tuple[Action, BaseException]] = []
+    confirmed: dict[str, ObjectInfo] = {}
+    options = plan.target_store.options
+    workers = max(1, options.copy_concurrency if plan.server_side else options.file_concurrency)
+    copies = ServerSideCopies(plan.server_side)
+    _run_writes(plan, writes, workers, progress, result, confirmed, failures, copies)
+    result.relayed = copies.refused
+    if failures:
+        first = failures[0][1]
+        detail = first.message if isinstance(first, DrmodelError) else f"{first.__class__.__name__}: {first}"
+        err_cls = VerificationError if isinstance(first, VerificationError) else TransferError
+        tried = set(result.written) | {a.key for a, _ in failures}
+        held = " and ".join(f"its {a.path}" for a in writes if a.key not in tried)  # held back: see _write_stages
+        raise err_cls(f"{len(failures)} of {len(writes)} files were not written ({failures[0][0].path}: "
+                      f"{detail}); nothing was deleted" + (f", and {held} left as before so that the model does "
+                                                           "not look complete" if held else "")
+                      + (f"; backup in {result.backup}" if result.backup else ""),
+                      fix="rerun the same command: it skips the files already verified") from first
+    return confirmed
+
+
+def _verify_landed(plan: Plan, progress: Progress, confirmed: dict[str, ObjectInfo]) -> None:
+    """Each written file is there with its size (the skipped files were proven identical by the plan)."""
+    writes = plan.writes
+    progress.phase("verify", total_files=len(writes))
+
+    def landed(a: Action) -> None:
+        # a write the store confirmed (S3: the HEAD after it, size and checksums checked) is not looked up again
+        info = confirmed.get(a.key) or plan.target_store.head(a.key)
+        if info is None or info.size != a.size:
+            raise VerificationError(f"{plan.target_store.describe(a.key)} is missing or has the wrong size after "
+                                    "the copy", fix="rerun the same command to resume")
+        progress.file_done(a.path)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(landed, writes))
+
+
+def _delete_stale(plan: Plan, progress: Progress, result: Result) -> None:
+    deletes = plan.by_op("delete")
+    if deletes:
+        progress.phase("delete", total_files=len(deletes))
+        plan.target_store.delete([a.key for a in deletes])
+        result.deleted = [a.key for a in deletes]
+        for a in deletes:
+            progress.file_done(a.path)
+
+
+def _import_into_droa(plan: Plan, progress: Progress) -> dict[str, Any]:
+    """A push into DeepRacer on AWS ends with the deployment importing what was uploaded (drmodel.droa.transfer):
+    a step of the plan, so that a library caller of execute gets the same as the CLI."""
+    from drmodel.droa.transfer import finish_import
+
+    progress.phase("import")  # the last bar ends; the import reports its states as notes
+    return finish_import(plan, progress)
+
+
+def _resume_fix(stage: str, plan: Plan, result: Result) -> str:
+    if stage == "import" and plan.droa is not None:
+        return (f"the import goes on in the deployment: see `drmodel ls droa://{plan.droa.deployment}` before "
+                "pushing again")
+    return "rerun the same command to finish" + (
+        f", or undo with `{restore_command(result.backup, store_spec(plan.target_store))}`" if result.backup else "")
 
 
 def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progress, result: Result,
@@ -334,6 +369,8 @@ def _interrupted_state(stage: str, plan: Plan, result: Result) -> str:
         return text
     if stage == "delete":
         return "interrupted while deleting stale files: every file was written and verified; some stale files remain"
+    if stage == "import":
+        return "interrupted while DRoA imports the model: every file was uploaded and verified"
     return f"interrupted during {stage}: every file was written and verified"
 
 

@@ -79,8 +79,8 @@ def run_plan(plan: Any, args: argparse.Namespace, io: IO) -> ExitCode:
 
 
 def summarise(plan: Any, result: Any, args: argparse.Namespace, io: IO) -> None:
-    """What was written, the DRoA import's outcome, and where the backup is with its undo command."""
-    from drmodel.cli.render import Bar, human
+    """What was written, the DRoA import's outcome (execute ran it), and where the backup is with its undo command."""
+    from drmodel.cli.render import human
     from drmodel.execute import proof_counts, restore_command, store_spec
 
     rate = plan.bytes_to_write / max(result.seconds, 1e-6)
@@ -89,10 +89,8 @@ def summarise(plan: Any, result: Any, args: argparse.Namespace, io: IO) -> None:
                  f"in {result.seconds:.1f} s, {human(rate)}/s), {len(result.skipped)} "
                  f"skipped, {len(result.deleted)} stale files deleted" +
                  (f", {result.retries} requests retried.\n" if result.retries else ".\n"))
-    if plan.droa is not None:
-        from drmodel.droa.transfer import finish_import
-
-        done = finish_import(plan, Bar(io.err, quiet=args.quiet, enabled=False))
+    if plan.droa is not None and result.imported is not None:
+        done = result.imported
         io.out.write(f"Imported {done['name']} into droa://{plan.droa.deployment}: model id "
                      f"{done['modelId']}, status {done['status']}.\n")
     if result.backup:

@@ -76,7 +76,7 @@ class LegacyConsoleLayout:
 
     # -- reading -------------------------------------------------------------------------------------
     def prepare(self, store: Store) -> None:
-        """Read ahead what opening or resolving a model here needs (the bucket's index); see api._find_target."""
+        """Read ahead what opening or resolving a model here needs (the bucket's index); see planning.target.find_target."""
         self.index(store)
 
     def read_ahead(self, store: Store) -> None:

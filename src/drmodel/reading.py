@@ -1,0 +1,125 @@
+"""Reading models: the store an address names, the model opened there, what a container holds, and the read-only
+commands on one model (show, check, car). Every function returns data; nothing here prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from drmodel import checkpoints as ckpts
+from drmodel import layouts
+from drmodel.address import Address, parse
+from drmodel.errors import InvalidModelError, NotFoundError, UsageError
+from drmodel.layouts import ModelLocation, ModelSummary
+from drmodel.model import EVAL_COPY, METADATA, metadata_summary, parse_json, role
+from drmodel.options import TransferOptions
+from drmodel.stores.base import Store
+from drmodel.stores.local import LocalStore
+from drmodel.stores.s3 import S3Store
+
+if TYPE_CHECKING:
+    from drmodel.car import CarPackage
+    from drmodel.checks import CheckReport
+
+
+def make_store(addr: Address, profile: str | None, options: TransferOptions | None = None, *,
+               target: bool = False) -> Store:
+    if addr.scheme == "s3":
+        assert addr.bucket
+        return S3Store(addr.bucket, profile=profile, options=options)
+    assert addr.root
+    if addr.scheme == "archive":
+        from drmodel.stores.archive import ArchiveSource, ArchiveTarget
+
+        return ArchiveTarget(addr.root) if target else ArchiveSource(addr.root)
+    return LocalStore(addr.root)
+
+
+def _local_must_exist(addr: Address) -> None:
+    if addr.scheme == "archive" and not (addr.root and addr.root.is_file()):
+        raise NotFoundError(f"archive {addr.root} does not exist", fix="check the path")
+    if addr.scheme == "file" and not (addr.root and addr.root.is_dir()):
+        raise NotFoundError(f"folder {addr.root} does not exist", fix="check the path")
+
+
+def open_model(address: str, *, profile: str | None = None, layout: str | None = None,
+               training_job: str | None = None, options: TransferOptions | None = None) -> ModelLocation:
+    addr = parse(address)
+    if addr.scheme == "droa":
+        from drmodel.droa import transfer as droa
+
+        if not addr.path:
+            raise UsageError(f"{address} is a deployment, not a model", fix=f"name one: {address}/MODEL")
+        return droa.open_model(addr.bucket or "", addr.path)
+    _local_must_exist(addr)
+    store = make_store(addr, profile, options)
+    lay, kind = layouts.detect(store, addr.path, layout)
+    if kind == "container":
+        raise UsageError(f"{address} holds several models, not one", fix=f"name one: {address.rstrip('/')}/NAME "
+                         f"(see `drmodel ls {address}`)")
+    loc = lay.open_model(store, addr.path, training_job=training_job)
+    loc.details["layout"] = lay.name
+    return loc
+
+
+def list_models(address: str, *, profile: str | None = None, layout: str | None = None) -> list[ModelSummary]:
+    addr = parse(address)
+    if addr.scheme == "droa":
+        from drmodel.droa import transfer as droa
+
+        return droa.list_models(addr.bucket or "")
+    _local_must_exist(addr)
+    store = make_store(addr, profile)
+    lay, kind = layouts.detect(store, addr.path, layout)
+    if kind == "model" and lay.name == "legacy":  # one model of the bucket, each of its training jobs a row
+        rows = [r for r in lay.list_models(store, "") if r.name == addr.path.strip("/")]
+        if not rows:
+            lay.open_model(store, addr.path)  # raises NotFoundError naming the closest models
+        return rows
+    if kind == "model":
+        loc = lay.open_model(store, addr.path)
+        return [ModelSummary(loc.name, lay.name, loc.address, sum(f.size for f in loc.files.values()),
+                             len(ckpts.inventory(loc.files)), loc.details)]
+    return lay.list_models(store, addr.path)
+
+
+def show(address: str, *, profile: str | None = None, layout: str | None = None,
+         training_job: str | None = None) -> dict[str, Any]:
+    loc = open_model(address, profile=profile, layout=layout, training_job=training_job)
+    loc.prefetch([METADATA, EVAL_COPY, *ckpts.POINTERS])
+    meta_bytes = loc.read(METADATA)
+    summary = metadata_summary(parse_json(meta_bytes, loc.store.describe(loc.key_for(METADATA))), METADATA)
+    ptr = ckpts.read_pointers(loc.files, loc.read)
+    if ptr.json_error:
+        raise InvalidModelError(f"model/deepracer_checkpoints.json is not valid JSON ({ptr.json_error})",
+                                fix="fix or replace that file, then run the command again")
+    checkpoints = {"best": ptr.best, "last": ptr.last, "coach_checkpoint": ptr.coach,
+                   "iterations": sorted(ckpts.inventory(loc.files))}
+    eval_copy = None
+    if EVAL_COPY in loc.files:
+        eval_copy = "identical to model_metadata.json" if loc.read(EVAL_COPY) == meta_bytes else "DIFFERS"
+    return {
+        "name": loc.name, "address": loc.address, "layout": loc.layout, "details": loc.details,
+        "files": [{"path": p, "key": loc.key_for(p), "size": f.size, "role": role(p)}
+                  for p, f in sorted(loc.files.items())],
+        "size": sum(f.size for f in loc.files.values()), "metadata": summary, "checkpoints": checkpoints,
+        "evaluation_metadata_copy": eval_copy,
+    }
+
+
+def check(address: str, *, profile: str | None = None, layout: str | None = None, training_job: str | None = None,
+          eval_checkpoint: str = "best") -> CheckReport:
+    """Validate a model and say which checkpoint evaluation will load, with the sha256 of its files."""
+    from drmodel.checks import check_model
+
+    return check_model(open_model(address, profile=profile, layout=layout, training_job=training_job),
+                       eval_checkpoint=eval_checkpoint)
+
+
+def car(address: str, out: str, *, profile: str | None = None, layout: str | None = None,
+        training_job: str | None = None, checkpoint: str = "best", overwrite: bool = False) -> CarPackage:
+    """Write the physical car package (agent/model.pb + model_metadata.json) of one checkpoint."""
+    from drmodel.car import write_car_package
+
+    loc = open_model(address, profile=profile, layout=layout, training_job=training_job)
+    return write_car_package(loc, Path(out), checkpoint, overwrite=overwrite)
