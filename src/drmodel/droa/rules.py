@@ -1,5 +1,8 @@
 """DeepRacer on AWS's import rules, read the way the real system reads the files, each with DRoA's own words.
 
+Over the size limit: one table of rules, each beside its citation, in the order DRoA applies them; split by
+file, the order (which decides which refusal DRoA reports first) would be spread over several modules.
+
 Sources (written from reading them; no code is copied):
 - D = aws-solutions/deepracer-on-aws @ 61af778f9b1d904a6318b746fc3e5a8ddac525ce: the ImportModel handler
   (source/libs/lambda/src/api/handlers/importModel.ts), ImportHelper.ts, validation.ts, and the reward-function

@@ -1,5 +1,9 @@
 """A local stand-in for one "DeepRacer on AWS" (DRoA) deployment, for the tests and `drmodel demo --droa`.
 
+Over the size limit: test code that plays a whole deployment (web config, Cognito, the API, the import and export
+workflows, the S3 permissions proxy) around one shared state; `_make_proxy_handler` and `_authenticate` follow
+the real request flow step by step. To be split into a package when it next grows.
+
 It follows the real DRoA, aws-solutions/deepracer-on-aws @ 61af778f ("D:" below), and the model validator DRoA's
 import runs, aws-deepracer-community/deepracer-simapp @ 01f5f015. What it runs, all on 127.0.0.1:
 - its own moto server: a Cognito user pool with an app client (USER_PASSWORD_AUTH) and the given users, an
@@ -512,6 +516,7 @@ class DroaStandIn:
 
     # ------------------------------------------------------------------ SigV4
     def _authenticate(self, method: str, raw_path: str, headers: Message, body: bytes) -> None:
+        # Over the size limit: the request flow of the real service, step by step (see the module docstring)
         """Raise _ApiError(403) unless the request is signed with the identity pool's credentials."""
         auth = headers.get("Authorization")
         if not auth:
@@ -1165,6 +1170,7 @@ def _s3_error(code: str, message: str) -> bytes:
 
 
 def _make_proxy_handler(standin: DroaStandIn) -> type[http.server.BaseHTTPRequestHandler]:
+    # Over the size limit: the request flow of the real service, step by step (see the module docstring)
     class Proxy(http.server.BaseHTTPRequestHandler):
         server_version = "AmazonS3"
         protocol_version = "HTTP/1.1"  # for Expect: 100-continue; every answer closes the connection
