@@ -1,6 +1,8 @@
 """The library API: list_models, show, plan_transfer (pull, push, copy), execute, verify, plan_restore.
 
 Every function returns data; nothing here prints. Errors are DrmodelError subclasses with exit codes.
+Each `profile` parameter (`source_profile`, `a_profile`, ...) takes a profile name or a drmodel.access.Access (the
+profile, and the endpoint URL and region that override the profile's): one value per side.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from drmodel import checkpoints as ckpts
 from drmodel import layouts, paramsfile, simapp
+from drmodel.access import Access, AccessLike
 from drmodel.address import Address, parse
 from drmodel.compare import BY_READ, BY_SHA256, facts, prove, same_content, sha256_of
 from drmodel.errors import InvalidModelError, NotFoundError, UsageError
@@ -48,7 +51,7 @@ def __getattr__(name: str) -> Any:
 LOCATION_KEYS = paramsfile.LOCATION_KEYS
 
 
-def make_store(addr: Address, profile: str | None, options: TransferOptions | None = None, *,
+def make_store(addr: Address, profile: AccessLike, options: TransferOptions | None = None, *,
                target: bool = False) -> Store:
     if addr.scheme == "s3":
         assert addr.bucket
@@ -68,7 +71,7 @@ def _local_must_exist(addr: Address) -> None:
         raise NotFoundError(f"folder {addr.root} does not exist", fix="check the path")
 
 
-def open_model(address: str, *, profile: str | None = None, layout: str | None = None,
+def open_model(address: str, *, profile: AccessLike = None, layout: str | None = None,
                training_job: str | None = None, options: TransferOptions | None = None) -> ModelLocation:
     addr = parse(address)
     if addr.scheme == "droa":
@@ -88,7 +91,7 @@ def open_model(address: str, *, profile: str | None = None, layout: str | None =
     return loc
 
 
-def list_models(address: str, *, profile: str | None = None, layout: str | None = None) -> list[ModelSummary]:
+def list_models(address: str, *, profile: AccessLike = None, layout: str | None = None) -> list[ModelSummary]:
     addr = parse(address)
     if addr.scheme == "droa":
         from drmodel.droa import transfer as droa
@@ -109,7 +112,7 @@ def list_models(address: str, *, profile: str | None = None, layout: str | None 
     return lay.list_models(store, addr.path)
 
 
-def show(address: str, *, profile: str | None = None, layout: str | None = None,
+def show(address: str, *, profile: AccessLike = None, layout: str | None = None,
          training_job: str | None = None) -> dict[str, Any]:
     loc = open_model(address, profile=profile, layout=layout, training_job=training_job)
     loc.prefetch([METADATA, EVAL_COPY, *ckpts.POINTERS])
@@ -141,7 +144,7 @@ class _TargetPlace:
     kind: str | None  # what detection found: "model", "container"; None for a local folder
 
 
-def _find_target(address: str, *, profile: str | None, layout: str | None,
+def _find_target(address: str, *, profile: AccessLike, layout: str | None,
                  options: TransferOptions | None) -> _TargetPlace:
     """The target's store and layout; what the layout will need to resolve the model (a legacy bucket's index) is
     read too. Needs nothing from the source, so plan_transfer runs it in a thread while the source is opened."""
@@ -186,8 +189,8 @@ def _backup_folder(backup_to: str | None, target: ModelLocation) -> Path:
     return Path(backup_to or "drmodel-backups").expanduser().absolute() / f"{slug}-{stamp}"
 
 
-def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | None = None,
-                  target_profile: str | None = None, layout: str | None = None, target_layout: str | None = None,
+def plan_transfer(kind: str, source: str, target: str, *, source_profile: AccessLike = None,
+                  target_profile: AccessLike = None, layout: str | None = None, target_layout: str | None = None,
                   training_job: str | None = None, target_training_job: str | None = None, create: bool = False,
                   account_id: str | None = None, name: str | None = None, backup_to: str | None = None,
                   checkpoint: str = "both", force: bool = False, description: str | None = None,
@@ -390,7 +393,7 @@ def _params_without_locations(data: bytes, where: str) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in LOCATION_KEYS}
 
 
-def verify(a: str, b: str, *, a_profile: str | None = None, b_profile: str | None = None,
+def verify(a: str, b: str, *, a_profile: AccessLike = None, b_profile: AccessLike = None,
            layout: str | None = None, b_layout: str | None = None, training_job: str | None = None,
            b_training_job: str | None = None, hash_all: bool = False) -> VerifyReport:
     """Compare two models file by file: from stored checksums where they prove it, else by reading. Each row names
@@ -432,7 +435,7 @@ def _compare_models(ma: ModelLocation, mb: ModelLocation, *, hash_all: bool = Fa
     return report
 
 
-def check(address: str, *, profile: str | None = None, layout: str | None = None, training_job: str | None = None,
+def check(address: str, *, profile: AccessLike = None, layout: str | None = None, training_job: str | None = None,
           eval_checkpoint: str = "best") -> CheckReport:
     """Validate a model and say which checkpoint evaluation will load, with the sha256 of its files."""
     from drmodel.checks import check_model
@@ -453,7 +456,7 @@ class DiffReport:
         return not self.reasons
 
 
-def diff(a: str, b: str, *, a_profile: str | None = None, b_profile: str | None = None, layout: str | None = None,
+def diff(a: str, b: str, *, a_profile: AccessLike = None, b_profile: AccessLike = None, layout: str | None = None,
          b_layout: str | None = None, training_job: str | None = None, b_training_job: str | None = None,
          eval_checkpoint: str = "best") -> DiffReport:
     """verify, plus the verdict that matters: will the same weights race, and if not, why not."""
@@ -504,7 +507,7 @@ def _eval_metadata(loc: ModelLocation) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def car(address: str, out: str, *, profile: str | None = None, layout: str | None = None,
+def car(address: str, out: str, *, profile: AccessLike = None, layout: str | None = None,
         training_job: str | None = None, checkpoint: str = "best", overwrite: bool = False):  # -> CarPackage
     """Write the physical car package (agent/model.pb + model_metadata.json) of one checkpoint."""
     from drmodel.car import write_car_package
@@ -513,7 +516,7 @@ def car(address: str, out: str, *, profile: str | None = None, layout: str | Non
     return write_car_package(loc, Path(out), checkpoint, overwrite=overwrite)
 
 
-def plan_repair(address: str, *, profile: str | None = None, layout: str | None = None,
+def plan_repair(address: str, *, profile: AccessLike = None, layout: str | None = None,
                 training_job: str | None = None, from_copy: str | None = None,
                 backup_to: str | None = None) -> Plan:
     """Fix what can be fixed without guessing, as a Plan (shown, backed up, executed like a push)."""
@@ -559,7 +562,7 @@ def plan_repair(address: str, *, profile: str | None = None, layout: str | None 
 
 
 # -- restore ---------------------------------------------------------------------------------------------------
-def plan_restore(backup: str, *, profile: str | None = None, backup_to: str | None = None) -> Plan:
+def plan_restore(backup: str, *, profile: AccessLike = None, backup_to: str | None = None) -> Plan:
     """Undo a replace: put every saved object back and delete the keys that replace created."""
     from drmodel.execute import BACKUP_FILE
 
@@ -570,8 +573,10 @@ def plan_restore(backup: str, *, profile: str | None = None, backup_to: str | No
         raise NotFoundError(f"{root} is not a drmodel backup (no {BACKUP_FILE})",
                             fix="give the backup folder named in the copy's output") from None
     spec = doc["store"]
+    # what the replace used (its profile, and its --endpoint-url and --region), each unless given here
+    used = Access(**spec["access"]) if spec.get("access") else Access(spec.get("profile"))
     target: Store = (LocalStore(Path(spec["root"])) if spec["type"] == "local"
-                     else S3Store(spec["bucket"], profile=profile or spec.get("profile")))
+                     else S3Store(spec["bucket"], profile=Access.of(profile).or_else(used)))
     files = LocalStore(root / "files")
     actions = []
     for item in doc["saved"]:

@@ -24,7 +24,7 @@ from drmodel.plan import Action, Plan, write_order
 from drmodel.progress import Progress
 from drmodel.stores.base import ObjectInfo, Store, WriteResult
 from drmodel.stores.local import LocalStore
-from drmodel.units import human
+from drmodel.units import human, plural
 
 BACKUP_FILE = "drmodel-backup.json"
 
@@ -48,13 +48,19 @@ def store_spec(store: Store) -> dict[str, Any]:
     if isinstance(store, LocalStore):
         return {"type": "local", "root": str(store.root)}
     client = getattr(store, "client", None)
+    access = getattr(store, "access", None)
     return {"type": "s3", "bucket": getattr(store, "bucket", None), "profile": getattr(store, "profile", None),
-            "endpoint_url": client.meta.endpoint_url if client is not None else None}
+            "endpoint_url": client.meta.endpoint_url if client is not None else None,
+            "access": vars(access) if access is not None else None}  # as given: --profile, --endpoint-url, --region
 
 
 def restore_command(backup: Path, spec: dict[str, Any]) -> str:
-    profile = f" --profile {spec['profile']}" if spec.get("profile") else ""
-    return f"drmodel restore {backup}{profile}"
+    import shlex
+
+    given = spec.get("access") or {"profile": spec.get("profile")}
+    flags = "".join(f" --{flag} {shlex.quote(str(given[name]))}" for flag, name in (
+        ("profile", "profile"), ("endpoint-url", "endpoint_url"), ("region", "region")) if given.get(name))
+    return f"drmodel restore {shlex.quote(str(backup))}{flags}"
 
 
 def _new_folder(wanted: Path) -> Path:
@@ -92,7 +98,7 @@ def take_backup(plan: Plan, progress: Progress) -> Path:
            "created": [a.key for a in plan.actions if a.op == "create"], "restore": restore_command(root, spec),
            "lock_key": plan.details.get("lock_key")}
     (root / BACKUP_FILE).write_text(json.dumps(doc, indent=2) + "\n")
-    progress.note(f"backup of the target's {len(saved)} replaced files: {root}")
+    progress.note(f"backup of the target's {plural(len(saved), 'replaced file')}: {root}")
     return root
 
 
@@ -182,7 +188,8 @@ def _execute(plan: Plan, progress: Progress) -> Result:
             err_cls = VerificationError if isinstance(first, VerificationError) else TransferError
             tried = set(result.written) | {a.key for a, _ in failures}
             held = " and ".join(f"its {a.path}" for a in writes if a.key not in tried)  # held back: see _write_stages
-            raise err_cls(f"{len(failures)} of {len(writes)} files were not written ({failures[0][0].path}: "
+            raise err_cls(f"{len(failures)} of {plural(len(writes), 'file')} {'was' if len(failures) == 1 else 'were'} "
+                          f"not written ({failures[0][0].path}: "
                           f"{detail}); nothing was deleted" + (f", and {held} left as before so that the model does "
                                                                "not look complete" if held else "")
                           + (f"; backup in {result.backup}" if result.backup else ""),
@@ -303,7 +310,7 @@ def _interrupted_state(stage: str, plan: Plan, result: Result) -> str:
         writes = plan.writes
         landed = [a for a in writes if a.key in result.written]
         size = sum(a.size for a in landed)
-        text = (f"interrupted while writing: {len(landed)} of {len(writes)} files written ({human(size)})"
+        text = (f"interrupted while writing: {len(landed)} of {plural(len(writes), 'file')} written ({human(size)})"
                 + (f", {len(result.unsettled)} more may or may not have landed" if result.unsettled else ""))
         finals = [a for a in writes if write_order(a)[0] >= 2]
         if finals and not any(a.key in result.written for a in finals):
@@ -313,8 +320,8 @@ def _interrupted_state(stage: str, plan: Plan, result: Result) -> str:
             text += "; the target had none of these files before, nothing was overwritten or deleted"
         else:
             overwritten = sum(1 for a in landed if a.op == "overwrite")
-            text += (f"; {overwritten} old files overwritten, nothing deleted (the target is a mix of old and new "
-                     "until the copy finishes)")
+            text += (f"; {plural(overwritten, 'old file')} overwritten, nothing deleted (the target is a mix of old "
+                     "and new until the copy finishes)")
         return text
     if stage == "delete":
         return "interrupted while deleting stale files: every file was written and verified; some stale files remain"

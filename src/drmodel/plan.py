@@ -57,6 +57,13 @@ class Plan:
         return any(a.op in ("overwrite", "delete") for a in self.actions)
 
     @property
+    def local_target(self) -> bool:
+        """The target is a folder or an archive on this machine: its files are written, not uploaded."""
+        from drmodel.stores.local import LocalStore  # ArchiveTarget is one too
+
+        return isinstance(self.target_store, LocalStore)
+
+    @property
     def bytes_to_write(self) -> int:
         return sum(a.size for a in self.writes)
 

@@ -1,4 +1,5 @@
-"""Sizes and rates as drmodel writes them for people: binary units (KiB, MiB, GiB) everywhere."""
+"""Numbers as drmodel writes them for people: sizes and rates in binary units (KiB, MiB, GiB) everywhere, and counts
+with their noun in the right number."""
 
 from __future__ import annotations
 
@@ -13,3 +14,8 @@ def human(n: int | float | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """`1 file`, `2 files`, `0 files`; `words` for a plural that is not word + s (`1 entry`, `2 entries`)."""
+    return f"{n} {word if n == 1 else words or word + 's'}"

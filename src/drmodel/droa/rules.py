@@ -730,7 +730,8 @@ def model_validator_refusal(paths: Collection[str], read: Callable[[str], bytes]
         have = parts.get(name)
         if have and have != {"index", "meta", "data"}:
             missing = ", ".join(sorted({"index", "meta", "data"} - have))
-            return Refusal(f"checkpoint {name} lacks its {missing} file(s): TensorFlow cannot restore it",
+            return Refusal(f"checkpoint {name} lacks its {missing} file{'s' if ',' in missing else ''}: TensorFlow "
+                           "cannot restore it",
                            MODEL_STAGE, model_validation_message(None), "copy the checkpoint whole")
     return None
 

@@ -26,12 +26,13 @@ from functools import cached_property, lru_cache
 from typing import Any, BinaryIO
 
 from drmodel import cancel
-from drmodel.errors import InvalidModelError, NotFoundError, VerificationError
+from drmodel.access import Access
+from drmodel.errors import InvalidModelError, NotFoundError, UsageError, VerificationError
 from drmodel.hashing import HashingReader, b64, full_sha256_hex
 from drmodel.options import TransferOptions
 from drmodel.stores.base import (PROOF_COPY_CHECKSUMS, PROOF_COPY_ETAG, PROOF_CRC32_PUT, PROOF_PART_SHA256,
                                  PROOF_SOURCE_CHECKSUM, SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult)
-from drmodel.stores.s3errors import translate
+from drmodel.stores.s3errors import translate, unknown_profile
 
 
 def close_connection_on_empty_put(request: Any, **kwargs: Any) -> None:
@@ -59,19 +60,30 @@ def shared_loader(data_path: str | None) -> Any:
     return botocore.loaders.create_loader(data_path)
 
 
-def make_client(profile: str | None, options: TransferOptions) -> Any:
-    """A client from a profile (keys, region, role_arn, endpoint_url) or from the usual AWS environment."""
+def make_client(profile: Access | str | None, options: TransferOptions) -> Any:
+    """A client from a profile (keys, region, role_arn, endpoint_url) or from the usual AWS environment; an Access's
+    endpoint_url and region override the profile's."""
     import botocore.session  # botocore, not boto3: its import costs a third of a start-up
     from botocore.config import Config
+    from botocore.exceptions import ProfileNotFound
 
-    session = botocore.session.Session(profile=profile)
-    session.register_component("data_loader", shared_loader(session.get_config_variable("data_path")))
-    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
-    config = Config(signature_version="s3v4", max_pool_connections=options.max_pool_connections,
-                    retries={"max_attempts": 5, "mode": "standard"}, s3={"payload_signing_enabled": False},
-                    request_checksum_calculation="when_required")
-    client = session.create_client("s3", config=config,
-                                   region_name=session.get_config_variable("region") or "us-east-1")
+    access = Access.of(profile)
+    session = botocore.session.Session(profile=access.profile)
+    try:
+        session.register_component("data_loader", shared_loader(session.get_config_variable("data_path")))
+        session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
+        config = Config(signature_version="s3v4", max_pool_connections=options.max_pool_connections,
+                        retries={"max_attempts": 5, "mode": "standard"}, s3={"payload_signing_enabled": False},
+                        request_checksum_calculation="when_required")
+        region = access.region or session.get_config_variable("region") or "us-east-1"
+        client = session.create_client("s3", config=config, region_name=region, endpoint_url=access.endpoint_url)
+    except ProfileNotFound as exc:
+        raise unknown_profile(exc.kwargs.get("profile") or access.profile or "") from None
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        if access.endpoint_url and access.endpoint_url in str(exc):
+            raise UsageError(f"the S3 endpoint {access.endpoint_url!r} is not a URL",
+                             fix="give http(s)://HOST[:PORT], e.g. http://127.0.0.1:9000") from None
+        raise
     client.meta.events.register("before-send.s3.PutObject", close_connection_on_empty_put)
     client.meta.events.register("before-call.s3", expect_continue_for_big_bodies_only)
     client.meta.events.register_first("needs-retry.s3", no_retry_once_cancelled)
@@ -164,10 +176,11 @@ def _same_service(a: str | None, b: str | None) -> bool:
 class S3Store:
     parallel_reads = True  # one client per store, safe across threads: small reads may be prefetched together
 
-    def __init__(self, bucket: str, *, profile: str | None = None, options: TransferOptions | None = None,
+    def __init__(self, bucket: str, *, profile: Access | str | None = None, options: TransferOptions | None = None,
                  client: Any = None) -> None:
         self.bucket = bucket
-        self.profile = profile
+        self.access = Access.of(profile)  # the profile, and the endpoint and region that override its own
+        self.profile = self.access.profile
         self.options = options or TransferOptions.from_env()
         self._client = client
 
@@ -177,7 +190,7 @@ class S3Store:
 
     @cached_property
     def client(self) -> Any:
-        client = self._client or make_client(self.profile, self.options)
+        client = self._client or make_client(self.access, self.options)
         client.meta.events.register("after-call.s3", self._count_retries)
         return client
 

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TextIO
 
+from drmodel.units import plural
+
 Cli = Callable[..., int]  # drmodel.cli.main.main: (argv, out=, err=) -> exit code
 
 SOURCE_BUCKET = "aws-deepracer-6f1c3b2e-0a4d-4c8e-9b7f-2d5e8a1c9f30"
@@ -107,7 +109,7 @@ def run_demo(cli: Cli, out: TextIO, err: TextIO, *, scale: float = 0.1, workdir:
                     failures += 1
                     out.write(f"!! exit code {code}, expected {expected}\n")
                 out.write("\n")
-    out.write("Server stopped. " + ("Demo OK.\n" if not failures else f"{failures} step(s) FAILED.\n"))
+    out.write("Server stopped. " + ("Demo OK.\n" if not failures else f"{plural(failures, 'step')} FAILED.\n"))
     if not workdir:
         shutil.rmtree(root, ignore_errors=True)
     return 0 if not failures else 1
@@ -165,7 +167,7 @@ def run_droa_demo(cli: Cli, out: TextIO, *, scale: float = 0.1, workdir: str | N
         from drmodel.droa.transfer import forget_clients
 
         forget_clients()
-    out.write("Stand-ins stopped. " + ("Demo OK.\n" if not failures else f"{failures} step(s) FAILED.\n"))
+    out.write("Stand-ins stopped. " + ("Demo OK.\n" if not failures else f"{plural(failures, 'step')} FAILED.\n"))
     if not workdir:
         shutil.rmtree(root, ignore_errors=True)
     return 0 if not failures else 1
