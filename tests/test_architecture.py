@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "drmodel"
 # ARCHITECTURE.md's layers, lowest first: a module may import its own layer and the ones below it. The first
 # matching prefix decides a module's layer.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "units", "cancel", "progress", "redact", "options", "address", "model", "paramsfile", "simapp",
+    ("errors", "units", "cancel", "progress", "redact", "options", "address", "access", "model", "paramsfile", "simapp",
      "hashing", "archive"),                                      # 0: plain values and rules, no I/O of their own
     ("stores",),                                                 # 1: bytes only
     ("layouts", "checkpoints", "plan", "lock", "compare"),       # 2: where a model's files live; the plan's shape
