@@ -717,3 +717,22 @@ def test_uploads_are_confirmed_without_reading_the_bucket(monkeypatch: pytest.Mo
     assert store.abort_unfinished_uploads({"k"}) == 0  # ListBucketMultipartUploads is not granted either
     assert not {"head_object", "get_object", "list_objects_v2", "list_multipart_uploads"} & set(
         store.client.calls)
+
+
+def test_quoted_keys_as_drfc_writes_them_get_the_same_boolean_and_direction_fixes():
+    """DRfC writes `'KEY': 'value'` (aws-deepracer-community/deepracer-for-cloud@2eb1a1f1
+    scripts/training/prepare-config.py 224-225); DRoA compares TRACK_DIRECTION_CLOCKWISE with `=== true`
+    (aws-solutions/deepracer-on-aws@61af778f source/libs/lambda/src/import-workflow/utils/ImportHelper.ts): a quoted
+    'true' must become a YAML boolean whether the key is quoted or not, and the direction line is rewritten in place."""
+    import yaml
+
+    from drmodel.droa.preflight import _set_direction, unquote_booleans
+
+    data = (b"---\n'TRACK_DIRECTION_CLOCKWISE': 'true'\n'RANDOMIZE_OBSTACLE_LOCATIONS': 'yes'\n"
+            b"ALTERNATE_DRIVING_DIRECTION: \"false\"\n'WORLD_NAME': 'reInvent2019_track_ccw'\n")
+    out, changed = unquote_booleans(data)
+    assert changed == ["TRACK_DIRECTION_CLOCKWISE", "RANDOMIZE_OBSTACLE_LOCATIONS", "ALTERNATE_DRIVING_DIRECTION"]
+    assert yaml.safe_load(out) == {"TRACK_DIRECTION_CLOCKWISE": True, "RANDOMIZE_OBSTACLE_LOCATIONS": True,
+                                   "ALTERNATE_DRIVING_DIRECTION": False, "WORLD_NAME": "reInvent2019_track_ccw"}
+    assert yaml.safe_load(_set_direction(out, "false"))["TRACK_DIRECTION_CLOCKWISE"] is False
+    assert _set_direction(out, "false").count(b"TRACK_DIRECTION_CLOCKWISE") == 1
