@@ -98,7 +98,10 @@ class Zeros(io.RawIOBase):
         return k
 
 
-def refused(archive: Path, tmp_path: Path, match: str, limits: Limits = Limits(), *,
+DEFAULT_LIMITS = Limits()  # frozen: one instance is a safe default
+
+
+def refused(archive: Path, tmp_path: Path, match: str, limits: Limits = DEFAULT_LIMITS, *,
             streamed: bool = False) -> InvalidModelError:
     """Extraction is refused with one line, nothing is written in dest or anywhere else under tmp_path.
 

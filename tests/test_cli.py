@@ -12,9 +12,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import cli, write_folder
 
 from drmodel.errors import ExitCode
+from helpers import cli, write_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = ROOT / "src" / "drmodel" / "cli"

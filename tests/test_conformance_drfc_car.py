@@ -27,13 +27,19 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from helpers import cli, snapshot, write_folder
 
 from drmodel import api, paramsfile
 from drmodel.car import car_refusals
 from drmodel.errors import InvalidModelError
-from drmodel.testing.synth import (drfc_prefix, drfc_training_params, drfc_upload_params, legacy_bucket,
-                                   model_metadata, put_all)
+from drmodel.testing.synth import (
+    drfc_prefix,
+    drfc_training_params,
+    drfc_upload_params,
+    legacy_bucket,
+    model_metadata,
+    put_all,
+)
+from helpers import cli, snapshot, write_folder
 
 PREFIX = "rl-deepracer-sagemaker"
 

@@ -219,7 +219,7 @@ CASES: list[tuple[str, Callable[[dict[str, bytes]], None], tuple[str, ...]]] = [
     # Not selected or ignored: E226, E261, E501, W291/W292 pass.
     ("E226 E261 E501 W291 pass", reward("def reward_function(params):\n    x = 2.0*3.0 # fine\n"
                                         "    # " + "y" * 120 + "   \n    return x"), ("ok",)),
-    # `# noqa` is honoured by flake8 as DRoA runs it.
+    # A `noqa` comment is honoured by flake8 as DRoA runs it.
     ("noqa honoured", reward("import math  # noqa: F401\n\n\n" + GOOD), ("ok",)),
     # A syntax error is flake8's E999; DRoA splits the line on ':' and keeps what follows "SyntaxError".
     ("syntax error", reward("def reward_function(params:\n    return 1.0\n"),

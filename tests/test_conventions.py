@@ -16,9 +16,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import cli, write_folder
 
 from drmodel.errors import ExitCode
+from helpers import cli, write_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID",

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import empty_bucket
-from helpers import changed_keys, cli, folder_digests, model_keys, snapshot
 
+from conftest import empty_bucket
 from drmodel.testing.localserver import SeaweedS3, s3_client, write_aws_profiles
 from drmodel.testing.synth import legacy_keys, legacy_prefix, placeholder, placeholder_prefix, put_all, synth_model
+from helpers import changed_keys, cli, folder_digests, model_keys, snapshot
 
 NAME = "Apex-Hunter"
 P1 = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")

@@ -7,11 +7,11 @@ import re
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from helpers import cli, record_requests, snapshot
 
 from drmodel.cli.render import Bar
 from drmodel.stores import s3 as s3store
 from drmodel.testing.synth import legacy_bucket, placeholder, placeholder_prefix, put_all
+from helpers import cli, record_requests, snapshot
 
 PT = placeholder_prefix("Apex-Hunter")
 REAL_MAKE_CLIENT = s3store.make_client

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from faultproxy import DOWN, UP, Fault, FaultProxy
-from helpers import cli, snapshot
 
 from drmodel.access import Access
 from drmodel.stores import s3 as s3store
 from drmodel.testing.synth import legacy_bucket, placeholder, placeholder_prefix, put_all
+from faultproxy import DOWN, UP, Fault, FaultProxy
+from helpers import cli, snapshot
 
 PT = placeholder_prefix("Apex-Hunter")
 REAL_MAKE_CLIENT = s3store.make_client

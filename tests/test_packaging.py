@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from helpers import cli
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ from drmodel.layouts import Layout, ModelLocation, ModelSummary, TargetRequest
 from drmodel.lock import LOCK_NAME
 from drmodel.model import EVAL_COPY, METADATA, REWARD, TRAINING_PARAMS_RE, metadata_summary, parse_json, role
 from drmodel.options import TransferOptions
-from drmodel.plan import Action, Plan, build_plan
+from drmodel.plan import Action, Op, Plan, build_plan
 from drmodel.stores.base import ObjectInfo, Store
 from drmodel.stores.local import LocalStore
 from drmodel.stores.s3 import S3Store
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from drmodel.checks import CheckReport
     from drmodel.execute import Result, execute
 
-__all__ = ["list_models", "show", "open_model", "check", "car", "plan_transfer", "execute", "verify", "diff", "plan_repair",
-           "plan_restore", "Result"]
+__all__ = ["list_models", "show", "open_model", "check", "car", "plan_transfer", "execute", "verify", "diff",
+           "plan_repair", "plan_restore", "Result"]
 
 
 def __getattr__(name: str) -> Any:
@@ -129,7 +129,8 @@ def show(address: str, *, profile: AccessLike = None, layout: str | None = None,
         eval_copy = "identical to model_metadata.json" if loc.read(EVAL_COPY) == meta_bytes else "DIFFERS"
     return {
         "name": loc.name, "address": loc.address, "layout": loc.layout, "details": loc.details,
-        "files": [{"path": p, "key": loc.key_for(p), "size": f.size, "role": role(p)} for p, f in sorted(loc.files.items())],
+        "files": [{"path": p, "key": loc.key_for(p), "size": f.size, "role": role(p)}
+                  for p, f in sorted(loc.files.items())],
         "size": sum(f.size for f in loc.files.values()), "metadata": summary, "checkpoints": checkpoints,
         "evaluation_metadata_copy": eval_copy,
     }
@@ -184,7 +185,7 @@ def _planning_reads(files: Mapping[str, ObjectInfo]) -> list[str]:
 
 
 def _backup_folder(backup_to: str | None, target: ModelLocation) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{target.address.removeprefix('s3://')}".strip("/"))[-80:]
     return Path(backup_to or "drmodel-backups").expanduser().absolute() / f"{slug}-{stamp}"
 
@@ -260,7 +261,7 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: Access
         if a.data is not None:
             a.sha256 = hashlib.sha256(a.data).hexdigest()
     plan.notes = notes
-    server_side = (not relay and s3_target and isinstance(src.store, S3Store) and bool(plan.writes)
+    server_side = (not relay and isinstance(tgt.store, S3Store) and isinstance(src.store, S3Store) and bool(plan.writes)
                    and tgt.store.can_read(src.store, src.key_for(METADATA)))
     plan.details.update({
         "server_side": server_side,
@@ -362,7 +363,7 @@ def _same_paths(src: ModelLocation, tgt: ModelLocation, src_files: dict[str, Obj
 
     paths = [p for p in src_files if p in tgt.files]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return {p for p, yes in zip(paths, pool.map(same, paths)) if yes}
+        return {p for p, yes in zip(paths, pool.map(same, paths), strict=True) if yes}
 
 
 # -- verify --------------------------------------------------------------------------------------------------
@@ -583,7 +584,7 @@ def plan_restore(backup: str, *, profile: AccessLike = None, backup_to: str | No
         now = target.head(item["key"])
         same = now is not None and same_content(facts(files, ObjectInfo(item["key"], item["size"])),
                                                 facts(target, now))
-        op = "skip" if same else "overwrite" if now is not None else "create"
+        op: Op = "skip" if same else "overwrite" if now is not None else "create"
         actions.append(Action(op=op, path=item["key"], key=item["key"], size=item["size"], source_key=item["key"],
                               old_size=now.size if now else None, sha256=item["sha256"], note="saved copy"))
     for key in doc["created"]:
@@ -596,5 +597,5 @@ def plan_restore(backup: str, *, profile: AccessLike = None, backup_to: str | No
     plan.details["lock_key"] = doc.get("lock_key")
     if plan.destructive:
         plan.backup_root = Path(backup_to or "drmodel-backups").expanduser().absolute() / (
-            f"before-restore-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}")
+            f"before-restore-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}")
     return plan

@@ -12,7 +12,7 @@ import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,7 @@ def take_backup(plan: Plan, progress: Progress) -> Path:
     root = plan.backup_root = _new_folder(plan.backup_root)
     files = LocalStore(root / "files")
     doomed = [a for a in plan.actions if a.op in ("overwrite", "delete")]
-    progress.phase("backup", total_bytes=sum(a.old_size if a.op == "overwrite" else a.size for a in doomed) or 0,
+    progress.phase("backup", total_bytes=sum((a.old_size or 0) if a.op == "overwrite" else a.size for a in doomed) or 0,
                    total_files=len(doomed))
     saved = []
     for a in doomed:
@@ -93,7 +93,7 @@ def take_backup(plan: Plan, progress: Progress) -> Path:
         saved.append({"key": a.key, "size": res.info.size, "sha256": res.sha256})
         progress.file_done(a.key)
     spec = store_spec(plan.target_store)
-    doc = {"drmodel_version": __version__, "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    doc = {"drmodel_version": __version__, "time": datetime.now(UTC).isoformat(timespec="seconds"),
            "kind": plan.kind, "target": plan.target_address, "store": spec, "saved": saved,
            "created": [a.key for a in plan.actions if a.op == "create"], "restore": restore_command(root, spec),
            "lock_key": plan.details.get("lock_key")}
@@ -105,7 +105,7 @@ def take_backup(plan: Plan, progress: Progress) -> Path:
 def _write(plan: Plan, action: Action, progress: Progress) -> WriteResult:
     if action.data is None and plan.details.get("server_side"):
         try:
-            res = plan.target_store.copy_from(  # type: ignore[attr-defined]
+            res = plan.target_store.copy_from(  # type: ignore[attr-defined]  # server_side: the target is an S3Store
                 plan.source_store, action.source_key or action.path, action.key, action.size,
                 source_etag=action.source_etag, progress=progress.advance, metadata=action.metadata or None)
             progress.file_done(action.path)
@@ -342,7 +342,7 @@ def write_manifest(plan: Plan, result: Result) -> None:
             digest = sha256_file(str(target.root / a.key))
         files.append({"path": a.path, "size": a.size, "sha256": digest})
     doc = {"drmodel_version": __version__, "source": plan.source_address,
-           "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "details": plan.details.get("source"),
+           "created": datetime.now(UTC).isoformat(timespec="seconds"), "details": plan.details.get("source"),
            "files": files}
     data = (json.dumps(doc, indent=2, default=str) + "\n").encode()
     prefix = plan.details.get("target_prefix", "")

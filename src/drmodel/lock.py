@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from drmodel import __version__
@@ -52,7 +52,7 @@ def model_lock(store: Store, key: str, command: str, *, break_lock: bool = False
         yield
         return
     doc = {"host": socket.gethostname(), "pid": os.getpid(), "run": str(uuid.uuid4()), "command": command,
-           "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "drmodel": __version__}
+           "started": datetime.now(UTC).isoformat(timespec="seconds"), "drmodel": __version__}
     data = json.dumps(doc).encode()
     for _ in range(3):
         if put(key, data):

@@ -98,9 +98,9 @@ def parse(parser: Parser, argv: list[str] | None, io: IO) -> argparse.Namespace 
     """argv's arguments; or, after --help or a usage error (written to io), the exit code."""
     try:
         with contextlib.redirect_stdout(io.out), contextlib.redirect_stderr(io.err):
-            return parser.parse_args(argv)  # type: ignore[no-any-return]
+            return parser.parse_args(argv)
     except SystemExit as exc:
-        return ExitCode(exc.code or ExitCode.OK)
+        return ExitCode(exc.code or ExitCode.OK) if isinstance(exc.code, int | None) else ExitCode.ERROR
 
 
 def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None,

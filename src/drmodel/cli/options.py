@@ -43,7 +43,8 @@ def profile_names(**kwargs: Any) -> list[str]:
 
 def access_options(p: argparse.ArgumentParser, *, profile_help: str = PROFILE_HELP) -> None:
     """How a one-sided command reaches S3: --profile, --endpoint-url, --region (as the AWS CLI has them)."""
-    p.add_argument("--profile", help=profile_help).completer = profile_names  # type: ignore[attr-defined]
+    action = p.add_argument("--profile", help=profile_help)
+    action.completer = profile_names  # type: ignore[attr-defined]  # argcomplete's hook
     p.add_argument("--endpoint-url", metavar="URL", help=ENDPOINT_HELP)
     p.add_argument("--region", help=REGION_HELP)
 
@@ -57,7 +58,7 @@ def two_sided_access_options(p: argparse.ArgumentParser, source: str = "the sour
         p.add_argument("--source-profile", metavar="PROFILE", help=f"the AWS profile for {source}"),
         p.add_argument("--target-profile", metavar="PROFILE", help=f"the AWS profile for {target}")]
     for action in profiles:
-        action.completer = profile_names  # type: ignore[attr-defined]
+        action.completer = profile_names  # type: ignore[attr-defined]  # argcomplete's hook
     p.add_argument("--endpoint-url", metavar="URL", help=f"{ENDPOINT_HELP}, on both sides")
     p.add_argument("--source-endpoint-url", metavar="URL", help=f"the S3 endpoint of {source}")
     p.add_argument("--target-endpoint-url", metavar="URL", help=f"the S3 endpoint of {target}")

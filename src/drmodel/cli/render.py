@@ -18,7 +18,7 @@ def table(rows: list[list[str]], out: TextIO) -> None:
         return
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        out.write("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
+        out.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() + "\n")
 
 
 def dump_json(data: Any, out: TextIO) -> None:
@@ -198,7 +198,7 @@ def _phase_bar_class() -> Any:
         return _PHASE_BAR
     from tqdm import tqdm
 
-    class PhaseBar(tqdm):  # type: ignore[misc]
+    class PhaseBar(tqdm):
         monitor_interval = 0  # no monitor thread: it tunes miniters, fixed at 1 here (a redraw every BAR_REFRESH)
         # fixed-width fields: the bar keeps its width as the numbers change
         BYTES = ("{desc:<6} {percentage:3.0f}%|{bar}| {done_h:>10}/{total_h} {rate_h:>12} ETA {remaining:>5} "

@@ -42,9 +42,8 @@ BOOL_LINE_RE = re.compile(r"""^(?P<k>(?P<kq>["']?)[A-Z0-9_]+(?P=kq))(?P<sep>\s*:
                           r"""(?P<v>true|false|True|False|TRUE|FALSE)(?P=q)""")
 # the keys DRoA compares with `=== true`: a YAML 1.1 yes/on/no/off (true for PyYAML, a string for DRoA) is rewritten
 STRICT_BOOL_KEYS = ("TRACK_DIRECTION_CLOCKWISE", "RANDOMIZE_OBSTACLE_LOCATIONS")
-YES_NO_RE = re.compile(r"""^(?P<k>(?P<kq>["']?)(?:%s)(?P=kq))(?P<sep>\s*:\s*)(?P<q>["']?)"""
-                       r"""(?P<v>yes|Yes|YES|on|On|ON|no|No|NO|off|Off|OFF)(?P=q)(?=\s*(#.*)?$)"""
-                       % "|".join(STRICT_BOOL_KEYS))
+YES_NO_RE = re.compile(rf"""^(?P<k>(?P<kq>["']?)(?:{"|".join(STRICT_BOOL_KEYS)})(?P=kq))(?P<sep>\s*:\s*)(?P<q>["']?)"""
+                       r"""(?P<v>yes|Yes|YES|on|On|ON|no|No|NO|off|Off|OFF)(?P=q)(?=\s*(#.*)?$)""")
 UNSAFE_PATH_RE = re.compile(r"[#?%]")
 
 
@@ -288,10 +287,10 @@ def _action_space_advice(meta: Any, up: Upload) -> None:
                            "accepts it, but its records and the car need them")
         return
     s_low, s_high, a_low, a_high = lows_highs
-    if not (0.5 <= s_low and s_high <= 4):  # type: ignore[operator]
+    if not (0.5 <= s_low and s_high <= 4):  # type: ignore[operator]  # no None: returned above
         up.warnings.append(f"continuous speed {s_low:g}..{s_high:g} goes beyond 0.5..4 m/s, what the console trained "
                            "and the physical car drives (DRoA accepts it)")
-    if not (-30 <= a_low and a_high <= 30):  # type: ignore[operator]
+    if not (-30 <= a_low and a_high <= 30):  # type: ignore[operator]  # no None: returned above
         up.warnings.append(f"continuous steering {a_low:g}..{a_high:g} goes beyond -30..30 degrees, what the console "
                            "trained and the physical car drives (DRoA accepts it)")
 
@@ -385,7 +384,7 @@ def _reward(source: bytes, up: Upload, run: bool) -> None:
             from importlib.metadata import version
 
             here = version("flake8")
-        except Exception:  # noqa: BLE001 - the version is only for a note
+        except Exception:  # noqa: BLE001  # the version is only for a note
             here = "?"
         if here != rules.FLAKE8_VERSION:
             up.notes.append(f"flake8 {here} checked the reward function; DRoA runs {rules.FLAKE8_VERSION}, whose "

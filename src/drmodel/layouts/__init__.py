@@ -23,7 +23,7 @@ __all__ = ["LAYOUTS", "Layout", "ModelLocation", "ModelSummary", "TargetRequest"
 def get_layout(name: str) -> Layout:
     if name not in LAYOUTS:
         raise UsageError(f"unknown layout {name!r}", fix=f"use one of: {', '.join(LAYOUTS)}")
-    return LAYOUTS[name]()  # type: ignore[no-any-return]
+    return LAYOUTS[name]()
 
 
 def detect(store: Store, path: str, forced: str | None = None, *, default: str | None = None) -> tuple[Layout, str]:
@@ -84,7 +84,7 @@ def _listings_remembered(store: Store) -> Iterator[None]:
             seen[prefix] = real(prefix)
         return list(seen[prefix])
 
-    store.list_dirs = list_dirs  # type: ignore[method-assign]
+    store.list_dirs = list_dirs  # type: ignore[method-assign]  # cached during detection only
     try:
         yield
     finally:

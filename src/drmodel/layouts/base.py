@@ -31,7 +31,7 @@ def probe(store: Store, key: str) -> bool:
     try:
         return store.head(key) is not None
     except AccessDeniedError as exc:
-        store.denied_probe = exc  # type: ignore[attr-defined]
+        store.denied_probe = exc  # type: ignore[attr-defined]  # a note on this store object, not part of Store
         return False
 
 

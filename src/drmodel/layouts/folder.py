@@ -102,7 +102,7 @@ class FolderLayout:
             notes.append(f"{DRFC_TRAINING}: it has no root model_metadata.json; model/model_metadata.json (the one "
                          "the SimApp wrote) stands for it")
         name = (path.strip("/").rsplit("/", 1)[-1] or getattr(store, "model_name", None)
-                or getattr(store, "root", None).name)  # type: ignore[union-attr]
+                or getattr(store, "root", None).name)  # type: ignore[union-attr]  # a folder or archive
         return ModelLocation(store=store, layout=self.name, name=name, address=store.describe(base), files=files,
                              key_for=lambda p: keys.get(p, base + p), exists=exists, details=details, notes=notes,
                              listed_under=base, listed=frozenset(listed))

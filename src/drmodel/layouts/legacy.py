@@ -13,7 +13,7 @@ import re
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from drmodel import paramsfile
@@ -156,7 +156,7 @@ class LegacyConsoleLayout:
         idx = self.index(store)
         rows = []
         for name in sorted(set(idx.metadata) | set(idx.ties)):
-            for prefix in sorted(idx.ties.get(name, [None]), key=lambda p: job_timestamp(p or "")):  # type: ignore
+            for prefix in sorted(idx.ties.get(name, [None]), key=lambda p: job_timestamp(p or "")):
                 loc = self._location(store, idx, name, prefix)
                 n_ckpt = len(inventory(loc.files))
                 rows.append(ModelSummary(name=name, layout=self.name, address=store.describe(name),
@@ -224,7 +224,7 @@ class LegacyConsoleLayout:
             loc = self._location(store, idx, name, prefix)
         elif request.create:
             account = request.account_id or self.account_id(store, idx)
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+            stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
             prefix = f"{JOB_PREFIX}{account}-{stamp}-{uuid.uuid4()}"
             loc = self._location(store, idx, name, prefix)
             loc.details["created"] = True
@@ -280,4 +280,4 @@ def _read_small(store: Store, keys: list[str]) -> dict[str, bytes | DrmodelError
         except DrmodelError as exc:
             return exc
 
-    return dict(zip(keys, map_reads(store, one, keys)))
+    return dict(zip(keys, map_reads(store, one, keys), strict=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import secrets
 from collections.abc import Iterator, Mapping
@@ -60,7 +61,7 @@ class LocalStore:
                 if key.startswith(prefix) and ".drmodel-tmp-" not in fn:
                     yield ObjectInfo(key=key, size=full.stat().st_size)
 
-    def list_dirs(self, prefix: str = "") -> list[str]:
+    def list_dirs(self, prefix: str = "") -> builtins.list[str]:
         base = self._path(prefix) if prefix else self.root
         if not base.is_dir():
             return []
@@ -77,8 +78,8 @@ class LocalStore:
         if not p.is_file():
             raise NotFoundError(f"{p} does not exist", fix="check the path")
         if p.stat().st_size > max_size:
-            raise InvalidModelError(f"{p} is {p.stat().st_size} bytes, more than the {max_size} a file of this kind may "
-                                    "have", fix="check that this is a DeepRacer model file")
+            raise InvalidModelError(f"{p} is {p.stat().st_size} bytes, more than the {max_size} a file of this kind "
+                                    "may have", fix="check that this is a DeepRacer model file")
         return p.read_bytes()
 
     def open_read(self, key: str, *, etag: str | None = None) -> BinaryIO:  # files have no ETag
@@ -114,7 +115,7 @@ class LocalStore:
         except FileExistsError:
             return False
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: builtins.list[str]) -> None:
         for key in keys:
             self._path(key).unlink(missing_ok=True)
 

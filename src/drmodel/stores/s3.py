@@ -15,12 +15,13 @@ so memory stays bounded whatever the number and the size of the files in flight.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cached_property, lru_cache
 from typing import Any, BinaryIO
@@ -30,8 +31,17 @@ from drmodel.access import Access
 from drmodel.errors import InvalidModelError, NotFoundError, UsageError, VerificationError
 from drmodel.hashing import HashingReader, b64, full_sha256_hex
 from drmodel.options import TransferOptions
-from drmodel.stores.base import (PROOF_COPY_CHECKSUMS, PROOF_COPY_ETAG, PROOF_CRC32_PUT, PROOF_PART_SHA256,
-                                 PROOF_SOURCE_CHECKSUM, SMALL_FILE_LIMIT, ObjectInfo, ProgressFn, WriteResult)
+from drmodel.stores.base import (
+    PROOF_COPY_CHECKSUMS,
+    PROOF_COPY_ETAG,
+    PROOF_CRC32_PUT,
+    PROOF_PART_SHA256,
+    PROOF_SOURCE_CHECKSUM,
+    SMALL_FILE_LIMIT,
+    ObjectInfo,
+    ProgressFn,
+    WriteResult,
+)
 from drmodel.stores.s3errors import translate, unknown_profile
 
 
@@ -96,7 +106,7 @@ def parse_timestamp(value: Any) -> Any:
     Last-Modified header of every GET and HEAD: 38 us, 2.4 us here); anything else goes to botocore's own."""
     if isinstance(value, str) and len(value) >= 20 and value[10:11] == "T" and value.endswith("Z"):
         try:
-            return datetime.fromisoformat(value[:-1]).replace(tzinfo=timezone.utc)
+            return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
         except ValueError:
             pass
     elif isinstance(value, str) and value.endswith(" GMT"):
@@ -206,7 +216,8 @@ class S3Store:
         if not keys:
             return 0
         prefix = os.path.commonprefix(sorted(keys))
-        aborted, marker = 0, {}
+        aborted = 0
+        marker: dict[str, str] = {}
         while True:
             page = self._call("list_multipart_uploads", prefix, Prefix=prefix, **marker)
             for up in page.get("Uploads", []):
@@ -263,7 +274,7 @@ class S3Store:
                 return
             token = page["NextContinuationToken"]
 
-    def list_dirs(self, prefix: str = "") -> list[str]:
+    def list_dirs(self, prefix: str = "") -> builtins.list[str]:
         dirs: list[str] = []
         token: str | None = None
         while True:
@@ -306,7 +317,7 @@ class S3Store:
     def open_read(self, key: str, *, etag: str | None = None) -> BinaryIO:
         """The object's bytes; with `etag`, of that version only: a changed object fails (PreconditionFailed)."""
         pin = f'"{etag.strip(chr(34))}"' if etag else None
-        return ResumableBody(self, key, if_match=pin)  # type: ignore[return-value]
+        return ResumableBody(self, key, if_match=pin)  # type: ignore[return-value]  # read, readinto, close only
 
     def write_stream(self, key: str, stream: BinaryIO, size: int, *, progress: ProgressFn | None = None,
                      metadata: Mapping[str, str] | None = None) -> WriteResult:
@@ -317,7 +328,7 @@ class S3Store:
                                  PROOF_PART_SHA256)
         passed = stream.passthrough_checksum() if size and isinstance(stream, ResumableBody) else None
         if passed:
-            return self._put_relayed(key, stream, size, passed, progress, metadata)  # type: ignore[arg-type]
+            return self._put_relayed(key, stream, size, passed, progress, metadata)
         reader = HashingReader(stream, None, progress, crc32=True)
         r = self._put_hashed(key, stream, reader, size, metadata)
         return self._answered(key, size, r, {"ChecksumCRC32": reader.crc32}, reader.sha256,
@@ -408,13 +419,13 @@ class S3Store:
                           metadata: Mapping[str, str] | None) -> None:
         """Read part after part (hashing it), upload up to part_concurrency parts at once, complete only when every
         part landed and the source gave exactly `size` bytes; abort the upload on any failure."""
-        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import Future, ThreadPoolExecutor
 
         extra = {"Metadata": dict(metadata)} if metadata else {}
         upload_id = self._call("create_multipart_upload", key, Key=key, ChecksumAlgorithm="SHA256",
                                **extra)["UploadId"]
         pool = ThreadPoolExecutor(max_workers=self.options.part_concurrency, thread_name_prefix="drmodel-part")
-        futures = []
+        futures: list[Future[dict[str, Any]]] = []
         try:
             part_size = self.options.part_size
             while not any(f.done() and f.exception() for f in futures):  # stop reading once a part failed
@@ -428,7 +439,7 @@ class S3Store:
                     self._budget.release(part_size)
                     break
                 future = pool.submit(self._send_part, key, upload_id, len(futures) + 1, [part], part_size)
-                future.add_done_callback(lambda f: f.cancelled() and self._budget.release(part_size))
+                future.add_done_callback(lambda f: self._budget.release(part_size) if f.cancelled() else None)
                 futures.append(future)
                 del part  # the part's bytes live in the upload thread only, so the budget is the truth
             parts = [f.result() for f in futures]
@@ -442,7 +453,7 @@ class S3Store:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _send_part(self, key: str, upload_id: str, number: int, holder: list[tuple[bytes, bytes]],
+    def _send_part(self, key: str, upload_id: str, number: int, holder: builtins.list[tuple[bytes, bytes]],
                    held: int) -> dict[str, Any]:
         """Upload one part, then free its bytes before giving its share of the memory budget back."""
         try:
@@ -490,9 +501,9 @@ class S3Store:
             if source_etag and etag == source_etag.strip('"') and "-" not in etag:
                 # the copy has the MD5 ETag of the exact source version it was pinned to (and copied: the pin
                 # fails the request otherwise), hence its bytes and size: confirmed without a HEAD on either side
-                info = ObjectInfo(key=key, size=size, etag=etag, checksum_sha256=done.get("ChecksumSHA256"),
+                copy = ObjectInfo(key=key, size=size, etag=etag, checksum_sha256=done.get("ChecksumSHA256"),
                                   metadata=dict(metadata or {}), checksums=_checksums_in(done))
-                return WriteResult(info, full_sha256_hex(info.checksum_sha256), confirmed=True, proof=PROOF_COPY_ETAG)
+                return WriteResult(copy, full_sha256_hex(copy.checksum_sha256), confirmed=True, proof=PROOF_COPY_ETAG)
         info = self.head(key, checksums=True)
         if info is None or info.size != size:
             raise VerificationError(f"{self.describe(key)} has {info.size if info else 'no'} bytes after the "
@@ -544,7 +555,7 @@ class S3Store:
         except Exception:
             pass
 
-    def delete(self, keys: list[str]) -> None:
+    def delete(self, keys: builtins.list[str]) -> None:
         """One DeleteObject per key: permission is checked per key everywhere (DeleteObjects is evaluated
         against the bucket by some S3 implementations), and a model has few stale files."""
         for key in keys:
@@ -664,7 +675,7 @@ class FileBody(_Body):
         want = min(self.CHUNK, self._size - self._pos)
         if want <= 0:
             return b""
-        got = self._f.readinto(self.buffer[:want])  # type: ignore[attr-defined]
+        got = self._f.readinto(self.buffer[:want])  # type: ignore[attr-defined]  # files have readinto
         if not got:
             raise VerificationError(f"{getattr(self._f, 'name', 'a file')} ended at byte {self._pos} of {self._size} "
                                     "while it was uploaded", fix="the source changed during the copy; run it again")

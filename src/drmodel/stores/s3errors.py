@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from drmodel.errors import (AccessDeniedError, DrmodelError, NotFoundError, TransferError, UsageError,
-                            VerificationError)
+from drmodel.errors import AccessDeniedError, DrmodelError, NotFoundError, TransferError, UsageError, VerificationError
 
 PERMISSION = {
     "list_objects_v2": "s3:ListBucket", "head_object": "s3:GetObject", "get_object": "s3:GetObject",

@@ -16,9 +16,10 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, TextIO
+from typing import TextIO
 
 from drmodel.units import plural
 
@@ -84,7 +85,8 @@ def run_demo(cli: Cli, out: TextIO, err: TextIO, *, scale: float = 0.1, workdir:
         steps: list[tuple[str, list[str], int]] = [
             ("The racer's models", ["ls", f"s3://{SOURCE_BUCKET}", "--profile", "racer"], 0),
             ("The model to copy", ["show", src, "--profile", "racer"], 0),
-            ("Account A's keys cannot touch account B's bucket", ["ls", f"s3://{TARGET_BUCKET}", "--profile", "racer"], 4),
+            ("Account A's keys cannot touch account B's bucket",
+             ["ls", f"s3://{TARGET_BUCKET}", "--profile", "racer"], 4),
             ("The plan, without changing anything", ["copy", src, dst, "--source-profile", "racer",
                                                      "--target-profile", "friend", "--dry-run"], 0),
             ("The copy of every checkpoint: back up the placeholder, stream A -> B, verify, delete stale checkpoints",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from drmodel.cli.options import (access_of, checkpoint_options, layout_help, two_sided_access_options,
-                                 write_options)
+from drmodel.cli.options import access_of, checkpoint_options, layout_help, two_sided_access_options, write_options
 from drmodel.cli.streams import IO
 from drmodel.cli.transfer import plan_transfer, run_plan
 from drmodel.errors import ExitCode

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
     steps: list[dict[str, object]] = []
 
     def recorded(argv: list[str], **kwargs: object) -> ExitCode:
-        code = main(argv, **kwargs)  # type: ignore[arg-type]
+        code = main(argv, **kwargs)  # type: ignore[arg-type]  # the demo passes out= and err= streams
         steps.append({"command": shlex.join(["drmodel", *argv]), "exit_code": code.value})
         return code
 
