@@ -165,6 +165,7 @@ def _execute(plan: Plan, progress: Progress) -> Result:
     result = Result(plan=plan, skipped=[a.key for a in plan.by_op("skip")])
     started = time.monotonic()
     stage = "backup"
+    cancel.take_interrupts()  # a second Ctrl-C never cuts the account of the first (released below)
     try:
         if plan.destructive:
             result.backup = take_backup(plan, progress)
@@ -222,14 +223,13 @@ def _execute(plan: Plan, progress: Progress) -> Result:
             stage = "pack"
             finalize()  # an archive target: pack the staged files
     except (KeyboardInterrupt, Cancelled):
-        cancel.defer_interrupts()
         raise InterruptedRun(_interrupted_state(stage, plan, result),
                              fix="rerun the same command to finish" + (
                                  f", or undo with `{restore_command(result.backup, store_spec(plan.target_store))}`"
                                  if result.backup else "")) from None
     finally:
         progress.close()
-        cancel.restore_interrupts()
+        cancel.release_interrupts()
     result.seconds = time.monotonic() - started
     result.retries = sum(getattr(s, "retries", 0) for s in {id(plan.source_store): plan.source_store,
                                                              id(plan.target_store): plan.target_store}.values())
@@ -267,7 +267,6 @@ def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progre
             for action, fut in futures:
                 collect(action, fut)
     except KeyboardInterrupt:
-        cancel.defer_interrupts()  # restored once the account below is written (_execute)
         cancel.request()
         pool.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + SETTLE

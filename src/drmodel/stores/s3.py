@@ -605,7 +605,8 @@ class ViewBody(_Body):
         self._view = view
 
     def read(self, n: int | None = -1) -> memoryview | bytes:
-        cancel.check()
+        if self._pos < self._size:
+            cancel.check()  # never after the last byte: a body sent whole may have landed
         start = self._pos
         self._pos = min(self._size, start + READ_CHUNK)
         return self._view[start:self._pos] if start < self._size else b""
@@ -671,8 +672,9 @@ class FileBody(_Body):
         self.buffer = memoryview(bytearray(self.CHUNK))
 
     def read(self, n: int | None = -1) -> memoryview | bytes:
-        cancel.check()
         want = min(self.CHUNK, self._size - self._pos)
+        if want > 0:
+            cancel.check()  # never after the last byte: a body sent whole may have landed
         if want <= 0:
             return b""
         got = self._f.readinto(self.buffer[:want])  # type: ignore[attr-defined]  # files have readinto
