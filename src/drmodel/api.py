@@ -1,5 +1,8 @@
 """The library API: list_models, show, plan_transfer (pull, push, copy), execute, verify, plan_restore.
 
+Over the size limit: the facade still holds the transfer planner, repair and restore planning and the verify and
+diff reports; issue 18 moves them into a planning package (a typed, frozen plan) and leaves a short facade here.
+
 Every function returns data; nothing here prints. Errors are DrmodelError subclasses with exit codes.
 Each `profile` parameter (`source_profile`, `a_profile`, ...) takes a profile name or a drmodel.access.Access (the
 profile, and the endpoint URL and region that override the profile's): one value per side.
@@ -197,6 +200,7 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: Access
                   checkpoint: str = "both", force: bool = False, description: str | None = None,
                   relay: bool = False, options: TransferOptions | None = None, droa_options: Any = None) -> Plan:
     """Compare source and target and return the Plan of a pull, push or copy. Lists and reads; writes nothing.
+    (Over the size limit: its 18 options are read in turn; issue 18 replaces them with a request object.)
 
     `checkpoint` narrows what is copied (best, last, both, all or a number) and rewrites the pointer files to
     match; `force` copies a model whose check finds errors. Between two buckets, the bytes are copied inside S3

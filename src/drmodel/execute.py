@@ -161,6 +161,8 @@ def execute(plan: Plan, progress: Progress | None = None, *, break_lock: bool = 
 
 
 def _execute(plan: Plan, progress: Progress) -> Result:
+    # Over the size limit: the phases in order (backup, write, verify, delete, pack) with one Ctrl-C handler around
+    # them; issue 18's typed plan moves the phases into steps of their own.
     cancel.reset()
     result = Result(plan=plan, skipped=[a.key for a in plan.by_op("skip")])
     started = time.monotonic()

@@ -1,5 +1,9 @@
 """An S3 bucket reached with one set of credentials (a profile, or the environment).
 
+Over the size limit: the client, the three upload paths (one PUT, relayed, multipart), server-side copy and the
+bodies they send are one unit sharing the memory budget and the buffer pool; the bodies and the budget are to
+move into their own module with the store-capabilities work of issue 18.
+
 Uploads hash each byte in the loop that reads it, and botocore hashes nothing more: requests carry
 UNSIGNED-PAYLOAD (the checksum header, which is signed, protects the body) and compute no checksum of their own.
 A file up to `multipart_threshold` goes in one PUT (measured on SeaweedFS, a 48 MiB file uploads about 1.7x
