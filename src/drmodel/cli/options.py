@@ -98,6 +98,13 @@ def pair_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-training-job", metavar="JOB", help="B's training job")
 
 
+def pair_of(args: argparse.Namespace) -> dict[str, Any]:
+    """How to open models A and B, from `pair_options`' flags: the keyword arguments of api.verify and api.diff."""
+    return {"a_profile": access_of(args, "source"), "b_profile": access_of(args, "target"),
+            "layout": args.layout, "b_layout": args.target_layout, "training_job": args.training_job,
+            "b_training_job": args.target_training_job}
+
+
 def eval_checkpoint_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-checkpoint", metavar="VALUE", default="best",
                    help="EVAL_CHECKPOINT evaluation uses (SimApp default best, DRfC default last; as in the SimApp, "

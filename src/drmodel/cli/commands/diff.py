@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from drmodel.cli.options import JSON_HELP, access_of, eval_checkpoint_option, pair_options
+from drmodel.cli.options import JSON_HELP, eval_checkpoint_option, pair_of, pair_options
 from drmodel.cli.streams import IO
 from drmodel.errors import ExitCode
 
@@ -24,10 +24,7 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel import api
     from drmodel.cli.render import check_json, dump_json
 
-    d = api.diff(args.a, args.b, a_profile=access_of(args, "source"),
-                 b_profile=access_of(args, "target"),
-                 layout=args.layout, b_layout=args.target_layout, training_job=args.training_job,
-                 b_training_job=args.target_training_job, eval_checkpoint=args.eval_checkpoint)
+    d = api.diff(args.a, args.b, **pair_of(args), eval_checkpoint=args.eval_checkpoint)
     verdict = "the same weights will race" if d.same_weights else "different weights will race: " + "; ".join(
         d.reasons)
     if args.json:

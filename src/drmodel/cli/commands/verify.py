@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from drmodel.cli.options import JSON_HELP, access_of, pair_options
+from drmodel.cli.options import JSON_HELP, pair_of, pair_options
 from drmodel.cli.streams import IO
 from drmodel.errors import ExitCode
 
@@ -25,10 +25,7 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel.cli.render import dump_json, human, table
     from drmodel.units import plural
 
-    report = api.verify(args.a, args.b, a_profile=access_of(args, "source"),
-                        b_profile=access_of(args, "target"),
-                        layout=args.layout, b_layout=args.target_layout, training_job=args.training_job,
-                        b_training_job=args.target_training_job, hash_all=args.hash)
+    report = api.verify(args.a, args.b, **pair_of(args), hash_all=args.hash)
     if args.json:
         dump_json({"a": report.a, "b": report.b, "identical": report.identical,
                    "files": [vars(f) for f in report.files]}, io.out)
