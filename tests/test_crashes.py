@@ -384,7 +384,9 @@ def test_ctrl_c_stops_a_create_copy_at_once_and_counts_what_landed(crash: Crash,
     # a second Ctrl-C that lands while the interpreter exits ends it by the signal itself (a shell shows 130 too)
     assert proc.returncode in ((130,) if presses == 1 else (130, -signal.SIGINT)), (proc.returncode, text[-2000:])
     assert stopped_after < 2, f"Ctrl-C took {stopped_after:.2f} s to stop the copy"
-    line = [x for x in text.splitlines() if x.startswith("drmodel:")][-1]
+    lines = [x for x in text.splitlines() if x.startswith("drmodel:")]
+    assert len(lines) == 1, text  # one account, never a second message
+    line = lines[0]
     assert "Traceback" not in text, text
     import re
 

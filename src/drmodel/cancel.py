@@ -47,7 +47,8 @@ def _on_sigint(signum: int, frame: Any) -> None:
 
 
 def take_interrupts() -> None:
-    """From now until `release_interrupts`, Ctrl-C is handled as `_on_sigint` says. Main thread only (where Python
+    """From now until `release_interrupts` (which `execute` calls when a run ends without an interrupt; after one,
+    the caller does, or the process ends), Ctrl-C is handled as `_on_sigint` says. Main thread only (where Python
     delivers signals), and only where Python's own handler is in place; elsewhere nothing changes."""
     if threading.current_thread() is not threading.main_thread() or _saved_handler:
         return

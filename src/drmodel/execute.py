@@ -231,7 +231,9 @@ def _execute(plan: Plan, progress: Progress) -> Result:
                                  if result.backup else "")) from None
     finally:
         progress.close()
-        cancel.release_interrupts()
+        if not cancel.requested():
+            cancel.release_interrupts()  # after an interrupt the handler stays: a later press must not cut the
+            # account on its way to the user (the CLI ends the process; a library caller calls release_interrupts)
     result.seconds = time.monotonic() - started
     result.retries = sum(getattr(s, "retries", 0) for s in {id(plan.source_store): plan.source_store,
                                                              id(plan.target_store): plan.target_store}.values())

@@ -155,8 +155,14 @@ def run_command(args: argparse.Namespace, io: IO) -> ExitCode:
 
 
 def run() -> NoReturn:
-    """The `drmodel` command."""
-    sys.exit(main())
+    """The `drmodel` command. After an interrupted run has said what the target holds, a further Ctrl-C ends the
+    process at once, without a second message, while the transfer threads finish stopping."""
+    code = main()
+    if code == ExitCode.INTERRUPTED:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
