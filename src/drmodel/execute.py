@@ -289,14 +289,6 @@ def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progre
 SETTLE = 1.5  # seconds a Ctrl-C waits for the writes in flight to stop and say whether they landed
 
 
-def proof_counts(result: Result) -> dict[str, int]:
-    """How many written files each proof covers, most used first."""
-    counts: dict[str, int] = {}
-    for proof in result.proofs.values():
-        counts[proof] = counts.get(proof, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
-
-
 def _write_stages(writes: list[Action]) -> list[list[Action]]:
     """The writes in two batches: the model's files, biggest first (no big file starts last and runs alone while
     the other workers idle), then, once all of them landed, the metadata and reward function, so that the model

@@ -96,11 +96,11 @@ def finish_droa_import(plan: Any, args: argparse.Namespace, io: IO) -> dict[str,
 def summarise(plan: Any, result: Any, args: argparse.Namespace, io: IO) -> None:
     """What was written, the DRoA import's outcome, and where the backup is with its undo command."""
     from drmodel.cli.render import human
-    from drmodel.execute import proof_counts, restore_command, store_spec
-    from drmodel.units import plural
+    from drmodel.execute import restore_command, store_spec
+    from drmodel.units import by_count, plural
 
     rate = plan.bytes_to_write / max(result.seconds, 1e-6)
-    proofs = ", ".join(f"{n} by {proof}" for proof, n in proof_counts(result).items())
+    proofs = by_count(result.proofs.values())
     io.out.write(f"Done: {plural(len(result.written), 'file')} written and verified ({proofs + '; ' if proofs else ''}"
                  f"{human(plan.bytes_to_write)} in {result.seconds:.1f} s, {human(rate)}/s), "
                  f"{len(result.skipped)} skipped, {plural(len(result.deleted), 'stale file')} deleted" +

@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel import api
     from drmodel.cli.render import dump_json, human, table
-    from drmodel.units import plural
+    from drmodel.units import by_count, plural
 
     report = api.verify(args.a, args.b, **pair_of(args), hash_all=args.hash)
     if args.json:
@@ -38,10 +38,7 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
             io.out.write(f"DIFFERENT: {len(diffs)} of {plural(len(report.files), 'file')} "
                          f"{'differs or is' if len(diffs) == 1 else 'differ or are'} missing.\n")
         else:
-            counts: dict[str, int] = {}
-            for f in report.files:
-                counts[f.proof] = counts.get(f.proof, 0) + 1
-            proofs = ", ".join(f"{n} by {proof}" for proof, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+            proofs = by_count(f.proof for f in report.files)
             every = "all " if len(report.files) > 1 else ""
             io.out.write(f"IDENTICAL: {every}{plural(len(report.files), 'file')} proven the same ({proofs}).\n")
     return ExitCode.OK if report.identical else ExitCode.DIFFERENT
