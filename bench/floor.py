@@ -26,19 +26,19 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from drbench.steps import process_cpu  # noqa: E402
 from drbench.world import identity  # noqa: E402
-
-from drmodel.testing.localserver import SeaweedS3, s3_client  # noqa: E402
 from drmodel.options import TransferOptions  # noqa: E402
 from drmodel.stores.s3 import make_client  # noqa: E402
+from drmodel.testing.localserver import SeaweedS3, s3_client  # noqa: E402
 
 OBJECT = 45 * 1024 * 1024
 CHUNK = 1024 * 1024  # what drmodel reads and writes at a time

@@ -15,7 +15,9 @@ from botocore.exceptions import ClientError
 
 from drmodel.testing.localserver import Identity, MotoS3, SeaweedS3, s3_client, write_aws_profiles
 
-os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+# No test may ask the EC2 instance metadata service (169.254.169.254) for credentials: drmodel itself no longer turns
+# it off (instance roles work as in the AWS CLI), so the tests do, here and for every subprocess they start.
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 import logging
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto server request log

@@ -98,7 +98,10 @@ class Zeros(io.RawIOBase):
         return k
 
 
-def refused(archive: Path, tmp_path: Path, match: str, limits: Limits = Limits(), *,
+DEFAULT_LIMITS = Limits()  # frozen: one instance is a safe default
+
+
+def refused(archive: Path, tmp_path: Path, match: str, limits: Limits = DEFAULT_LIMITS, *,
             streamed: bool = False) -> InvalidModelError:
     """Extraction is refused with one line, nothing is written in dest or anywhere else under tmp_path.
 
@@ -459,6 +462,10 @@ def test_zip_bad_crc_after_a_good_file_leaves_nothing(tmp_path):
     ([f"Apex-Hunter/{k}" for k in MODEL], "Apex-Hunter/"),
     ([f"model/{k}" for k in MODEL], "model/"),  # a model that is itself called "model"
     (["model_metadata.json", "agent/model.pb"], ""),  # car package
+    # a DRfC training prefix: the SimApp's model/model_metadata.json is its only metadata (tests/test_conformance_
+    # drfc_car.py cites the source)
+    (["reward_function.py", "model/model_metadata.json", "model/x"], ""),
+    (["p/reward_function.py", "p/model/model_metadata.json", "p/model/x"], "p/"),
 ])
 def test_model_root(files, root):
     assert model_root(files) == root
@@ -466,7 +473,7 @@ def test_model_root(files, root):
 
 @pytest.mark.parametrize("files, match", [
     ([], "no model_metadata.json"),
-    (["reward_function.py", "model/model_metadata.json", "model/x"], r"found only model/model_metadata\.json"),
+    (["x/y/model/model_metadata.json", "x/y/reward_function.py"], r"found only x/y/model/model_metadata\.json"),
     (["a/b/model_metadata.json"], r"found only a/b/model_metadata\.json"),
     (["A/model_metadata.json", "B/model_metadata.json"], "several models in one archive: A/, B/"),
     (["model_metadata.json", "B/model_metadata.json"], r"several models in one archive: \(top level\), B/"),

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import cli, folder_digests, snapshot, write_folder
 
 from drmodel.checkpoints import Pointers, evaluation_choice, inventory, read_pointers
 from drmodel.testing.synth import legacy_keys, legacy_prefix, placeholder, placeholder_prefix, put_all, synth_model
+from helpers import cli, folder_digests, snapshot, write_folder
 
 PREFIX = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")
 BEST, LAST = "140_Step-123889.ckpt", "145_Step-136982.ckpt"
@@ -106,12 +106,14 @@ def test_metadata_problems(place, case, severity, needle):
 
 def test_reward_function_is_parsed_never_run(place, tmp_path):
     marker = tmp_path / "PWNED"
-    evil = f"import os\nos.system('touch {marker}')\nopen('{marker}', 'w')\n\ndef reward_function(params):\n    return 1.0\n"
+    evil = (f"import os\nos.system('touch {marker}')\nopen('{marker}', 'w')\n\n"
+            "def reward_function(params):\n    return 1.0\n")
     files = good_model() | {"reward_function.py": evil.encode()}
     code, report = check(place(files))
     assert not marker.exists()
     assert "imports: os" in messages(report, "info")
-    assert "imports os: DeepRacer on AWS accepts only math, numpy, random, scipy, shapely" in messages(report, "warning")
+    assert ("imports os: DeepRacer on AWS accepts only math, numpy, random, scipy, shapely"
+            in messages(report, "warning"))
     for source, needle in ((b"def reward_function(params:\n", "does not parse"),
                            (b"def reward(params):\n    return 1.0\n", "defines no top-level reward_function"),
                            (b"def reward_function():\n    return 1.0\n", "exactly one argument")):
@@ -287,7 +289,8 @@ def test_repair_fixes_what_needs_no_guess(place, tmp_path):
     files["model/model_metadata.json"] = json.dumps(meta).encode()
     address = place(files)
     code, out, _ = cli("repair", address, "--dry-run")
-    assert code == 0 and "Would upload 2 new" in out and "--from root or --from model" in out
+    verb = "upload" if address.startswith("s3://") else "write"  # a folder's files are written, not uploaded
+    assert code == 0 and f"Would {verb} 2 new" in out and "--from root or --from model" in out
     assert check(address)[1]["evaluation"]["kind"] == "fails"  # the dry run changed nothing
     code, out, err = cli("repair", address, "--from", "root", "--yes", "--backup-to", str(tmp_path / "bk"))
     assert code == 0, err

@@ -16,6 +16,7 @@ Commits read:
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import tarfile
@@ -26,13 +27,19 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from helpers import cli, snapshot, write_folder
 
 from drmodel import api, paramsfile
 from drmodel.car import car_refusals
 from drmodel.errors import InvalidModelError
-from drmodel.testing.synth import (drfc_prefix, drfc_training_params, drfc_upload_params, legacy_bucket,
-                                   model_metadata, put_all)
+from drmodel.testing.synth import (
+    drfc_prefix,
+    drfc_training_params,
+    drfc_upload_params,
+    legacy_bucket,
+    model_metadata,
+    put_all,
+)
+from helpers import cli, snapshot, write_folder
 
 PREFIX = "rl-deepracer-sagemaker"
 
@@ -626,3 +633,25 @@ def test_howto_drfc_to_a_friends_account_on_moto(drfc, moto_s3):
     code, out, err = cli("verify", source, target)
     assert "same (locations rewritten)" in out
     assert api.show(target)["evaluation_metadata_copy"] == "identical to model_metadata.json"
+
+
+@pytest.mark.parametrize("top", ["", "rl-deepracer-sagemaker/"])
+def test_a_tarball_of_a_drfc_training_prefix_opens_as_one_model(tmp_path, top):
+    """A DRfC training prefix has no root model_metadata.json (aws-deepracer-community/deepracer-for-cloud@2eb1a1f1
+    defaults/template-run.env 40-45: the SimApp writes model/model_metadata.json only): packed as it is, at the top
+    of the archive or in one folder, it still opens as one model."""
+    import tarfile
+
+    from drmodel.testing.synth import drfc_prefix
+
+    files = {k.split("rl-deepracer-sagemaker/", 1)[1]: v for k, v in drfc_prefix("b").items()
+             if k.startswith("rl-deepracer-sagemaker/")}
+    out = tmp_path / "drfc.tar.gz"
+    with tarfile.open(out, "w:gz") as tf:
+        for rel, data in files.items():
+            info = tarfile.TarInfo(top + rel)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    code, shown, err = cli("show", str(out), "--json")
+    assert code == 0, err
+    assert json.loads(shown)["metadata"]["action_space_type"] == "discrete"

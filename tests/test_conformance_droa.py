@@ -219,7 +219,7 @@ CASES: list[tuple[str, Callable[[dict[str, bytes]], None], tuple[str, ...]]] = [
     # Not selected or ignored: E226, E261, E501, W291/W292 pass.
     ("E226 E261 E501 W291 pass", reward("def reward_function(params):\n    x = 2.0*3.0 # fine\n"
                                         "    # " + "y" * 120 + "   \n    return x"), ("ok",)),
-    # `# noqa` is honoured by flake8 as DRoA runs it.
+    # A `noqa` comment is honoured by flake8 as DRoA runs it.
     ("noqa honoured", reward("import math  # noqa: F401\n\n\n" + GOOD), ("ok",)),
     # A syntax error is flake8's E999; DRoA splits the line on ':' and keeps what follows "SyntaxError".
     ("syntax error", reward("def reward_function(params:\n    return 1.0\n"),
@@ -717,3 +717,22 @@ def test_uploads_are_confirmed_without_reading_the_bucket(monkeypatch: pytest.Mo
     assert store.abort_unfinished_uploads({"k"}) == 0  # ListBucketMultipartUploads is not granted either
     assert not {"head_object", "get_object", "list_objects_v2", "list_multipart_uploads"} & set(
         store.client.calls)
+
+
+def test_quoted_keys_as_drfc_writes_them_get_the_same_boolean_and_direction_fixes():
+    """DRfC writes `'KEY': 'value'` (aws-deepracer-community/deepracer-for-cloud@2eb1a1f1
+    scripts/training/prepare-config.py 224-225); DRoA compares TRACK_DIRECTION_CLOCKWISE with `=== true`
+    (aws-solutions/deepracer-on-aws@61af778f source/libs/lambda/src/import-workflow/utils/ImportHelper.ts): a quoted
+    'true' must become a YAML boolean whether the key is quoted or not, and the direction line is rewritten in place."""
+    import yaml
+
+    from drmodel.droa.preflight import _set_direction, unquote_booleans
+
+    data = (b"---\n'TRACK_DIRECTION_CLOCKWISE': 'true'\n'RANDOMIZE_OBSTACLE_LOCATIONS': 'yes'\n"
+            b"ALTERNATE_DRIVING_DIRECTION: \"false\"\n'WORLD_NAME': 'reInvent2019_track_ccw'\n")
+    out, changed = unquote_booleans(data)
+    assert changed == ["TRACK_DIRECTION_CLOCKWISE", "RANDOMIZE_OBSTACLE_LOCATIONS", "ALTERNATE_DRIVING_DIRECTION"]
+    assert yaml.safe_load(out) == {"TRACK_DIRECTION_CLOCKWISE": True, "RANDOMIZE_OBSTACLE_LOCATIONS": True,
+                                   "ALTERNATE_DRIVING_DIRECTION": False, "WORLD_NAME": "reInvent2019_track_ccw"}
+    assert yaml.safe_load(_set_direction(out, "false"))["TRACK_DIRECTION_CLOCKWISE"] is False
+    assert _set_direction(out, "false").count(b"TRACK_DIRECTION_CLOCKWISE") == 1

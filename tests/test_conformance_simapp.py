@@ -23,10 +23,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import pytest
-from helpers import cli, write_folder
 
 from drmodel.checkpoints import inventory, read_pointers, select
 from drmodel.testing.synth import legacy_keys, legacy_prefix, put_all, synth_model
+from helpers import cli, write_folder
 
 PREFIX = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")
 B140, B143, B145 = "140_Step-123889.ckpt", "143_Step-131502.ckpt", "145_Step-136982.ckpt"

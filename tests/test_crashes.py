@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import empty_bucket
-from helpers import changed_keys, cli, folder_digests, model_keys, snapshot
 
+from conftest import empty_bucket
 from drmodel.testing.localserver import SeaweedS3, s3_client, write_aws_profiles
 from drmodel.testing.synth import legacy_keys, legacy_prefix, placeholder, placeholder_prefix, put_all, synth_model
+from helpers import changed_keys, cli, folder_digests, model_keys, snapshot
 
 NAME = "Apex-Hunter"
 P1 = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")
@@ -384,7 +384,9 @@ def test_ctrl_c_stops_a_create_copy_at_once_and_counts_what_landed(crash: Crash,
     # a second Ctrl-C that lands while the interpreter exits ends it by the signal itself (a shell shows 130 too)
     assert proc.returncode in ((130,) if presses == 1 else (130, -signal.SIGINT)), (proc.returncode, text[-2000:])
     assert stopped_after < 2, f"Ctrl-C took {stopped_after:.2f} s to stop the copy"
-    line = [x for x in text.splitlines() if x.startswith("drmodel:")][-1]
+    lines = [x for x in text.splitlines() if x.startswith("drmodel:")]
+    assert len(lines) == 1, text  # one account, never a second message
+    line = lines[0]
     assert "Traceback" not in text, text
     import re
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import cli, write_folder
 
 from drmodel.droa import preflight as preflight_module
 from drmodel.droa import transfer
-from drmodel.testing.droa_standin import DroaStandIn
 from drmodel.stores import s3 as s3store
+from drmodel.testing.droa_standin import DroaStandIn
 from drmodel.testing.synth import console_export, legacy_keys, legacy_prefix, put_all, synth_model
+from helpers import cli, write_folder
 
 P1 = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")
 REAL_EXPORT_URL = transfer.DroaClient.export_url

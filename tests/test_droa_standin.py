@@ -15,7 +15,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +151,7 @@ def call(standin: DroaStandIn, creds: Credentials | None, method: str, path: str
 
 # ---------------------------------------------------------------- models to upload
 
-@lru_cache(maxsize=None)
+@cache
 def _base_files() -> tuple[tuple[str, bytes], ...]:
     files = synth_model("Upload-Me", bucket="bucket-a", prefix="prefix-a", timestamp="20200427103015",
                         checkpoints=((140, 123889), (145, 136982)), scale=0.001)

@@ -7,11 +7,11 @@ import re
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from helpers import cli, record_requests, snapshot
 
 from drmodel.cli.render import Bar
 from drmodel.stores import s3 as s3store
 from drmodel.testing.synth import legacy_bucket, placeholder, placeholder_prefix, put_all
+from helpers import cli, record_requests, snapshot
 
 PT = placeholder_prefix("Apex-Hunter")
 REAL_MAKE_CLIENT = s3store.make_client
@@ -56,7 +56,7 @@ def test_failed_file_blocks_deletes_and_rerun_finishes(moto_buckets, tmp_path, m
     code, out, err = cli(*args)
     assert code == 9, err
     # 26 files, or fewer where the server proves an empty file identical by its stored checksum
-    assert re.search(r"1 of 2\d files were not written", err) and "model_145.pb" in err and "rerun" in err
+    assert re.search(r"1 of 2\d files was not written", err) and "model_145.pb" in err and "rerun" in err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("drmodel: error: 1 of 2")
     assert f"backup in {tmp_path}" in err
     assert "and its model_metadata.json left as before so that the model does not look complete" in err

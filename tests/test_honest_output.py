@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from helpers import cli
-
 from drmodel.testing.synth import drfc_prefix, legacy_bucket, put_all
+from helpers import cli
 
 SCALE = 0.002
 

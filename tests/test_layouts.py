@@ -8,11 +8,19 @@ import json
 import tarfile
 
 import pytest
-from helpers import cli, folder_digests, snapshot, write_folder
 
 from drmodel import api, paramsfile
-from drmodel.testing.synth import (console_export, legacy_bucket, legacy_keys, legacy_prefix, placeholder,
-                           placeholder_prefix, put_all, synth_model)
+from drmodel.testing.synth import (
+    console_export,
+    legacy_bucket,
+    legacy_keys,
+    legacy_prefix,
+    placeholder,
+    placeholder_prefix,
+    put_all,
+    synth_model,
+)
+from helpers import cli, folder_digests, snapshot, write_folder
 
 LOCATION_KEYS = set(api.LOCATION_KEYS)
 EXPORT_TS = "Wed, 27 Oct 2021 19:42:10 GMT"

@@ -5,10 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import Tty, changed_keys, cli, folder_digests, model_keys, record_requests, snapshot, write_folder
 
-from drmodel.testing.synth import (legacy_bucket, legacy_keys, legacy_prefix, placeholder, placeholder_prefix, put_all,
-                           synth_model)
+from drmodel.testing.synth import (
+    legacy_bucket,
+    legacy_keys,
+    legacy_prefix,
+    placeholder,
+    placeholder_prefix,
+    put_all,
+    synth_model,
+)
+from helpers import Tty, changed_keys, cli, folder_digests, model_keys, record_requests, snapshot, write_folder
 
 P1 = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")
 P2 = legacy_prefix("123456789012", "20200503081244", "b81d2e07-3c9a-4f15-8e6d-0a7c4b2f9e58")

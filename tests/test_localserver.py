@@ -46,12 +46,11 @@ from typing import Any
 
 import boto3
 import pytest
-
-from drmodel.errors import MissingComponentError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from drmodel.errors import MissingComponentError
 from drmodel.testing.localserver import (
     GRPC_OFFSET,
     Identity,

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from faultproxy import DOWN, UP, Fault, FaultProxy
-from helpers import cli, snapshot
 
+from drmodel.access import Access
 from drmodel.stores import s3 as s3store
 from drmodel.testing.synth import legacy_bucket, placeholder, placeholder_prefix, put_all
+from faultproxy import DOWN, UP, Fault, FaultProxy
+from helpers import cli, snapshot
 
 PT = placeholder_prefix("Apex-Hunter")
 REAL_MAKE_CLIENT = s3store.make_client
@@ -63,7 +64,7 @@ def _verify(acc) -> tuple[int, str]:
 
 
 def _retried(out: str) -> int:
-    m = re.search(r"(\d+) requests retried", out)
+    m = re.search(r"(\d+) requests? retried", out)
     return int(m.group(1)) if m else 0
 
 
@@ -232,7 +233,7 @@ def _hooked_target(monkeypatch, hook, ops: tuple[str, ...] = ("PutObject", "Uplo
     """Register `hook` on the target profile's clients, before these operations are sent."""
     def make_client(profile, options):
         c = REAL_MAKE_CLIENT(profile, options)
-        if profile == "dst":
+        if Access.of(profile).profile == "dst":  # a profile name, or an Access (profile, endpoint, region)
             for op in ops:
                 c.meta.events.register(f"before-send.s3.{op}", hook)
         return c

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from helpers import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +65,8 @@ def test_the_sdist_carries_everything_the_tests_need(dists: dict[str, Path]) -> 
     tracked = subprocess.run(["git", "ls-files", "tests", "requirements"], cwd=ROOT, capture_output=True, text=True)
     wanted = set(tracked.stdout.split()) if tracked.returncode == 0 and tracked.stdout else set()
     wanted |= {"tests/conftest.py", "tests/helpers.py", "tests/faultproxy.py", "requirements/test.txt",
-               "tasks.py", "LICENSE", "README.md", "pyproject.toml", "src/drmodel/testing/localserver.py"}
+               "tasks.py", "LICENSE", "README.md", "pyproject.toml", "src/drmodel/testing/localserver.py",
+               "docs/json.md"}
     assert wanted <= names, sorted(wanted - names)
     assert Path(dists["sdist"]).name == f"drmodel-{version}.tar.gz"
 

@@ -21,9 +21,9 @@ import urllib.request
 
 import boto3
 import pytest
-from helpers import cli
 
 from drmodel.testing.synth import legacy_bucket, placeholder, placeholder_prefix, put_all
+from helpers import cli
 
 SRC, DST = "aws-deepracer-policy-src", "aws-deepracer-policy-dst"
 PT = placeholder_prefix("Apex-Hunter")

@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-from helpers import cli, snapshot, write_folder
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,7 @@ from drmodel.hashing import HashingReader, composite_checksum
 from drmodel.layouts.names import check_name, choose_job
 from drmodel.redact import redact
 from drmodel.testing.synth import legacy_bucket, placeholder, placeholder_prefix, put_all, synth_model
+from helpers import cli, snapshot, write_folder
 
 PT = placeholder_prefix("Apex-Hunter")
 LOCK = f"{PT}/drmodel.lock"
@@ -212,7 +212,8 @@ def test_streaming_hash_matches_parts_whatever_the_read_sizes(data, part, chunk)
 @given(st.text(max_size=20))
 def test_training_job_choice_never_crashes(wanted):
     jobs = {"DeepRacer-SageMaker-RoboMaker-comm-1-20200427103015-4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17":
-            "20200427103015", "DeepRacer-SageMaker-RoboMaker-comm-1-20200503081244-b81d2e07-3c9a-4f15-8e6d-0a7c4b2f9e58":
+            "20200427103015",
+            "DeepRacer-SageMaker-RoboMaker-comm-1-20200503081244-b81d2e07-3c9a-4f15-8e6d-0a7c4b2f9e58":
             "20200503081244"}
     try:
         assert choose_job("m", jobs, wanted) in jobs

@@ -14,7 +14,6 @@ import zlib
 from typing import Any
 
 import pytest
-from helpers import cli
 
 from drmodel import api
 from drmodel.errors import DrmodelError, VerificationError
@@ -22,6 +21,7 @@ from drmodel.hashing import composite_checksum
 from drmodel.options import MiB, TransferOptions
 from drmodel.stores.s3 import MemoryBudget, S3Store
 from drmodel.testing.synth import legacy_bucket, legacy_prefix, placeholder, placeholder_prefix, put_all
+from helpers import cli
 
 P1 = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")  # legacy_bucket's
 PT = placeholder_prefix("Apex-Hunter")
@@ -308,8 +308,8 @@ def test_a_read_that_differs_from_the_stated_sha256_fails(two_accounts: Any, tmp
         check_read_sha256(stream, result.sha256, "s3://bucket/lying")
 
 
-def test_a_server_side_copy_is_confirmed_by_the_pinned_md5_etag_else_by_checksums(two_accounts: Any,
-                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_server_side_copy_is_confirmed_by_the_pinned_md5_etag_else_by_checksums(
+        two_accounts: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from helpers import record_requests
 
     acc = two_accounts
@@ -377,7 +377,8 @@ def test_every_source_file_is_read_once_in_a_copy(two_accounts: Any, tmp_path: A
     code, out, err = cli("copy", src, dst, "--source-profile", "src", "--target-profile", "dst", "--yes",
                          "--backup-to", str(tmp_path / "bk"), "--checkpoint", "all")
     assert code == 0, err
-    reads = Counter(c.key for c in calls if c.phase == "start" and c.op == "GetObject" and c.bucket == acc.source_bucket)
+    reads = Counter(c.key for c in calls
+                    if c.phase == "start" and c.op == "GetObject" and c.bucket == acc.source_bucket)
     assert reads and max(reads.values()) == 1, reads
     assert any(k.endswith("model_metadata.json") for k in reads)
     code, out, _ = cli("verify", src, dst, "--source-profile", "src", "--target-profile", "dst")
@@ -446,11 +447,11 @@ def test_a_relayed_body_is_checked_against_the_source_checksum(two_accounts: Any
 def test_listings_parse_timestamps_with_the_fast_parser(two_accounts: Any) -> None:
     """drmodel's clients parse each listed object's LastModified without dateutil (see stores.s3.parse_timestamp):
     the same instant botocore's own parser gives."""
-    from datetime import timezone
+    from datetime import UTC
 
     acc = two_accounts
     acc.source_client.put_object(Bucket=acc.source_bucket, Key="t", Body=b"x")
     source, _ = _stores(acc)
     ours = source.client.list_objects_v2(Bucket=acc.source_bucket)["Contents"][0]["LastModified"]
     theirs = acc.source_client.list_objects_v2(Bucket=acc.source_bucket)["Contents"][0]["LastModified"]
-    assert ours.tzinfo is timezone.utc and ours == theirs  # botocore's own gives dateutil's tzutc
+    assert ours.tzinfo is UTC and ours == theirs  # botocore's own gives dateutil's tzutc

@@ -14,9 +14,8 @@ import time
 import zlib
 from pathlib import Path
 
-from helpers import changed_keys, cli, folder_digests, model_keys, record_requests, snapshot
-
 from drmodel.testing.synth import legacy_bucket, legacy_prefix, placeholder, placeholder_prefix, put_all
+from helpers import changed_keys, cli, folder_digests, model_keys, record_requests, snapshot
 
 P1 = legacy_prefix("123456789012", "20200427103015", "4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a17")
 PT = placeholder_prefix("Apex-Hunter")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +13,10 @@ from hypothesis import strategies as st
 
 from drmodel import paramsfile
 from drmodel.address import parse
+from drmodel.checkpoints import inventory
 from drmodel.errors import AmbiguousError, InvalidModelError, NotFoundError, UsageError
 from drmodel.hashing import HashingReader, b64, composite_checksum
 from drmodel.layouts.names import check_name, choose_job
-from drmodel.checkpoints import inventory
 from drmodel.model import is_model_file, metadata_summary, parse_json, role
 from drmodel.plan import build_plan
 from drmodel.stores.base import ObjectInfo
@@ -126,7 +125,8 @@ def test_checkpoint_numbers_match_exactly():
     files = ["model/1_Step-100.ckpt.index", "model/14_Step-1400.ckpt.index", "model/model_1.pb", "model/model_14.pb"]
     inv = inventory(files)
     assert {n: sorted(ck.files) for n, ck in inv.items()} == {
-        1: ["model/1_Step-100.ckpt.index", "model/model_1.pb"], 14: ["model/14_Step-1400.ckpt.index", "model/model_14.pb"]}
+        1: ["model/1_Step-100.ckpt.index", "model/model_1.pb"],
+        14: ["model/14_Step-1400.ckpt.index", "model/model_14.pb"]}
 
 
 def test_plan_deletes_only_stale_checkpoint_files():

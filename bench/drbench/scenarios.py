@@ -12,11 +12,32 @@ from typing import Any
 
 from drmodel.testing.synth import legacy_keys, put_all
 
-from .checks import (a_holds_copy, b_holds_copy, b_holds_objects, b_holds_pushed_folder, download_holds_model,
-                     download_holds_objects, exit_status_only, listing)
+from .checks import (
+    a_holds_copy,
+    b_holds_copy,
+    b_holds_objects,
+    b_holds_pushed_folder,
+    download_holds_model,
+    download_holds_objects,
+    exit_status_only,
+    listing,
+)
 from .steps import Step, execute
-from .tools import (awscli_relay, boto3_requests, drmodel_copy, drmodel_help, drmodel_ls, drmodel_pull, drmodel_push,
-                    drmodel_push_big, rclone_copy, rclone_download, s5cmd_relay, s5cmd_server_copy, s5cmd_upload)
+from .tools import (
+    awscli_relay,
+    boto3_requests,
+    drmodel_copy,
+    drmodel_help,
+    drmodel_ls,
+    drmodel_pull,
+    drmodel_push,
+    drmodel_push_big,
+    rclone_copy,
+    rclone_download,
+    s5cmd_relay,
+    s5cmd_server_copy,
+    s5cmd_upload,
+)
 from .world import BIG_FILE, LS_TRACE, NAME, TRACE, Bench
 
 

@@ -5,7 +5,9 @@ children), with the S3 endpoint and keys in the environment.
     python startup.py
 """
 
-import drmodel.cli.main, drmodel.api, drmodel.execute  # noqa: E401,F401  (as the copy command imports them)
+import drmodel.api  # noqa: F401  # imported as the copy command imports it
+import drmodel.cli.main
+import drmodel.execute  # noqa: F401  # imported as the copy command imports it
 from drmodel.options import TransferOptions
 from drmodel.stores.s3 import make_client
 

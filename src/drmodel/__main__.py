@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """`python -m drmodel`: the same as the `drmodel` command."""
 
 from drmodel.cli.main import run

@@ -47,9 +47,9 @@ def parse(text: str) -> Address:
     if re.match(r"^[a-z][a-z0-9+.-]*://", text):
         raise UsageError(f"{text!r}: unknown scheme", fix="use s3://BUCKET/MODEL or a local folder")
     try:
-        path = Path(text).expanduser().absolute()
+        local = Path(text).expanduser().absolute()
     except RuntimeError:  # ~user with no such user
         raise UsageError(f"{text!r}: no home folder for that ~user", fix="write the path without ~user") from None
-    if path.name.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
-        return Address("archive", None, "", path)
-    return Address("file", None, "", path)
+    if local.name.endswith((".tar.gz", ".tgz", ".tar", ".zip")):
+        return Address("archive", None, "", local)
+    return Address("file", None, "", local)

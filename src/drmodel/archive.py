@@ -280,6 +280,10 @@ def model_root(files: list[str]) -> str:
     if METADATA in files or any(not f.startswith("model/") for f in files):
         folders = [f for f in folders if f != "model/"]  # model/model_metadata.json is the evaluation copy
     candidates = ([""] if METADATA in files else []) + folders
+    if not candidates:  # a DRfC training prefix: the SimApp's model/model_metadata.json is its only metadata
+        evaluation_copy = f"model/{METADATA}"
+        candidates = [f[: -len(evaluation_copy)] for f in files
+                      if f.endswith(evaluation_copy) and f[: -len(evaluation_copy)].count("/") <= 1]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:

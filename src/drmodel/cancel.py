@@ -25,6 +25,7 @@ def request() -> None:
 
 def reset() -> None:
     _requested.clear()
+    _again.clear()
 
 
 def requested() -> bool:
@@ -35,22 +36,35 @@ _again = threading.Event()
 _saved_handler: list[Any] = []
 
 
-def defer_interrupts() -> None:
-    """While a Ctrl-C is being handled: further Ctrl-Cs only set a flag (`pressed_again`), so that the account of
-    what landed is written whole. Main thread only (where Python delivers signals); elsewhere nothing changes."""
+def _on_sigint(signum: int, frame: Any) -> None:
+    """The first Ctrl-C of a run raises KeyboardInterrupt (and asks every transfer to stop); the next ones only
+    set `pressed_again`, so that no second KeyboardInterrupt can cut the account of what landed."""
+    if _requested.is_set():
+        _again.set()
+        return
+    _requested.set()
+    raise KeyboardInterrupt
+
+
+def take_interrupts() -> None:
+    """From now until `release_interrupts` (which `execute` calls when a run ends without an interrupt; after one,
+    the caller does, or the process ends), Ctrl-C is handled as `_on_sigint` says. Main thread only (where Python
+    delivers signals), and only where Python's own handler is in place; elsewhere nothing changes."""
     if threading.current_thread() is not threading.main_thread() or _saved_handler:
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         return
     _again.clear()
     _saved_handler.append(signal.getsignal(signal.SIGINT))
-    signal.signal(signal.SIGINT, lambda signum, frame: _again.set())
+    signal.signal(signal.SIGINT, _on_sigint)
 
 
 def pressed_again() -> bool:
     return _again.is_set()
 
 
-def restore_interrupts() -> None:
-    """Ctrl-C raises KeyboardInterrupt again, as before `defer_interrupts`."""
+def release_interrupts() -> None:
+    """Ctrl-C raises KeyboardInterrupt again, as before `take_interrupts`."""
     if _saved_handler and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _saved_handler.pop())
 

@@ -230,13 +230,20 @@ def simapp_listing(loc: ModelLocation) -> list[str]:
 
 def _check_checkpoints(loc: ModelLocation, r: CheckReport, eval_checkpoint: str, hashes: bool,
                        meta: simapp.Metadata) -> None:
-    t = "checkpoints"
     paths = set(loc.files)
     inv = inventory(paths)
     ptr = read_pointers(paths, loc.read)
     listing = simapp_listing(loc)
-    which = simapp.which_entry(eval_checkpoint)
     choice = evaluation_choice(inv, ptr, eval_checkpoint, listing=listing, version=meta.version)
+    _check_pointer_files(r, ptr, choice, simapp.which_entry(eval_checkpoint), eval_checkpoint)
+    referenced = _check_named_checkpoints(r, ptr, choice, listing, inv)
+    _check_other_checkpoints(r, ptr, listing, inv, referenced)
+    _conclude_evaluation(loc, r, choice, meta, hashes)
+
+
+def _check_pointer_files(r: CheckReport, ptr: Any, choice: EvalChoice, which: str, eval_checkpoint: str) -> None:
+    """deepracer_checkpoints.json, .coach_checkpoint and model/checkpoint, as evaluation reads them."""
+    t = "checkpoints"
     # deepracer_checkpoints.json: evaluation ignores it when it is not JSON, has a BOM, or has no usable name (R3)
     lenient = ptr.best if which == "best" else ptr.last
     if ptr.json_error:
@@ -265,6 +272,12 @@ def _check_checkpoints(loc: ModelLocation, r: CheckReport, eval_checkpoint: str,
         r.add("warning", t, f".coach_checkpoint names {ptr.coach}, neither best ({ptr.best}) nor last ({ptr.last})")
     if ptr.tf_checkpoint and ptr.coach and ptr.tf_checkpoint != ptr.coach:
         r.add("warning", t, f"model/checkpoint names {ptr.tf_checkpoint}, .coach_checkpoint {ptr.coach}")
+
+
+def _check_named_checkpoints(r: CheckReport, ptr: Any, choice: EvalChoice, listing: Any,
+                             inv: dict[int, Any]) -> dict[int, str]:
+    """Each checkpoint a pointer names: readable, present, loadable. Returns number -> the first pointer naming it."""
+    t = "checkpoints"
     referenced: dict[int, str] = {}
     coach_text = None
     if ptr.coach_raw is not None:
@@ -315,6 +328,13 @@ def _check_checkpoints(loc: ModelLocation, r: CheckReport, eval_checkpoint: str,
                   f"{'them' if len(gone) > 1 else 'it'}{need}")
         elif ck is not None and ck.name and ck.name != ck_name:
             r.add("warning", t, f"{label} names {ck_name} but the files of checkpoint {number} are {ck.name}")
+    return referenced
+
+
+def _check_other_checkpoints(r: CheckReport, ptr: Any, listing: Any, inv: dict[int, Any],
+                             referenced: dict[int, str]) -> None:
+    """Checkpoints no pointer names, and files outside model/ that still take part in the SimApp's choice."""
+    t = "checkpoints"
     for n, ck in sorted(inv.items()):
         if n in referenced:
             continue
@@ -331,6 +351,11 @@ def _check_checkpoints(loc: ModelLocation, r: CheckReport, eval_checkpoint: str,
         more = f" and {len(odd) - 3} more" if len(odd) > 3 else ""
         r.add("warning", t, f"SimApp lists PREFIX/model recursively without a trailing slash, so these files take part "
               f"in choosing the checkpoint: {', '.join(odd[:3])}{more} (move them out of model*)")
+
+
+def _conclude_evaluation(loc: ModelLocation, r: CheckReport, choice: EvalChoice, meta: simapp.Metadata,
+                         hashes: bool) -> None:
+    """What evaluation will load (or why it fails), with the sha256 of its files."""
     for w in choice.warnings:
         r.add("warning", "evaluation", w)
     if choice.fatal:

@@ -92,7 +92,7 @@ def _local_sha(f: Facts) -> str:
     if f.sha256 is None:
         from drmodel.hashing import sha256_file
 
-        f.sha256 = sha256_file(f.local_path)  # type: ignore[arg-type]
+        f.sha256 = sha256_file(f.local_path)  # type: ignore[arg-type]  # called for a local file's facts only
     return f.sha256
 
 

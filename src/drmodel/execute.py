@@ -25,7 +25,7 @@ from drmodel.plan import Action, Plan, write_order
 from drmodel.progress import Progress
 from drmodel.stores.base import ObjectInfo, Store, WriteResult
 from drmodel.stores.local import LocalStore
-from drmodel.units import human
+from drmodel.units import human, plural
 
 BACKUP_FILE = "drmodel-backup.json"
 
@@ -70,8 +70,12 @@ def store_spec(store: Store) -> dict[str, Any]:
 
 
 def restore_command(backup: Path, spec: dict[str, Any]) -> str:
-    profile = f" --profile {spec['profile']}" if spec.get("profile") else ""
-    return f"drmodel restore {backup}{profile}"
+    import shlex
+
+    given = spec.get("access") or {"profile": spec.get("profile")}
+    flags = "".join(f" --{flag} {shlex.quote(str(given[name]))}" for flag, name in (
+        ("profile", "profile"), ("endpoint-url", "endpoint_url"), ("region", "region")) if given.get(name))
+    return f"drmodel restore {shlex.quote(str(backup))}{flags}"
 
 
 def _new_folder(wanted: Path) -> Path:
@@ -109,7 +113,7 @@ def take_backup(plan: Plan, progress: Progress) -> Path:
            "created": [a.key for a in plan.actions if a.op == "create"], "restore": restore_command(root, spec),
            "lock_key": plan.lock.key if plan.lock else None}
     (root / BACKUP_FILE).write_text(json.dumps(doc, indent=2) + "\n")
-    progress.note(f"backup of the target's {len(saved)} replaced files: {root}")
+    progress.note(f"backup of the target's {plural(len(saved), 'replaced file')}: {root}")
     return root
 
 
@@ -176,6 +180,7 @@ def _execute(plan: Plan, progress: Progress) -> Result:
     result = Result(plan=plan, skipped=[a.key for a in plan.by_op("skip")])
     started = time.monotonic()
     stage = "backup"
+    cancel.take_interrupts()  # a second Ctrl-C never cuts the account of the first (released below)
     try:
         if plan.destructive:
             result.backup = take_backup(plan, progress)
@@ -194,11 +199,12 @@ def _execute(plan: Plan, progress: Progress) -> Result:
             stage = "import"
             result.imported = _import_into_droa(plan, progress)
     except (KeyboardInterrupt, Cancelled):
-        cancel.defer_interrupts()
         raise InterruptedRun(_interrupted_state(stage, plan, result), fix=_resume_fix(stage, plan, result)) from None
     finally:
         progress.close()
-        cancel.restore_interrupts()
+        if not cancel.requested():
+            cancel.release_interrupts()  # after an interrupt the handler stays: a later press must not cut the
+            # account on its way to the user (the CLI ends the process; a library caller calls release_interrupts)
     result.seconds = time.monotonic() - started
     result.retries = sum(s.retries for s in {id(plan.source_store): plan.source_store,
                                               id(plan.target_store): plan.target_store}.values())
@@ -227,7 +233,8 @@ def _write_all(plan: Plan, progress: Progress, result: Result) -> dict[str, Obje
         err_cls = VerificationError if isinstance(first, VerificationError) else TransferError
         tried = set(result.written) | {a.key for a, _ in failures}
         held = " and ".join(f"its {a.path}" for a in writes if a.key not in tried)  # held back: see _write_stages
-        raise err_cls(f"{len(failures)} of {len(writes)} files were not written ({failures[0][0].path}: "
+        raise err_cls(f"{len(failures)} of {plural(len(writes), 'file')} {'was' if len(failures) == 1 else 'were'} "
+                      f"not written ({failures[0][0].path}: "
                       f"{detail}); nothing was deleted" + (f", and {held} left as before so that the model does "
                                                            "not look complete" if held else "")
                       + (f"; backup in {result.backup}" if result.backup else ""),
@@ -311,7 +318,6 @@ def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progre
             for action, fut in futures:
                 collect(action, fut)
     except KeyboardInterrupt:
-        cancel.defer_interrupts()  # restored once the account below is written (_execute)
         cancel.request()
         pool.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + SETTLE
@@ -330,14 +336,6 @@ def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progre
 SETTLE = 1.5  # seconds a Ctrl-C waits for the writes in flight to stop and say whether they landed
 
 
-def proof_counts(result: Result) -> dict[str, int]:
-    """How many written files each proof covers, most used first."""
-    counts: dict[str, int] = {}
-    for proof in result.proofs.values():
-        counts[proof] = counts.get(proof, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
-
-
 def _write_stages(writes: list[Action]) -> list[list[Action]]:
     """The writes in two batches: the model's files, biggest first (no big file starts last and runs alone while
     the other workers idle), then, once all of them landed, the metadata and reward function, so that the model
@@ -354,7 +352,7 @@ def _interrupted_state(stage: str, plan: Plan, result: Result) -> str:
         writes = plan.writes
         landed = [a for a in writes if a.key in result.written]
         size = sum(a.size for a in landed)
-        text = (f"interrupted while writing: {len(landed)} of {len(writes)} files written ({human(size)})"
+        text = (f"interrupted while writing: {len(landed)} of {plural(len(writes), 'file')} written ({human(size)})"
                 + (f", {len(result.unsettled)} more may or may not have landed" if result.unsettled else ""))
         finals = [a for a in writes if write_order(a)[0] >= 2]
         if finals and not any(a.key in result.written for a in finals):
@@ -364,8 +362,8 @@ def _interrupted_state(stage: str, plan: Plan, result: Result) -> str:
             text += "; the target had none of these files before, nothing was overwritten or deleted"
         else:
             overwritten = sum(1 for a in landed if a.op == "overwrite")
-            text += (f"; {overwritten} old files overwritten, nothing deleted (the target is a mix of old and new "
-                     "until the copy finishes)")
+            text += (f"; {plural(overwritten, 'old file')} overwritten, nothing deleted (the target is a mix of old "
+                     "and new until the copy finishes)")
         return text
     if stage == "delete":
         return "interrupted while deleting stale files: every file was written and verified; some stale files remain"

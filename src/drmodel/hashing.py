@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import zlib
-from typing import BinaryIO
+from typing import Protocol
 
 from drmodel import cancel
 
@@ -54,12 +54,20 @@ def sha256_file(path: str, chunk: int = 1024 * 1024) -> str:
     return h.hexdigest()
 
 
+class Readable(Protocol):
+    """What HashingReader reads: a binary file, or an S3 read stream (drmodel.stores.s3.ResumableBody)."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 class HashingReader:
     """A read-only, non-seekable stream that hashes everything read through it: whole, and per part unless
     `part_size` is None (a single PUT, whose one part is the whole); with `crc32`, also the whole stream's CRC32
     (the checksum a single PUT sends for the server to check: cheap for both sides, unlike a SHA256)."""
 
-    def __init__(self, raw: BinaryIO, part_size: int | None, progress=None, *, crc32: bool = False) -> None:
+    def __init__(self, raw: Readable, part_size: int | None, progress=None, *, crc32: bool = False) -> None:
         self._raw = raw
         self._part_size = part_size
         self._progress = progress
@@ -78,7 +86,7 @@ class HashingReader:
 
     def readinto(self, buffer: memoryview) -> int:
         """Read into `buffer` (reused by the caller: no allocation per read) and hash what came; 0 at the end."""
-        got = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        got = self._raw.readinto(buffer)  # type: ignore[attr-defined]  # files and S3 bodies have it
         if got:
             self._take(buffer[:got])
         return got or 0
@@ -89,7 +97,7 @@ class HashingReader:
         if self._crc is not None:
             self._crc = zlib.crc32(data, self._crc)
         if self._part_size:
-            self._feed_parts(data)
+            self._feed_parts(data, self._part_size)
         self.bytes_read += len(data)
         if self._progress:
             self._progress(len(data))
@@ -112,14 +120,14 @@ class HashingReader:
             self._part, self._in_part = hashlib.sha256(), 0
         return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), self.part_digests[-1]
 
-    def _feed_parts(self, data: bytes | memoryview) -> None:
+    def _feed_parts(self, data: bytes | memoryview, part_size: int) -> None:
         view = memoryview(data)
         while view:
-            take = min(len(view), self._part_size - self._in_part)
+            take = min(len(view), part_size - self._in_part)
             self._part.update(view[:take])
             self._in_part += take
             view = view[take:]
-            if self._in_part == self._part_size:
+            if self._in_part == part_size:
                 self.part_digests.append(self._part.digest())
                 self._part, self._in_part = hashlib.sha256(), 0
 

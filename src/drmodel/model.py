@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from drmodel.errors import InvalidModelError
+from drmodel.units import plural
 
 METADATA = "model_metadata.json"
 EVAL_COPY = "model/model_metadata.json"  # the copy evaluation reads
@@ -78,8 +79,8 @@ def metadata_summary(meta: Any, where: str) -> dict[str, Any]:
     if isinstance(space, list):
         speeds = [float(a.get("speed", 0)) for a in space if isinstance(a, dict)]
         steers = [float(a.get("steering_angle", 0)) for a in space if isinstance(a, dict)]
-        text = (f"discrete, {len(space)} actions, speed {min(speeds, default=0):g}-{max(speeds, default=0):g} m/s, "
-                f"steering {min(steers, default=0):g}..{max(steers, default=0):g} deg")
+        text = (f"discrete, {plural(len(space), 'action')}, speed {min(speeds, default=0):g}-"
+                f"{max(speeds, default=0):g} m/s, steering {min(steers, default=0):g}..{max(steers, default=0):g} deg")
     elif isinstance(space, dict):
         sa, sp = space.get("steering_angle", {}), space.get("speed", {})
         text = (f"continuous, speed {sp.get('low')}-{sp.get('high')} m/s, "

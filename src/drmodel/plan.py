@@ -92,6 +92,11 @@ class Plan:
         return destructive(self.actions)
 
     @property
+    def local_target(self) -> bool:
+        """The target is a folder or an archive on this machine: its files are written, not uploaded."""
+        return not self.target_store.remote
+
+    @property
     def bytes_to_write(self) -> int:
         return sum(a.size for a in self.writes)
 

@@ -1,13 +1,15 @@
 """`drmodel policy`: the least-privilege IAM policies each account needs for a copy, and the optional bucket
 policy that lets the target account read the source directly (server-side copy).
 
-Derived from the addresses alone; with a profile, the model's real training prefix narrows the resources.
+Derived from the addresses alone; with a profile (or an endpoint or region), the model's real training prefix narrows
+the resources.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from drmodel.access import Access, AccessLike
 from drmodel.address import parse
 from drmodel.errors import UsageError
 
@@ -23,7 +25,7 @@ def _model_resources(bucket: str, path: str, layout: str, prefix: str | None) ->
     return [f"{arn}/{base}*"]
 
 
-def _side(address: str, profile: str | None, layout: str | None) -> tuple[str, str, str, str | None]:
+def _side(address: str, profile: AccessLike, layout: str | None) -> tuple[str, str, str, str | None]:
     addr = parse(address)
     if addr.scheme != "s3" or not addr.bucket:
         raise UsageError(f"{address} is not an S3 address: no IAM policy applies", fix="give s3://BUCKET/MODEL")
@@ -31,7 +33,7 @@ def _side(address: str, profile: str | None, layout: str | None) -> tuple[str, s
 
     chosen = layout or default_target_layout(addr.bucket, addr.path)
     prefix = None
-    if profile:
+    if Access.of(profile).given:
         from drmodel import api
 
         try:
@@ -42,7 +44,7 @@ def _side(address: str, profile: str | None, layout: str | None) -> tuple[str, s
     return addr.bucket, addr.path, chosen, prefix
 
 
-def policies(source: str, target: str, *, source_profile: str | None = None, target_profile: str | None = None,
+def policies(source: str, target: str, *, source_profile: AccessLike = None, target_profile: AccessLike = None,
              layout: str | None = None, target_layout: str | None = None,
              target_account: str | None = None) -> dict[str, Any]:
     sb, sp, sl, spre = _side(source, source_profile, layout)

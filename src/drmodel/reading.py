@@ -8,31 +8,24 @@ from typing import TYPE_CHECKING, Any
 
 from drmodel import checkpoints as ckpts
 from drmodel import layouts
+from drmodel.access import AccessLike
 from drmodel.address import Address, parse
 from drmodel.errors import InvalidModelError, NotFoundError, UsageError
 from drmodel.layouts import ModelLocation, ModelSummary
 from drmodel.model import EVAL_COPY, METADATA, metadata_summary, parse_json, role
 from drmodel.options import TransferOptions
+from drmodel.stores import open_store
 from drmodel.stores.base import Store
-from drmodel.stores.local import LocalStore
-from drmodel.stores.s3 import S3Store
 
 if TYPE_CHECKING:
     from drmodel.car import CarPackage
     from drmodel.checks import CheckReport
 
 
-def make_store(addr: Address, profile: str | None, options: TransferOptions | None = None, *,
+def make_store(addr: Address, profile: AccessLike, options: TransferOptions | None = None, *,
                target: bool = False) -> Store:
-    if addr.scheme == "s3":
-        assert addr.bucket
-        return S3Store(addr.bucket, profile=profile, options=options)
-    assert addr.root
-    if addr.scheme == "archive":
-        from drmodel.stores.archive import ArchiveSource, ArchiveTarget
-
-        return ArchiveTarget(addr.root) if target else ArchiveSource(addr.root)
-    return LocalStore(addr.root)
+    """The store an address names (stores.STORES)."""
+    return open_store(addr, profile, options, target=target)
 
 
 def _local_must_exist(addr: Address) -> None:
@@ -42,7 +35,7 @@ def _local_must_exist(addr: Address) -> None:
         raise NotFoundError(f"folder {addr.root} does not exist", fix="check the path")
 
 
-def open_model(address: str, *, profile: str | None = None, layout: str | None = None,
+def open_model(address: str, *, profile: AccessLike = None, layout: str | None = None,
                training_job: str | None = None, options: TransferOptions | None = None) -> ModelLocation:
     addr = parse(address)
     if addr.scheme == "droa":
@@ -62,7 +55,7 @@ def open_model(address: str, *, profile: str | None = None, layout: str | None =
     return loc
 
 
-def list_models(address: str, *, profile: str | None = None, layout: str | None = None) -> list[ModelSummary]:
+def list_models(address: str, *, profile: AccessLike = None, layout: str | None = None) -> list[ModelSummary]:
     addr = parse(address)
     if addr.scheme == "droa":
         from drmodel.droa import transfer as droa
@@ -83,7 +76,7 @@ def list_models(address: str, *, profile: str | None = None, layout: str | None 
     return lay.list_models(store, addr.path)
 
 
-def show(address: str, *, profile: str | None = None, layout: str | None = None,
+def show(address: str, *, profile: AccessLike = None, layout: str | None = None,
          training_job: str | None = None) -> dict[str, Any]:
     loc = open_model(address, profile=profile, layout=layout, training_job=training_job)
     loc.prefetch([METADATA, EVAL_COPY, *ckpts.POINTERS])
@@ -107,7 +100,7 @@ def show(address: str, *, profile: str | None = None, layout: str | None = None,
     }
 
 
-def check(address: str, *, profile: str | None = None, layout: str | None = None, training_job: str | None = None,
+def check(address: str, *, profile: AccessLike = None, layout: str | None = None, training_job: str | None = None,
           eval_checkpoint: str = "best") -> CheckReport:
     """Validate a model and say which checkpoint evaluation will load, with the sha256 of its files."""
     from drmodel.checks import check_model
@@ -116,7 +109,7 @@ def check(address: str, *, profile: str | None = None, layout: str | None = None
                        eval_checkpoint=eval_checkpoint)
 
 
-def car(address: str, out: str, *, profile: str | None = None, layout: str | None = None,
+def car(address: str, out: str, *, profile: AccessLike = None, layout: str | None = None,
         training_job: str | None = None, checkpoint: str = "best", overwrite: bool = False) -> CarPackage:
     """Write the physical car package (agent/model.pb + model_metadata.json) of one checkpoint."""
     from drmodel.car import write_car_package

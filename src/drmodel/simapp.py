@@ -312,6 +312,7 @@ def evaluate(listing: Sequence[str], *, json_raw: bytes | None, coach_raw: bytes
              eval_checkpoint: str = "best", version: float | None = None, pick: tuple[str | None, str] | None = None,
              dotless: bool = False) -> EvalChoice:
     """R1-R14 in SimApp's order, for one model. `listing`: every file under `model*`, S3 order, relative paths;
+    (Over the size limit: one step per block, in the SimApp's own order, each beside its rule number.)
     `*_raw`: the bytes of model/deepracer_checkpoints.json, model/.coach_checkpoint and model/checkpoint (None
     when absent); `version`: the metadata version (None when unknown: make_compatible is then not predicted);
     `pick`: the JSON pick when the caller has it without the bytes."""

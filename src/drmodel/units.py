@@ -1,6 +1,10 @@
-"""Sizes and rates as drmodel writes them for people: binary units (KiB, MiB, GiB) everywhere."""
+"""Numbers as drmodel writes them for people: sizes and rates in binary units (KiB, MiB, GiB) everywhere, and counts
+with their noun in the right number."""
 
 from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
 
 
 def human(n: int | float | None) -> str:
@@ -13,3 +17,13 @@ def human(n: int | float | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """`1 file`, `2 files`, `0 files`; `words` for a plural that is not word + s (`1 entry`, `2 entries`)."""
+    return f"{n} {word if n == 1 else words or word + 's'}"
+
+
+def by_count(values: Iterable[str]) -> str:
+    """`12 by A, 6 by B`: how many times each value occurs, most frequent first (the proofs of a copy or a verify)."""
+    return ", ".join(f"{n} by {value}" for value, n in Counter(values).most_common())

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """drmodel's entry point: the parser built from the command table, and the one place that decides exit codes.
 
 The commands live in drmodel.cli.commands, one module each, listed in its COMMANDS table. A run imports the module
@@ -80,18 +81,33 @@ def build_parser(only: str | None = None) -> Parser:
     return parser
 
 
+COMPLETING = "_ARGCOMPLETE"  # set by the completion function `register-python-argcomplete drmodel` installs
+
+
+def complete(parser: Parser) -> None:
+    """Shell completion: argcomplete reads COMP_LINE and COMP_POINT, writes the completions to the shell (file
+    descriptor 8) and ends the process. Imported here only: a normal run never loads it."""
+    try:
+        import argcomplete
+    except ImportError:  # installed without its dependencies: no completion, and no error in the shell either
+        return
+    argcomplete.autocomplete(parser)
+
+
 def parse(parser: Parser, argv: list[str] | None, io: IO) -> argparse.Namespace | ExitCode:
     """argv's arguments; or, after --help or a usage error (written to io), the exit code."""
     try:
         with contextlib.redirect_stdout(io.out), contextlib.redirect_stderr(io.err):
-            return parser.parse_args(argv)  # type: ignore[no-any-return]
+            return parser.parse_args(argv)
     except SystemExit as exc:
-        return ExitCode(exc.code or ExitCode.OK)
+        return ExitCode(exc.code or ExitCode.OK) if isinstance(exc.code, int | None) else ExitCode.ERROR
 
 
 def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None,
          stdin: TextIO | None = None) -> ExitCode:
     io = IO(out or sys.stdout, err or sys.stderr, stdin or sys.stdin)
+    if COMPLETING in os.environ:  # the shell asks for completions (argcomplete's protocol): answer and exit
+        complete(build_parser())
     parser = build_parser(only=command_in(sys.argv[1:] if argv is None else argv))
     args = parse(parser, argv, io)
     if isinstance(args, ExitCode):
@@ -112,7 +128,6 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None, err: TextI
         handler = logging.StreamHandler(io.err)
         handler.setFormatter(RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         logging.basicConfig(level=logging.DEBUG, handlers=[handler], force=True)
-    os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
     return run_command(args, io)
 
 
@@ -140,8 +155,14 @@ def run_command(args: argparse.Namespace, io: IO) -> ExitCode:
 
 
 def run() -> NoReturn:
-    """The `drmodel` command."""
-    sys.exit(main())
+    """The `drmodel` command. After an interrupted run has said what the target holds, a further Ctrl-C ends the
+    process at once, without a second message, while the transfer threads finish stopping."""
+    code = main()
+    if code == ExitCode.INTERRUPTED:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

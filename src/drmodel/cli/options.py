@@ -6,6 +6,7 @@ Kept free of the library's imports: `drmodel --help` builds every command's pars
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 # The names of drmodel.layouts.LAYOUTS, written out so that `--help` does not import the layouts (test_cli checks
 # that the two agree).
@@ -16,7 +17,9 @@ TARGET_LAYOUT_HELP = f"force the target's layout ({LAYOUT_LIST}; exports are rea
 MODEL_HELP = ("the model: s3://BUCKET/NAME, s3://BUCKET/PREFIX/, a console export, a folder, an archive or "
               "droa://DEPLOYMENT/NAME")
 PROFILE_HELP = "the AWS profile to use (default: the AWS environment variables and default chain)"
-JSON_HELP = "print the result as JSON"
+ENDPOINT_HELP = "the S3 endpoint (MinIO, SeaweedFS, ...); overrides the profile's endpoint_url"
+REGION_HELP = "the AWS region; overrides the profile's region"
+JSON_HELP = "print the result as JSON (docs/json.md lists each command's keys)"
 
 
 def layout_help(whose: str) -> str:
@@ -31,10 +34,55 @@ COMMON.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPR
                     help="no progress bars or notes on stderr")
 
 
+def profile_names(**kwargs: Any) -> list[str]:
+    """The profiles of the AWS config files, for shell completion of --profile (argcomplete calls it)."""
+    import botocore.session
+
+    return list(botocore.session.Session().available_profiles)
+
+
+def access_options(p: argparse.ArgumentParser, *, profile_help: str = PROFILE_HELP) -> None:
+    """How a one-sided command reaches S3: --profile, --endpoint-url, --region (as the AWS CLI has them)."""
+    action = p.add_argument("--profile", help=profile_help)
+    action.completer = profile_names  # type: ignore[attr-defined]  # argcomplete's hook
+    p.add_argument("--endpoint-url", metavar="URL", help=ENDPOINT_HELP)
+    p.add_argument("--region", help=REGION_HELP)
+
+
+def two_sided_access_options(p: argparse.ArgumentParser, source: str = "the source", target: str = "the target"
+                             ) -> None:
+    """How a two-sided command reaches S3: the plain forms mean both sides, --source-*/--target-* one side."""
+    profiles = [
+        p.add_argument("--profile", help="the AWS profile for both sides (default: the AWS environment variables and "
+                       "default chain); --source-profile and --target-profile override it per side"),
+        p.add_argument("--source-profile", metavar="PROFILE", help=f"the AWS profile for {source}"),
+        p.add_argument("--target-profile", metavar="PROFILE", help=f"the AWS profile for {target}")]
+    for action in profiles:
+        action.completer = profile_names  # type: ignore[attr-defined]  # argcomplete's hook
+    p.add_argument("--endpoint-url", metavar="URL", help=f"{ENDPOINT_HELP}, on both sides")
+    p.add_argument("--source-endpoint-url", metavar="URL", help=f"the S3 endpoint of {source}")
+    p.add_argument("--target-endpoint-url", metavar="URL", help=f"the S3 endpoint of {target}")
+    p.add_argument("--region", help=f"{REGION_HELP}, on both sides")
+    p.add_argument("--source-region", metavar="REGION", help=f"the AWS region of {source}")
+    p.add_argument("--target-region", metavar="REGION", help=f"the AWS region of {target}")
+
+
+def access_of(args: argparse.Namespace, side: str | None = None) -> Any:
+    """The drmodel.access.Access of one side ("source", "target"; None: a one-sided command): each of --profile,
+    --endpoint-url and --region from the side's own flag, else the plain one."""
+    from drmodel.access import Access
+
+    def pick(name: str) -> str | None:
+        own = getattr(args, f"{side}_{name}", None) if side else None
+        return own or getattr(args, name, None)
+
+    return Access(pick("profile"), pick("endpoint_url"), pick("region"))
+
+
 def model_options(p: argparse.ArgumentParser, positional: str = "model") -> None:
     """A model address and how to read it: credentials, forced layout, training job."""
     p.add_argument(positional, help=MODEL_HELP)
-    p.add_argument("--profile", help=PROFILE_HELP)
+    access_options(p)
     p.add_argument("--layout", help=LAYOUT_HELP)
     p.add_argument("--training-job", metavar="JOB", help="choose among several training jobs of the model")
 
@@ -43,12 +91,18 @@ def pair_options(p: argparse.ArgumentParser) -> None:
     """Two models A and B to compare, each with its credentials, layout and training job."""
     p.add_argument("a", help="model A (any address `drmodel show` takes)")
     p.add_argument("b", help="model B (any address `drmodel show` takes)")
-    p.add_argument("--source-profile", help="credentials for A")
-    p.add_argument("--target-profile", help="credentials for B")
+    two_sided_access_options(p, "A", "B")
     p.add_argument("--layout", help=layout_help("A's"))
     p.add_argument("--target-layout", help=layout_help("B's"))
     p.add_argument("--training-job", metavar="JOB", help="A's training job")
     p.add_argument("--target-training-job", metavar="JOB", help="B's training job")
+
+
+def pair_of(args: argparse.Namespace) -> dict[str, Any]:
+    """How to open models A and B, from `pair_options`' flags: the keyword arguments of api.verify and api.diff."""
+    return {"a_profile": access_of(args, "source"), "b_profile": access_of(args, "target"),
+            "layout": args.layout, "b_layout": args.target_layout, "training_job": args.training_job,
+            "b_training_job": args.target_training_job}
 
 
 def eval_checkpoint_option(p: argparse.ArgumentParser) -> None:

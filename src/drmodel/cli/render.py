@@ -10,7 +10,7 @@ import time
 from typing import Any, TextIO
 
 from drmodel.progress import Progress
-from drmodel.units import human  # the one formatter of sizes and rates (binary units); the commands use it from here
+from drmodel.units import human, plural  # the one formatter of sizes and rates (binary units); commands use it here
 
 
 def table(rows: list[list[str]], out: TextIO) -> None:
@@ -40,19 +40,21 @@ def render_plan(plan: Any, out: TextIO, *, dry_run: bool, verbose: bool = False)
         state = "NEW, will be created" if tgt.get("created") else "existing"
         out.write(f"  target training prefix ({state}): {tgt['training_prefix']}  (<prefix> below)\n")
     prefix = tgt.get("training_prefix")
-    rows = [["action", "size", "was", "target key", "note"]]
+    local = plan.local_target  # a folder or an archive here: files are written, not uploaded, and have no key
+    words = OP_WORDS | {"create": "write"} if local else OP_WORDS
+    rows = [["action", "size", "was", "target file" if local else "target key", "note"]]
     for a in plan.actions:
         if a.op == "skip" and not verbose:
             continue
         key = "<prefix>/" + a.key[len(prefix) + 1:] if prefix and a.key.startswith(prefix + "/") else a.key
-        rows.append([OP_WORDS[a.op], human(a.size), human(a.old_size) if a.op == "overwrite" else "", key, a.note])
+        rows.append([words[a.op], human(a.size), human(a.old_size) if a.op == "overwrite" else "", key, a.note])
     if len(rows) > 1:
         table(rows, out)
     counts = {op: len(plan.by_op(op)) for op in ("create", "overwrite", "skip", "delete")}
-    out.write(f"{verb} upload {counts['create']} new and overwrite {counts['overwrite']} files "
+    out.write(f"{verb} {words['create']} {counts['create']} new and overwrite {plural(counts['overwrite'], 'file')} "
               f"({human(plan.bytes_to_write)}), skip {counts['skip']} identical, delete {counts['delete']} stale.\n")
     if plan.backup_root:
-        out.write(f"{verb} first back up the {counts['overwrite'] + counts['delete']} replaced files to "
+        out.write(f"{verb} first back up the {plural(counts['overwrite'] + counts['delete'], 'replaced file')} to "
                   f"{plan.backup_root}\n")
     if plan.transfer:
         out.write(f"Bytes: {plan.transfer}\n")
@@ -84,7 +86,7 @@ def render_check(report: Any, out: TextIO) -> None:
         out.write(f"Evaluation will load: {e.name} ({e.kind}), sha256 {report.evaluation_sha256}\n")
     n_err = len(report.errors)
     n_warn = sum(f.severity == "warning" for f in report.findings)
-    out.write(f"{n_err} errors, {n_warn} warnings.\n")
+    out.write(f"{plural(n_err, 'error')}, {plural(n_warn, 'warning')}.\n")
 
 
 # The progress display is tqdm's (https://tqdm.github.io): the bar, its smoothed rate (an exponential moving average)

@@ -53,26 +53,30 @@ def confirm_or_refuse(plan: Any, args: argparse.Namespace, stdin: TextIO, err: T
 def run_plan(plan: Any, args: argparse.Namespace, io: IO) -> ExitCode:
     """Show the plan (or only print it with --dry-run), ask when it overwrites or deletes, run it, summarise."""
     from drmodel import api
+    from drmodel.cli.jsonout import transfer_json
     from drmodel.cli.render import Bar, dump_json, render_plan
 
-    if not args.json or args.dry_run:
+    # with --json the plan goes to stderr when it is what --dry-run shows, or what a refusal or a question refers to
+    if not args.json or args.dry_run or (plan.destructive and not args.yes):
         render_plan(plan, io.err if args.json else io.out, dry_run=args.dry_run, verbose=args.verbose)
     if args.dry_run:
         if args.json:
-            dump_json({"plan": [vars(a) | {"data": None} for a in plan.actions], "details": plan.summary()}, io.out)
+            dump_json(transfer_json(plan, dry_run=True), io.out)
         return ExitCode.OK
     if not plan.writes and not plan.by_op("delete"):
+        result = None
         if plan.lock:  # lock check, stale lock cleared
-            api.execute(plan, Bar(io.err, quiet=args.quiet), break_lock=args.break_lock)
+            result = api.execute(plan, Bar(io.err, quiet=args.quiet), break_lock=args.break_lock)
+        if args.json:
+            dump_json(transfer_json(plan, result), io.out)
+            return ExitCode.OK
         io.out.write("Nothing to do: " + ("nothing can be repaired without guessing.\n" if plan.kind == "repair" else
                                           "the target already holds every file, verified by checksum.\n"))
         return ExitCode.OK
     confirm_or_refuse(plan, args, io.stdin, io.err)
     result = api.execute(plan, Bar(io.err, quiet=args.quiet), break_lock=args.break_lock)
-    if args.json and plan.droa is None:
-        dump_json({"written": result.written, "proofs": result.proofs, "deleted": result.deleted,
-                   "skipped": result.skipped, "backup": result.backup, "seconds": result.seconds,
-                   "target": plan.target_address}, io.out)
+    if args.json:
+        dump_json(transfer_json(plan, result), io.out)
         return ExitCode.OK
     summarise(plan, result, args, io)
     return ExitCode.OK
@@ -81,14 +85,15 @@ def run_plan(plan: Any, args: argparse.Namespace, io: IO) -> ExitCode:
 def summarise(plan: Any, result: Any, args: argparse.Namespace, io: IO) -> None:
     """What was written, the DRoA import's outcome (execute ran it), and where the backup is with its undo command."""
     from drmodel.cli.render import human
-    from drmodel.execute import proof_counts, restore_command, store_spec
+    from drmodel.execute import restore_command, store_spec
+    from drmodel.units import by_count, plural
 
     rate = plan.bytes_to_write / max(result.seconds, 1e-6)
-    proofs = ", ".join(f"{n} by {proof}" for proof, n in proof_counts(result).items())
-    io.out.write(f"Done: {len(result.written)} files written and verified ({proofs}; {human(plan.bytes_to_write)} "
-                 f"in {result.seconds:.1f} s, {human(rate)}/s), {len(result.skipped)} "
-                 f"skipped, {len(result.deleted)} stale files deleted" +
-                 (f", {result.retries} requests retried.\n" if result.retries else ".\n"))
+    proofs = by_count(result.proofs.values())
+    io.out.write(f"Done: {plural(len(result.written), 'file')} written and verified ({proofs + '; ' if proofs else ''}"
+                 f"{human(plan.bytes_to_write)} in {result.seconds:.1f} s, {human(rate)}/s), "
+                 f"{len(result.skipped)} skipped, {plural(len(result.deleted), 'stale file')} deleted" +
+                 (f", {plural(result.retries, 'request')} retried.\n" if result.retries else ".\n"))
     if plan.droa is not None and result.imported is not None:
         done = result.imported
         io.out.write(f"Imported {done['name']} into droa://{plan.droa.deployment}: model id "

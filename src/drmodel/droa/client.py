@@ -20,12 +20,19 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from drmodel.droa.config import Deployment, password
-from drmodel.errors import (AccessDeniedError, AmbiguousError, DrmodelError, InvalidModelError, NotFoundError,
-                            TransferError, UsageError)
+from drmodel.errors import (
+    AccessDeniedError,
+    AmbiguousError,
+    DrmodelError,
+    InvalidModelError,
+    NotFoundError,
+    TransferError,
+    UsageError,
+)
 
 ENV_KEYS = ("region", "userPoolId", "userPoolClientId", "identityPoolId", "apiEndpointUrl", "uploadBucketName")
 
@@ -34,7 +41,7 @@ def parse_env_js(text: str) -> dict[str, str]:
     """The deployment's settings from env.js, whatever its exact JavaScript (keys quoted or not)."""
     found = {}
     for key in ENV_KEYS:
-        m = re.search(r"""["']?%s["']?\s*:\s*["']([^"']+)["']""" % key, text)
+        m = re.search(rf"""["']?{key}["']?\s*:\s*["']([^"']+)["']""", text)
         if m:
             found[key] = m.group(1)
     missing = [k for k in ENV_KEYS if k not in found]
@@ -51,7 +58,7 @@ def _http(method: str, url: str, headers: dict[str, str] | None = None, body: by
     sent = {"User-Agent": f"drmodel/{__version__} (+python-urllib)", **(headers or {})}
     req = urllib.request.Request(url, data=body, method=method, headers=sent)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (URLs come from the config)
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310  # URLs come from the config
             return resp.status, resp.read(), {k.lower(): v for k, v in resp.headers.items()}
     except urllib.error.HTTPError as exc:
         with exc:
@@ -157,7 +164,7 @@ class DroaClient:
             register_secret(value)
         expiry = c["Expiration"]
         if not isinstance(expiry, datetime):
-            expiry = datetime.fromtimestamp(float(expiry), tz=timezone.utc)
+            expiry = datetime.fromtimestamp(float(expiry), tz=UTC)
         return {"access_key": c["AccessKeyId"], "secret_key": c["SecretKey"], "token": c["SessionToken"],
                 "expiry_time": expiry.isoformat()}
 

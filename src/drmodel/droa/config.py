@@ -1,6 +1,8 @@
 """drmodel's own config file: the DRoA deployments a racer uses. Never holds a password.
 
-    # ~/.config/drmodel/config.toml   (or $DRMODEL_CONFIG)
+    # ~/.config/drmodel/config.toml (Linux; $XDG_CONFIG_HOME/drmodel/config.toml when set), or
+    # ~/Library/Application Support/drmodel/config.toml (macOS), %APPDATA%\\drmodel\\config.toml (Windows);
+    # or $DRMODEL_CONFIG
     [droa.mine]
     site = "https://d1a2b3c4d5e6f7.cloudfront.net/"   # the deployment's web site: env.js is read from it
     username = "racer@example.com"
@@ -34,11 +36,29 @@ class Deployment:
         return "DRMODEL_DROA_PASSWORD_" + re.sub(r"[^A-Z0-9]", "_", self.name.upper())
 
 
+def config_dir() -> Path:
+    """drmodel's folder of the platform's per-user configuration: $XDG_CONFIG_HOME/drmodel (an absolute path, else
+    ~/.config/drmodel) on Linux and other POSIX systems, ~/Library/Application Support/drmodel on macOS,
+    %APPDATA%\\drmodel on Windows."""
+    if sys.platform == "win32":
+        appdata = os.environ.get("APPDATA")
+        return (Path(appdata) if appdata else Path.home() / "AppData" / "Roaming") / "drmodel"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "drmodel"
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".config") / "drmodel"  # XDG: relative is ignored
+
+
 def config_path() -> Path:
+    """$DRMODEL_CONFIG, else config.toml in config_dir(); on macOS and Windows, a ~/.config/drmodel/config.toml
+    written before drmodel followed the platform is still read when the platform's file does not exist."""
     if os.environ.get("DRMODEL_CONFIG"):
         return Path(os.environ["DRMODEL_CONFIG"]).expanduser()
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "drmodel" / "config.toml"
+    path = config_dir() / "config.toml"
+    earlier = Path.home() / ".config" / "drmodel" / "config.toml"
+    if sys.platform in ("win32", "darwin") and not path.exists() and earlier.is_file():
+        return earlier
+    return path
 
 
 def load_deployment(name: str) -> Deployment:

@@ -36,12 +36,14 @@ MAX_BYTES = 1 << 30  # the web UI's cap (the API has none): a warning
 HYPER = "ip/hyperparameters.json"
 PARAMS = "training_params.yaml"
 BOM = b"\xef\xbb\xbf"
-BOOL_LINE_RE = re.compile(r"""^(?P<key>[A-Z0-9_]+)(?P<sep>\s*:\s*)(?P<q>["'])(?P<v>true|false|True|False|TRUE|FALSE)"""
-                          r"""(?P=q)""")
+# a key may be quoted as DRfC writes it (`'KEY': 'value'`, aws-deepracer-community/deepracer-for-cloud@2eb1a1f1
+# scripts/training/prepare-config.py 224-225)
+BOOL_LINE_RE = re.compile(r"""^(?P<k>(?P<kq>["']?)[A-Z0-9_]+(?P=kq))(?P<sep>\s*:\s*)(?P<q>["'])"""
+                          r"""(?P<v>true|false|True|False|TRUE|FALSE)(?P=q)""")
 # the keys DRoA compares with `=== true`: a YAML 1.1 yes/on/no/off (true for PyYAML, a string for DRoA) is rewritten
 STRICT_BOOL_KEYS = ("TRACK_DIRECTION_CLOCKWISE", "RANDOMIZE_OBSTACLE_LOCATIONS")
-YES_NO_RE = re.compile(r"""^(?P<key>%s)(?P<sep>\s*:\s*)(?P<q>["']?)(?P<v>yes|Yes|YES|on|On|ON|no|No|NO|off|Off|OFF)"""
-                       r"""(?P=q)(?=\s*(#.*)?$)""" % "|".join(STRICT_BOOL_KEYS))
+YES_NO_RE = re.compile(rf"""^(?P<k>(?P<kq>["']?)(?:{"|".join(STRICT_BOOL_KEYS)})(?P=kq))(?P<sep>\s*:\s*)(?P<q>["']?)"""
+                       r"""(?P<v>yes|Yes|YES|on|On|ON|no|No|NO|off|Off|OFF)(?P=q)(?=\s*(#.*)?$)""")
 UNSAFE_PATH_RE = re.compile(r"[#?%]")
 
 
@@ -90,8 +92,8 @@ def unquote_booleans(data: bytes) -> tuple[bytes, list[str]]:
         if m:
             value = m.group("v").lower()
             value = "true" if value in ("true", "yes", "on") else "false"
-            changed.append(m.group("key"))
-            line = f"{m.group('key')}{m.group('sep')}{value}" + line[m.end():]
+            changed.append(m.group("k").strip("'\""))
+            line = f"{m.group('k')}{m.group('sep')}{value}" + line[m.end():]
         out.append(line)
     return "".join(out).encode(), changed
 
@@ -236,9 +238,10 @@ def _training_params(chosen: str, read: Callable[[str], bytes], up: Upload) -> b
 
 
 def _set_direction(data: bytes, clockwise: str) -> bytes:
-    if re.search(rb"^TRACK_DIRECTION_CLOCKWISE\s*:", data, re.M):
-        return re.sub(rb"^TRACK_DIRECTION_CLOCKWISE\s*:.*$", f"TRACK_DIRECTION_CLOCKWISE: {clockwise}".encode(),
-                      data, flags=re.M)
+    key = rb"""^(["']?)TRACK_DIRECTION_CLOCKWISE\1\s*:"""  # quoted as DRfC writes keys, or not
+    if re.search(key, data, re.M):
+        return re.sub(key + rb".*$", lambda m: m.group(1) + b"TRACK_DIRECTION_CLOCKWISE" + m.group(1) +
+                      f": {clockwise}".encode(), data, flags=re.M)
     return data.rstrip(b"\n") + f"\nTRACK_DIRECTION_CLOCKWISE: {clockwise}\n".encode()
 
 
@@ -284,10 +287,10 @@ def _action_space_advice(meta: Any, up: Upload) -> None:
                            "accepts it, but its records and the car need them")
         return
     s_low, s_high, a_low, a_high = lows_highs
-    if not (0.5 <= s_low and s_high <= 4):  # type: ignore[operator]
+    if not (0.5 <= s_low and s_high <= 4):  # type: ignore[operator]  # no None: returned above
         up.warnings.append(f"continuous speed {s_low:g}..{s_high:g} goes beyond 0.5..4 m/s, what the console trained "
                            "and the physical car drives (DRoA accepts it)")
-    if not (-30 <= a_low and a_high <= 30):  # type: ignore[operator]
+    if not (-30 <= a_low and a_high <= 30):  # type: ignore[operator]  # no None: returned above
         up.warnings.append(f"continuous steering {a_low:g}..{a_high:g} goes beyond -30..30 degrees, what the console "
                            "trained and the physical car drives (DRoA accepts it)")
 
@@ -381,7 +384,7 @@ def _reward(source: bytes, up: Upload, run: bool) -> None:
             from importlib.metadata import version
 
             here = version("flake8")
-        except Exception:  # noqa: BLE001 - the version is only for a note
+        except Exception:  # noqa: BLE001  # the version is only for a note
             here = "?"
         if here != rules.FLAKE8_VERSION:
             up.notes.append(f"flake8 {here} checked the reward function; DRoA runs {rules.FLAKE8_VERSION}, whose "

@@ -133,10 +133,10 @@ def run(source, seconds):
     module = types.ModuleType("reward_function")
     module.__file__ = "reward_function.py"
     try:
-        exec(compile(source, "reward_function.py", "exec"), module.__dict__)  # noqa: S102 - asked for by the user
+        exec(compile(source, "reward_function.py", "exec"), module.__dict__)  # noqa: S102  # asked for by the user
     except TimedOut:
         return ["Timed Out"], notes
-    except BaseException as exc:  # noqa: BLE001 - any failure of the module is the answer
+    except BaseException as exc:  # noqa: BLE001  # any failure of the module is the answer
         return [_message(exc)], notes
     fn = getattr(module, "reward_function", None)
     if fn is None:
@@ -153,7 +153,7 @@ def run(source, seconds):
         _call(fn, valid, seconds)
     except TimedOut:
         return ["Timed Out"], notes
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:  # noqa: BLE001  # any failure of the call is DRoA's answer
         text = exc.args[0] if isinstance(exc, ImportError) and exc.args else str(exc)
         if isinstance(exc, MemoryError):
             text = "MemoryError: over the memory limit drmodel set"
@@ -174,7 +174,7 @@ def run(source, seconds):
         except TimedOut:
             failures.append("Timed Out")
             continue
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001  # any failure with a sample car is a finding
             failures.append(_message(exc))
             continue
         if template is None:

@@ -1,5 +1,8 @@
 """DeepRacer on AWS's import rules, read the way the real system reads the files, each with DRoA's own words.
 
+Over the size limit: one table of rules, each beside its citation, in the order DRoA applies them; split by
+file, the order (which decides which refusal DRoA reports first) would be spread over several modules.
+
 Sources (written from reading them; no code is copied):
 - D = aws-solutions/deepracer-on-aws @ 61af778f9b1d904a6318b746fc3e5a8ddac525ce: the ImportModel handler
   (source/libs/lambda/src/api/handlers/importModel.ts), ImportHelper.ts, validation.ts, and the reward-function
@@ -262,7 +265,7 @@ def parse_yaml_droa(data: bytes, name: str = "training_params.yaml") -> Any:
     if _LOADER is None:
         _LOADER = _yaml12_loader()
     try:
-        return yaml.load(data.decode("utf-8-sig"), Loader=_LOADER)  # noqa: S506 (a SafeLoader subclass)
+        return yaml.load(data.decode("utf-8-sig"), Loader=_LOADER)  # noqa: S506  # a SafeLoader subclass
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ReadProblem(f"{name} is not YAML DRoA reads ({first})") from None
@@ -404,7 +407,7 @@ def _object_avoidance(params: dict) -> Refusal | None:
         if ordered[-1] > 0.9:
             return Refusal(f"the last obstacle is at {ordered[-1]} of the lap; DRoA needs at most 0.9", REQUEST,
                            "Last obstacle position is invalid.", fix)
-        for a, b in zip(ordered, ordered[1:]):
+        for a, b in zip(ordered, ordered[1:], strict=False):
             if b - a < 0.13:
                 return Refusal(f"obstacles at {a} and {b} of the lap are closer than 0.13", REQUEST,
                                "Obstacle position distances are invalid.", fix)
@@ -534,11 +537,11 @@ def reward_static_findings(source: bytes, *, flake8: Callable[[bytes], list[str]
                               f"it calls {', '.join(sorted(set(forbidden)))}"), lines or [], lines is not None)
     for word in FORBIDDEN_STRINGS:
         if word in text:
-            row = next(i for i, ln in enumerate(text.splitlines(), 1) if word in ln) if word in text else None
+            at = next(i for i, ln in enumerate(text.splitlines(), 1) if word in ln) if word in text else None
             return (RewardFinding(f'Your code snippet contains a restricted string "{word}" that is not allowed. '
                                   "Please remove or replace the string and try again.",
-                                  f'line {row} holds "{word}" (DRoA refuses it anywhere in the file, comments and '
-                                  "words like download or saved included)", row), lines or [], lines is not None)
+                                  f'line {at} holds "{word}" (DRoA refuses it anywhere in the file, comments and '
+                                  "words like download or saved included)", at), lines or [], lines is not None)
     return None, lines or [], lines is not None
 
 
@@ -619,7 +622,7 @@ def parse_validator_metadata(data: bytes) -> tuple[dict[str, Any] | None, str | 
         return None, f"{prefix}model_metadata ValueError: {exc}"
     except _Exit as exc:
         return None, str(exc)
-    except Exception as exc:  # noqa: BLE001 - the validator turns any other error into this message
+    except Exception as exc:  # noqa: BLE001  # the validator turns any other error into this message
         return None, f"{prefix}Model metadata does not exist: {exc}"
 
 
@@ -727,7 +730,8 @@ def model_validator_refusal(paths: Collection[str], read: Callable[[str], bytes]
         have = parts.get(name)
         if have and have != {"index", "meta", "data"}:
             missing = ", ".join(sorted({"index", "meta", "data"} - have))
-            return Refusal(f"checkpoint {name} lacks its {missing} file(s): TensorFlow cannot restore it",
+            return Refusal(f"checkpoint {name} lacks its {missing} file{'s' if ',' in missing else ''}: TensorFlow "
+                           "cannot restore it",
                            MODEL_STAGE, model_validation_message(None), "copy the checkpoint whole")
     return None
 

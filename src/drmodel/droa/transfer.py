@@ -87,7 +87,7 @@ def open_model(name: str, model: str, progress: Any = None) -> ModelLocation:
     folder = Path(tempfile.mkdtemp(prefix="drmodel-droa-"))
     archive = folder / f"virtualmodel-{model}.tar.gz"
     try:
-        with urllib.request.urlopen(url, timeout=300) as resp, open(archive, "wb") as out:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=300) as resp, open(archive, "wb") as out:  # noqa: S310  # DRoA's URL
             shutil.copyfileobj(resp, out, 1 << 20)
     except OSError as exc:
         shutil.rmtree(folder, ignore_errors=True)

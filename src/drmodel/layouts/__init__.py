@@ -11,8 +11,8 @@ from drmodel.stores.base import Store
 from drmodel.stores.cached import ListingCache
 
 # name -> layout; "folder" is another name for the prefix layout
-LAYOUTS: dict[str, type] = {"legacy": LegacyConsoleLayout, "prefix": FolderLayout, "export": ConsoleExportLayout,
-                            "folder": FolderLayout}
+LAYOUTS: dict[str, type[Layout]] = {"legacy": LegacyConsoleLayout, "prefix": FolderLayout,
+                                    "export": ConsoleExportLayout, "folder": FolderLayout}
 
 __all__ = ["LAYOUTS", "Layout", "ModelLocation", "ModelSummary", "TargetRequest", "detect", "get_layout",
            "transfer_notes"]
@@ -21,8 +21,7 @@ __all__ = ["LAYOUTS", "Layout", "ModelLocation", "ModelSummary", "TargetRequest"
 def get_layout(name: str) -> Layout:
     if name not in LAYOUTS:
         raise UsageError(f"unknown layout {name!r}", fix=f"use one of: {', '.join(LAYOUTS)}")
-    layout: Layout = LAYOUTS[name]()
-    return layout
+    return LAYOUTS[name]()
 
 
 def detect(store: Store, path: str, forced: str | None = None, *, default: str | None = None) -> tuple[Layout, str]:

@@ -120,6 +120,9 @@ class TargetRequest:
 
 
 class Layout(Protocol):
+    """Where a model's files live. A layout class subclasses this (for `prepare`'s default) and is registered in
+    layouts.LAYOUTS."""
+
     name: str
     description: str
 
@@ -131,6 +134,11 @@ class Layout(Protocol):
     def open_model(self, store: Store, path: str, *, training_job: str | None = None) -> ModelLocation: ...
 
     def resolve_target(self, store: Store, path: str, request: TargetRequest) -> ModelLocation: ...
+
+    def prepare(self, store: Store) -> None:
+        """Read ahead, in a thread of its own, what opening or resolving a model in `store` will need (the legacy
+        layout's bucket index); a layout that needs nothing keeps this default. Layouts subclass Layout to get it."""
+        return None
 
 
 def transfer_notes(src: ModelLocation, tgt: ModelLocation, files: Collection[str],

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from drmodel.checkpoints import inventory
 from drmodel.errors import NotFoundError, UsageError
-from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest, probe
+from drmodel.layouts.base import Layout, ModelLocation, ModelSummary, TargetRequest, probe
 from drmodel.layouts.legacy import JOB_PREFIX
 from drmodel.layouts.names import choose_job
 from drmodel.model import METADATA, METRICS_DIR, is_model_file
@@ -32,7 +32,7 @@ def sortable(ts: str) -> str:
         return ts
 
 
-class ConsoleExportLayout:
+class ConsoleExportLayout(Layout):
     name = "export"
     description = "console export (<model>/<Wed, 27 Oct 2021 19:42:10 GMT>/model_metadata.json ...)"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from drmodel import paramsfile
 from drmodel.checkpoints import inventory
 from drmodel.errors import InvalidModelError, NotFoundError
-from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest, probe
+from drmodel.layouts.base import Layout, ModelLocation, ModelSummary, TargetRequest, probe
 from drmodel.model import EVAL_COPY, METADATA, REWARD, TRAINING_PARAMS_RE, is_model_file
 from drmodel.stores.base import ObjectInfo, Store
 
@@ -51,7 +51,7 @@ def _drfc_training(files: dict[str, ObjectInfo]) -> bool:
         REWARD in files or any(p.startswith("model/") and p != EVAL_COPY for p in files))
 
 
-class FolderLayout:
+class FolderLayout(Layout):
     name = "prefix"
     description = "prefix or folder (model_metadata.json, reward_function.py, model/ or model-files/): DRfC, import"
 

@@ -19,7 +19,7 @@ from typing import Any
 from drmodel import paramsfile
 from drmodel.checkpoints import inventory
 from drmodel.errors import DrmodelError, InvalidModelError, NotFoundError, UsageError
-from drmodel.layouts.base import ModelLocation, ModelSummary, TargetRequest, map_reads
+from drmodel.layouts.base import Layout, ModelLocation, ModelSummary, TargetRequest, map_reads
 from drmodel.layouts.names import check_name, choose_job, not_found
 from drmodel.model import METADATA, REWARD, TRAINING_PARAMS_RE, is_model_file
 from drmodel.stores.base import ObjectInfo, Store
@@ -52,7 +52,7 @@ def _reward_key(name: str) -> str:
     return f"reward-functions/{name}/reward_function.py"
 
 
-class LegacyConsoleLayout:
+class LegacyConsoleLayout(Layout):
     name = "legacy"
     description = "legacy console bucket (model-metadata/, reward-functions/, DeepRacer-SageMaker-RoboMaker-comm-*)"
 
@@ -76,7 +76,7 @@ class LegacyConsoleLayout:
 
     # -- reading -------------------------------------------------------------------------------------
     def prepare(self, store: Store) -> None:
-        """Read ahead what opening or resolving a model here needs (the bucket's index); see planning.target.find_target."""
+        """Read ahead what opening or resolving a model here needs (the bucket's index); see planning.target."""
         self.index(store)
 
     def read_ahead(self, store: Store) -> None:

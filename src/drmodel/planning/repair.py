@@ -6,6 +6,7 @@ import hashlib
 import json
 
 from drmodel import checkpoints as ckpts
+from drmodel.access import AccessLike
 from drmodel.lock import LOCK_NAME
 from drmodel.model import EVAL_COPY, METADATA
 from drmodel.plan import Action, Lock, Plan, destructive
@@ -13,7 +14,7 @@ from drmodel.planning.transfer import backup_folder
 from drmodel.reading import open_model
 
 
-def plan_repair(address: str, *, profile: str | None = None, layout: str | None = None,
+def plan_repair(address: str, *, profile: AccessLike = None, layout: str | None = None,
                 training_job: str | None = None, from_copy: str | None = None,
                 backup_to: str | None = None) -> Plan:
     """Fix what can be fixed without guessing, as a Plan (shown, backed up, executed like a push)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from drmodel.access import AccessLike
+
 if TYPE_CHECKING:
     from drmodel.droa.transfer import DroaPushOptions
     from drmodel.options import TransferOptions
@@ -16,7 +18,7 @@ class ModelRef:
     """A model by its address, and how to open it."""
 
     address: str  # s3://..., a folder, an archive, droa://...
-    profile: str | None = None  # the credentials that reach it (None: the usual AWS environment)
+    profile: AccessLike = None  # the credentials that reach it (None: the usual AWS environment)
     layout: str | None = None  # force a layout (--layout, --target-layout) instead of detecting it
     training_job: str | None = None  # which training job, where a model has several (--training-job)
 

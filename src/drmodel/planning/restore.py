@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from drmodel.access import AccessLike
 from drmodel.compare import facts, same_content
 from drmodel.errors import NotFoundError
 from drmodel.plan import Action, Lock, Op, Plan, destructive
@@ -14,7 +15,7 @@ from drmodel.stores.base import ObjectInfo
 from drmodel.stores.local import LocalStore
 
 
-def plan_restore(backup: str, *, profile: str | None = None, backup_to: str | None = None) -> Plan:
+def plan_restore(backup: str, *, profile: AccessLike = None, backup_to: str | None = None) -> Plan:
     """Undo a replace: put every saved object back and delete the keys that replace created."""
     from drmodel.execute import BACKUP_FILE
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drmodel import layouts
+from drmodel.access import AccessLike
 from drmodel.address import Address, parse
 from drmodel.errors import UsageError
 from drmodel.layouts import Layout, ModelLocation, TargetRequest
@@ -24,7 +25,7 @@ class TargetPlace:
     kind: str | None  # what detection found: "model", "container"; None for a local folder
 
 
-def find_target(address: str, *, profile: str | None, layout: str | None,
+def find_target(address: str, *, profile: AccessLike, layout: str | None,
                 options: TransferOptions | None) -> TargetPlace:
     """The target's store and layout; what the layout will need to resolve the model (a legacy bucket's index) is
     read too. Needs nothing from the source, so plan_request runs it in a thread while the source is opened."""
@@ -41,9 +42,7 @@ def find_target(address: str, *, profile: str | None, layout: str | None,
     store.exists()  # NoSuchBucket / AccessDenied here, before any planning
     lay, kind = layouts.detect(store, addr.path, layout,
                               default=layouts.default_target_layout(addr.bucket or "", addr.path))
-    prepare = getattr(lay, "prepare", None)
-    if prepare is not None:
-        prepare(store)
+    lay.prepare(store)
     return TargetPlace(addr, store, lay, kind)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from drmodel import checkpoints as ckpts
 from drmodel import layouts
+from drmodel.access import AccessLike
 from drmodel.address import parse
 from drmodel.compare import facts, same_content
 from drmodel.errors import UsageError
@@ -59,8 +60,8 @@ def plan_request(request: TransferRequest) -> Plan:
                         relay=request.relay, backup_to=request.backup_to)
 
 
-def plan_transfer(kind: str, source: str, target: str, *, source_profile: str | None = None,
-                  target_profile: str | None = None, layout: str | None = None, target_layout: str | None = None,
+def plan_transfer(kind: str, source: str, target: str, *, source_profile: AccessLike = None,
+                  target_profile: AccessLike = None, layout: str | None = None, target_layout: str | None = None,
                   training_job: str | None = None, target_training_job: str | None = None, create: bool = False,
                   account_id: str | None = None, name: str | None = None, backup_to: str | None = None,
                   checkpoint: str = "both", force: bool = False, description: str | None = None,

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any, BinaryIO
 
+from drmodel.access import Access
 from drmodel.errors import DrmodelError, InvalidModelError, NotFoundError, VerificationError
 from drmodel.hashing import HashingReader, b64
 from drmodel.options import TransferOptions
@@ -85,10 +86,11 @@ class S3Store(Store):
     # each write is confirmed by the answer to the write itself, since nothing can be read back (_confirm_by_answer)
     write_only = False
 
-    def __init__(self, bucket: str, *, profile: str | None = None, options: TransferOptions | None = None,
+    def __init__(self, bucket: str, *, profile: Access | str | None = None, options: TransferOptions | None = None,
                  client: Any = None) -> None:
         self._bucket = bucket
-        self.profile = profile
+        self.access = Access.of(profile)  # the profile, and the endpoint and region that override its own
+        self.profile = self.access.profile
         self.options = options or TransferOptions.from_env()
         self._client = client
         self._completed: dict[str, Any] = {}  # write-only: CompleteMultipartUpload's answer by key, until confirmed
@@ -107,7 +109,8 @@ class S3Store(Store):
         return str(self.client.meta.endpoint_url)
 
     def spec(self) -> dict[str, Any]:
-        return {"type": "s3", "bucket": self.bucket, "profile": self.profile, "endpoint_url": self.endpoint}
+        return {"type": "s3", "bucket": self.bucket, "profile": self.profile, "endpoint_url": self.endpoint,
+                "access": vars(self.access)}  # as given: --profile, --endpoint-url, --region
 
     def account_id(self) -> str | None:
         """From STS (GetCallerIdentity) with this store's profile, on the S3 endpoint's host unless that is AWS's;
@@ -127,7 +130,7 @@ class S3Store(Store):
 
     @cached_property
     def client(self) -> Any:
-        client = self._client or make_client(self.profile, self.options)
+        client = self._client or make_client(self.access, self.options)
         client.meta.events.register("after-call.s3", self._count_retries)
         return client
 
@@ -250,7 +253,7 @@ class S3Store(Store):
     def open_read(self, key: str, *, etag: str | None = None) -> BinaryIO:
         """The object's bytes; with `etag`, of that version only: a changed object fails (PreconditionFailed)."""
         pin = f'"{etag.strip(chr(34))}"' if etag else None
-        return ResumableBody(self, key, if_match=pin)  # type: ignore[return-value]
+        return ResumableBody(self, key, if_match=pin)  # type: ignore[return-value]  # read, readinto, close only
 
     def write_stream(self, key: str, stream: BinaryIO, size: int, *, progress: ProgressFn | None = None,
                      metadata: Mapping[str, str] | None = None) -> WriteResult:

@@ -6,15 +6,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 from drmodel import cancel
 from drmodel.errors import VerificationError
 from drmodel.hashing import HashingReader, full_sha256_hex
 from drmodel.stores.base import ProgressFn
 
-if TYPE_CHECKING:
-    from drmodel.stores.s3 import S3Store
+
+class Bucket(Protocol):
+    """What a ResumableBody needs of its store (stores.s3.S3Store), so that this module does not import that one."""
+
+    retries: int
+
+    def call(self, op: str, key: str = "", **kwargs: Any) -> Any: ...
+
+    def describe(self, key: str) -> str: ...
 
 READ_CHUNK = 1024 * 1024  # bytes asked of a GET body at a time (urllib3 copies each read through a buffer this big)
 SHA256_METADATA = "drmodel-sha256"  # user metadata of the objects drmodel writes in one PUT: their hex sha256
@@ -85,7 +92,8 @@ class ViewBody(_Body):
         self._view = view
 
     def read(self, n: int | None = -1) -> memoryview | bytes:
-        cancel.check()
+        if self._pos < self._size:
+            cancel.check()  # never after the last byte: a body sent whole may have landed
         start = self._pos
         self._pos = min(self._size, start + READ_CHUNK)
         return self._view[start:self._pos] if start < self._size else b""
@@ -151,11 +159,12 @@ class FileBody(_Body):
         self.buffer = memoryview(bytearray(self.CHUNK))
 
     def read(self, n: int | None = -1) -> memoryview | bytes:
-        cancel.check()
         want = min(self.CHUNK, self._size - self._pos)
+        if want > 0:
+            cancel.check()  # never after the last byte: a body sent whole may have landed
         if want <= 0:
             return b""
-        got = self._f.readinto(self.buffer[:want])  # type: ignore[attr-defined]
+        got = self._f.readinto(self.buffer[:want])  # type: ignore[attr-defined]  # files have readinto
         if not got:
             raise VerificationError(f"{getattr(self._f, 'name', 'a file')} ended at byte {self._pos} of {self._size} "
                                     "while it was uploaded", fix="the source changed during the copy; run it again")
@@ -229,7 +238,7 @@ class ResumableBody:
 
     MAX_RESUMES = 5
 
-    def __init__(self, store: S3Store, key: str, *, if_match: str | None = None) -> None:
+    def __init__(self, store: Bucket, key: str, *, if_match: str | None = None) -> None:
         self.store, self.key = store, key
         self.pos = 0
         self.resumes = 0

@@ -10,7 +10,10 @@ from functools import lru_cache
 from typing import Any
 
 from drmodel import cancel
+from drmodel.access import Access
+from drmodel.errors import UsageError
 from drmodel.options import TransferOptions
+from drmodel.stores.s3errors import unknown_profile
 
 
 def close_connection_on_empty_put(request: Any, **kwargs: Any) -> None:
@@ -49,16 +52,27 @@ def new_session(profile: str | None) -> Any:
     return session
 
 
-def make_client(profile: str | None, options: TransferOptions) -> Any:
-    """A client from a profile (keys, region, role_arn, endpoint_url) or from the usual AWS environment."""
+def make_client(profile: Access | str | None, options: TransferOptions) -> Any:
+    """A client from a profile (keys, region, role_arn, endpoint_url) or from the usual AWS environment; an Access's
+    endpoint_url and region override the profile's."""
     from botocore.config import Config
+    from botocore.exceptions import ProfileNotFound
 
-    session = new_session(profile)
-    config = Config(signature_version="s3v4", max_pool_connections=options.max_pool_connections,
-                    retries={"max_attempts": 5, "mode": "standard"}, s3={"payload_signing_enabled": False},
-                    request_checksum_calculation="when_required")
-    client = session.create_client("s3", config=config,
-                                   region_name=session.get_config_variable("region") or "us-east-1")
+    access = Access.of(profile)
+    try:
+        session = new_session(access.profile)
+        config = Config(signature_version="s3v4", max_pool_connections=options.max_pool_connections,
+                        retries={"max_attempts": 5, "mode": "standard"}, s3={"payload_signing_enabled": False},
+                        request_checksum_calculation="when_required")
+        region = access.region or session.get_config_variable("region") or "us-east-1"
+        client = session.create_client("s3", config=config, region_name=region, endpoint_url=access.endpoint_url)
+    except ProfileNotFound as exc:
+        raise unknown_profile(exc.kwargs.get("profile") or access.profile or "") from None
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        if access.endpoint_url and access.endpoint_url in str(exc):
+            raise UsageError(f"the S3 endpoint {access.endpoint_url!r} is not a URL",
+                             fix="give http(s)://HOST[:PORT], e.g. http://127.0.0.1:9000") from None
+        raise
     client.meta.events.register("before-send.s3.PutObject", close_connection_on_empty_put)
     client.meta.events.register("before-call.s3", expect_continue_for_big_bodies_only)
     client.meta.events.register_first("needs-retry.s3", no_retry_once_cancelled)

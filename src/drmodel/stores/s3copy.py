@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from drmodel import cancel
 from drmodel.errors import VerificationError
 from drmodel.hashing import full_sha256_hex
+from drmodel.options import TransferOptions
 from drmodel.stores.base import PROOF_COPY_CHECKSUMS, PROOF_COPY_ETAG, ObjectInfo, ProgressFn, WriteResult
 from drmodel.stores.s3bodies import checksums_in, checksums_match
 
-if TYPE_CHECKING:
-    from drmodel.stores.s3 import S3Store
+
+class Bucket(Protocol):
+    """What a server-side copy needs of each side (stores.s3.Bucket), so that this module does not import that one."""
+
+    options: TransferOptions
+
+    @property
+    def bucket(self) -> str: ...
+
+    def call(self, op: str, key: str = "", **kwargs: Any) -> Any: ...
+
+    def describe(self, key: str) -> str: ...
+
+    def head(self, key: str, *, checksums: bool = False) -> ObjectInfo | None: ...
+
+    def abort_quietly(self, key: str, upload_id: str) -> None: ...
 
 
 def _same_or_incomparable(a: str | None, b: str | None) -> bool:
@@ -30,7 +45,7 @@ def same_service(a: str | None, b: str | None) -> bool:
     return host(a) == host(b) or (host(a).endswith(".amazonaws.com") and host(b).endswith(".amazonaws.com"))
 
 
-def server_side_copy(target: S3Store, source: S3Store, source_key: str, key: str, size: int, *,
+def server_side_copy(target: Bucket, source: Bucket, source_key: str, key: str, size: int, *,
                      source_etag: str | None, progress: ProgressFn | None,
                      metadata: Mapping[str, str] | None) -> WriteResult:
     """Copy with the target's credentials: CopyObject, or UploadPartCopy above `copy_part_threshold` (CopyObject's
@@ -59,7 +74,7 @@ def server_side_copy(target: S3Store, source: S3Store, source_key: str, key: str
     return _confirm_copy(target, source, source_key, key, size)
 
 
-def _confirm_copy(target: S3Store, source: S3Store, source_key: str, key: str, size: int) -> WriteResult:
+def _confirm_copy(target: Bucket, source: Bucket, source_key: str, key: str, size: int) -> WriteResult:
     """Look both objects up: the copy's size, and every checksum both have, must agree."""
     info = target.head(key, checksums=True)
     if info is None or info.size != size:
@@ -77,7 +92,7 @@ def _confirm_copy(target: S3Store, source: S3Store, source_key: str, key: str, s
     return WriteResult(info, full_sha256_hex(info.checksum_sha256), confirmed=True, proof=PROOF_COPY_CHECKSUMS)
 
 
-def _copy_multipart(target: S3Store, copy_source: dict[str, str], key: str, size: int, pin: dict[str, str],
+def _copy_multipart(target: Bucket, copy_source: dict[str, str], key: str, size: int, pin: dict[str, str],
                     meta: dict[str, Any], progress: ProgressFn | None) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

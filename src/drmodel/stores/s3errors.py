@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from drmodel.errors import (AccessDeniedError, DrmodelError, NotFoundError, TransferError, UsageError,
-                            VerificationError)
+from drmodel.errors import AccessDeniedError, DrmodelError, NotFoundError, TransferError, UsageError, VerificationError
 
 PERMISSION = {
     "list_objects_v2": "s3:ListBucket", "head_object": "s3:GetObject", "get_object": "s3:GetObject",
@@ -22,6 +21,32 @@ BAD_KEYS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "Expi
             "InvalidClientTokenId", "AuthorizationHeaderMalformed"}
 
 
+def unknown_profile(profile: str) -> UsageError:
+    """A profile that no config file holds, in one line: the profiles that exist (closest first) and the files read
+    (AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/config and ~/.aws/credentials)."""
+    import difflib
+    import os
+
+    import botocore.session
+    from botocore.exceptions import BotoCoreError
+
+    session = botocore.session.Session()
+    files = [os.path.expanduser(str(session.get_config_variable(name) or ""))
+             for name in ("config_file", "credentials_file")]
+    try:
+        known = list(session.available_profiles)
+    except BotoCoreError:  # a file that does not parse: its own error names it when the profile is fixed
+        known = []
+    closest = difflib.get_close_matches(profile, known, n=max(1, len(known)), cutoff=0.0)
+    shown = ", ".join(closest[:8]) + (f" (and {len(closest) - 8} more)" if len(closest) > 8 else "")
+    read = ", ".join(f if os.path.isfile(f) else f"{f} (missing)" for f in files)
+    found = f"the profiles that do, closest first: {shown}" if closest else "no profile exists"
+    source = " (from $AWS_PROFILE)" if os.environ.get("AWS_PROFILE") == profile else ""
+    add = f"add [profile {profile}] to {files[0]} (aws configure --profile {profile})"
+    return UsageError(f"profile {profile!r}{source} does not exist; {found}; read {read}",
+                      fix=f"pass one of those to --profile, or {add}" if closest else add)
+
+
 def translate(exc: Any, op: str, where: str, who: str) -> DrmodelError:
     """Map a botocore exception (or a DeleteObjects error entry) to a drmodel error, one line each."""
     if isinstance(exc, DrmodelError):
@@ -35,7 +60,7 @@ def translate(exc: Any, op: str, where: str, who: str) -> DrmodelError:
             return AccessDeniedError(f"no AWS credentials found for {where}",
                                      fix="pass --profile NAME or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         if isinstance(exc, bx.ProfileNotFound):
-            return UsageError(str(exc), fix="check the profile name in ~/.aws/config (aws configure list-profiles)")
+            return unknown_profile(str(exc.kwargs.get("profile", "")))
         if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectTimeoutError)):
             return TransferError(f"cannot reach the S3 endpoint for {where} ({exc})",
                                  fix="check the network and the profile's endpoint_url, then rerun to resume")

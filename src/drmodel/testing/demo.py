@@ -16,9 +16,12 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, TextIO
+from typing import TextIO
+
+from drmodel.units import plural
 
 Cli = Callable[..., int]  # drmodel.cli.main.main: (argv, out=, err=) -> exit code
 
@@ -82,7 +85,8 @@ def run_demo(cli: Cli, out: TextIO, err: TextIO, *, scale: float = 0.1, workdir:
         steps: list[tuple[str, list[str], int]] = [
             ("The racer's models", ["ls", f"s3://{SOURCE_BUCKET}", "--profile", "racer"], 0),
             ("The model to copy", ["show", src, "--profile", "racer"], 0),
-            ("Account A's keys cannot touch account B's bucket", ["ls", f"s3://{TARGET_BUCKET}", "--profile", "racer"], 4),
+            ("Account A's keys cannot touch account B's bucket",
+             ["ls", f"s3://{TARGET_BUCKET}", "--profile", "racer"], 4),
             ("The plan, without changing anything", ["copy", src, dst, "--source-profile", "racer",
                                                      "--target-profile", "friend", "--dry-run"], 0),
             ("The copy of every checkpoint: back up the placeholder, stream A -> B, verify, delete stale checkpoints",
@@ -107,7 +111,7 @@ def run_demo(cli: Cli, out: TextIO, err: TextIO, *, scale: float = 0.1, workdir:
                     failures += 1
                     out.write(f"!! exit code {code}, expected {expected}\n")
                 out.write("\n")
-    out.write("Server stopped. " + ("Demo OK.\n" if not failures else f"{failures} step(s) FAILED.\n"))
+    out.write("Server stopped. " + ("Demo OK.\n" if not failures else f"{plural(failures, 'step')} FAILED.\n"))
     if not workdir:
         shutil.rmtree(root, ignore_errors=True)
     return 0 if not failures else 1
@@ -165,7 +169,7 @@ def run_droa_demo(cli: Cli, out: TextIO, *, scale: float = 0.1, workdir: str | N
         from drmodel.droa.transfer import forget_clients
 
         forget_clients()
-    out.write("Stand-ins stopped. " + ("Demo OK.\n" if not failures else f"{failures} step(s) FAILED.\n"))
+    out.write("Stand-ins stopped. " + ("Demo OK.\n" if not failures else f"{plural(failures, 'step')} FAILED.\n"))
     if not workdir:
         shutil.rmtree(root, ignore_errors=True)
     return 0 if not failures else 1

@@ -1,5 +1,9 @@
 """A local stand-in for one "DeepRacer on AWS" (DRoA) deployment, for the tests and `drmodel demo --droa`.
 
+Over the size limit: test code that plays a whole deployment (web config, Cognito, the API, the import and export
+workflows, the S3 permissions proxy) around one shared state; `_make_proxy_handler` and `_authenticate` follow
+the real request flow step by step. To be split into a package when it next grows.
+
 It follows the real DRoA, aws-solutions/deepracer-on-aws @ 61af778f ("D:" below), and the model validator DRoA's
 import runs, aws-deepracer-community/deepracer-simapp @ 01f5f015. What it runs, all on 127.0.0.1:
 - its own moto server: a Cognito user pool with an app client (USER_PASSWORD_AUTH) and the given users, an
@@ -80,7 +84,7 @@ import uuid
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -88,8 +92,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 __all__ = ["DroaStandIn", "TRACK_IDS", "ALLOWED_REWARD_IMPORTS", "MODEL_NAME_RE", "DESCRIPTION_RE", "new_id"]
 
-from drmodel.droa import rules  # noqa: E402  (DRoA's rules and words, shared with drmodel's pre-flight)
-from drmodel.droa.tracks import TRACK_IDS  # noqa: E402
+from drmodel.droa import rules  # noqa: E402  # after __all__; DRoA's rules and words, shared with the pre-flight
+from drmodel.droa.tracks import TRACK_IDS  # noqa: E402  # after __all__, with the import above
 
 ALLOWED_REWARD_IMPORTS: frozenset[str] = frozenset(rules.ALLOWED_IMPORTS)
 MODEL_NAME_RE = re.compile(r"^[a-zA-Z0-9-]+\Z")
@@ -130,7 +134,7 @@ def new_id() -> str:
 
 def _iso(t: float) -> str:
     """Date.toISOString() as Smithy serialises it: milliseconds only when they are not zero."""
-    text = datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    text = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return text.replace(".000Z", "Z")
 
 
@@ -421,7 +425,7 @@ class DroaStandIn:
         for client in self._clients:
             try:
                 client.close()
-            except Exception:  # noqa: BLE001 - best effort
+            except Exception:  # noqa: BLE001  # best effort
                 pass
         self._clients = []
         if self._moto is not None:
@@ -512,6 +516,7 @@ class DroaStandIn:
 
     # ------------------------------------------------------------------ SigV4
     def _authenticate(self, method: str, raw_path: str, headers: Message, body: bytes) -> None:
+        # Over the size limit: the request flow of the real service, step by step (see the module docstring)
         """Raise _ApiError(403) unless the request is signed with the identity pool's credentials."""
         auth = headers.get("Authorization")
         if not auth:
@@ -529,7 +534,7 @@ class DroaStandIn:
                             "IncompleteSignatureException")
         amz_date = headers.get("X-Amz-Date") or ""
         try:
-            signed_at = datetime.strptime(amz_date, SIGV4_FORMAT).replace(tzinfo=timezone.utc)
+            signed_at = datetime.strptime(amz_date, SIGV4_FORMAT).replace(tzinfo=UTC)
         except ValueError:
             raise _ApiError(403, {"message": "Authorization header requires existence of either a 'X-Amz-Date' or a "
                                              "'Date' header."}, "IncompleteSignatureException") from None
@@ -551,7 +556,7 @@ class DroaStandIn:
             raise invalid("Credential should be scoped to correct service: 'execute-api'.")
         if terminator != "aws4_request":
             raise invalid(f"Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'.")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if abs(now - signed_at) > SIGNATURE_WINDOW:
             raise invalid(f"Signature expired: {amz_date} is now earlier than "
                           f"{(now - SIGNATURE_WINDOW).strftime(SIGV4_FORMAT)}")
@@ -797,7 +802,7 @@ class DroaStandIn:
             json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise rules.ReadProblem(f"{found} is not JSON") from None
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"  # Date.toISOString()
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"  # Date.toISOString()
         self._s3.copy_object(Bucket=self._model_bucket, CopySource={"Bucket": bucket, "Key": found},
                              Key=f"{model.profile_id}/models/{model.model_id}/metrics/training/{stamp}-"
                                  f"{model.job_name}.json")
@@ -815,7 +820,7 @@ class DroaStandIn:
             self._workflow(model, bucket, location)
         except _ImportFailed as exc:
             self._set_status(model, "ERROR", str(exc))
-        except Exception:  # noqa: BLE001 - an unexpected failure ends in ERROR, as DRoA's completion step does
+        except Exception:  # noqa: BLE001  # an unexpected failure ends in ERROR, as DRoA's completion step does
             _log.exception("stand-in import failed")
             self._set_status(model, "ERROR", MSG_UNEXPECTED.format(uuid.uuid4()))
         else:
@@ -1063,7 +1068,7 @@ def _make_handler(standin: DroaStandIn) -> type[http.server.BaseHTTPRequestHandl
         server_version = "DroaStandIn/1.0"
         protocol_version = "HTTP/1.0"  # one request per connection: no handler thread outlives stop()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  # http.server's parameter name
             pass
 
         def _send(self, status: int, body: bytes, content_type: str | None, extra: Mapping[str, str] = {}) -> None:
@@ -1097,7 +1102,7 @@ def _make_handler(standin: DroaStandIn) -> type[http.server.BaseHTTPRequestHandl
                 except _ApiError as exc:
                     extra = {"x-amzn-errortype": exc.error_type} if exc.error_type else {}
                     self._json_body(exc.status, exc.doc, {**request_id, **extra})
-                except Exception:  # noqa: BLE001 - a crashed Lambda: API Gateway's 502
+                except Exception:  # noqa: BLE001  # a crashed Lambda: API Gateway's 502
                     _log.exception("stand-in API error")
                     self._json_body(502, {"message": "Internal server error"}, request_id)
                 else:
@@ -1165,11 +1170,12 @@ def _s3_error(code: str, message: str) -> bytes:
 
 
 def _make_proxy_handler(standin: DroaStandIn) -> type[http.server.BaseHTTPRequestHandler]:
+    # Over the size limit: the request flow of the real service, step by step (see the module docstring)
     class Proxy(http.server.BaseHTTPRequestHandler):
         server_version = "AmazonS3"
         protocol_version = "HTTP/1.1"  # for Expect: 100-continue; every answer closes the connection
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  # http.server's parameter name
             pass
 
         def _body(self) -> bytes:
@@ -1238,6 +1244,7 @@ def _make_proxy_handler(standin: DroaStandIn) -> type[http.server.BaseHTTPReques
             """S3 checks an x-amz-checksum-* of a PUT or a part against the bytes, and echoes it."""
             if operation not in ("PutObject", "UploadPart"):
                 return None, []
+            trailers: dict[str, str]
             payload, trailers = body, {}
             encoding = (self.headers.get("Content-Encoding") or "") + (self.headers.get("x-amz-content-sha256") or "")
             if "aws-chunked" in encoding or "STREAMING" in encoding:
@@ -1285,7 +1292,7 @@ def _make_proxy_handler(standin: DroaStandIn) -> type[http.server.BaseHTTPReques
 
         def _forward(self, body: bytes) -> tuple[int, bytes, list[tuple[str, str]]]:
             target = urlsplit(standin._need(standin._moto_endpoint))
-            connection = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
+            connection = http.client.HTTPConnection(target.netloc, timeout=120)
             try:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
                 headers["Host"] = target.netloc

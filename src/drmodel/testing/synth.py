@@ -11,6 +11,7 @@ import json
 import random
 import uuid as uuidlib
 from collections.abc import Sequence
+from typing import Any
 
 # (iteration, step) of the checkpoints kept by a real training job, newest four plus best.
 DEFAULT_CHECKPOINTS: tuple[tuple[int, int], ...] = ((140, 123889), (143, 131502), (144, 134240), (145, 136982))
@@ -55,7 +56,7 @@ def legacy_prefix(account: str, timestamp: str, job_uuid: str | None = None) -> 
 
 def model_metadata(action_space: str = "discrete", version: str = "4") -> bytes:
     if action_space == "discrete":
-        meta = {"action_space": DISCRETE_ACTIONS, "action_space_type": "discrete"}
+        meta: dict[str, Any] = {"action_space": DISCRETE_ACTIONS, "action_space_type": "discrete"}
     else:
         meta = {"action_space": {"steering_angle": {"low": -25.0, "high": 25.0}, "speed": {"low": 1.1, "high": 3.8}},
                 "action_space_type": "continuous"}
@@ -136,7 +137,7 @@ def legacy_keys(name: str, prefix: str, files: dict[str, bytes]) -> dict[str, by
     return out
 
 
-def put_all(client, bucket: str, objects: dict[str, bytes]) -> None:  # type: ignore[no-untyped-def]
+def put_all(client, bucket: str, objects: dict[str, bytes]) -> None:
     for key, data in objects.items():
         client.put_object(Bucket=bucket, Key=key, Body=data)
 

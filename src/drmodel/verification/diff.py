@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from drmodel import simapp
+from drmodel.access import AccessLike
 from drmodel.layouts import ModelLocation
 from drmodel.model import EVAL_COPY, METADATA
 from drmodel.reading import open_model
@@ -28,7 +29,7 @@ class DiffReport:
         return not self.reasons
 
 
-def diff(a: str, b: str, *, a_profile: str | None = None, b_profile: str | None = None, layout: str | None = None,
+def diff(a: str, b: str, *, a_profile: AccessLike = None, b_profile: AccessLike = None, layout: str | None = None,
          b_layout: str | None = None, training_job: str | None = None, b_training_job: str | None = None,
          eval_checkpoint: str = "best") -> DiffReport:
     """verify, plus the verdict that matters: will the same weights race, and if not, why not."""

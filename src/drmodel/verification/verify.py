@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drmodel import paramsfile
+from drmodel.access import AccessLike
 from drmodel.compare import BY_READ, BY_SHA256, facts, prove, sha256_of
 from drmodel.layouts import ModelLocation
 from drmodel.model import TRAINING_PARAMS_RE
@@ -43,7 +44,7 @@ def _params_without_locations(data: bytes, where: str) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in LOCATION_KEYS}
 
 
-def verify(a: str, b: str, *, a_profile: str | None = None, b_profile: str | None = None,
+def verify(a: str, b: str, *, a_profile: AccessLike = None, b_profile: AccessLike = None,
            layout: str | None = None, b_layout: str | None = None, training_job: str | None = None,
            b_training_job: str | None = None, hash_all: bool = False) -> VerifyReport:
     """Compare two models file by file: from stored checksums where they prove it, else by reading. Each row names

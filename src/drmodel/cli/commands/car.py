@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from drmodel.cli.options import JSON_HELP, model_options
+from drmodel.cli.options import JSON_HELP, access_of, model_options
 from drmodel.cli.streams import IO
 from drmodel.errors import ExitCode
 
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel import api
     from drmodel.cli.render import dump_json, human
 
-    pkg = api.car(args.model, args.out, profile=args.profile, layout=args.layout, training_job=args.training_job,
+    pkg = api.car(args.model, args.out, profile=access_of(args), layout=args.layout, training_job=args.training_job,
                   checkpoint=args.checkpoint, overwrite=args.force)
     if args.json:
         dump_json(vars(pkg), io.out)

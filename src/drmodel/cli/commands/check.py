@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from drmodel.cli.options import JSON_HELP, eval_checkpoint_option, model_options
+from drmodel.cli.options import JSON_HELP, access_of, eval_checkpoint_option, model_options
 from drmodel.cli.streams import IO
 from drmodel.errors import ExitCode
 
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel import api
     from drmodel.cli.render import check_json, dump_json, render_check
 
-    report = api.check(args.model, profile=args.profile, layout=args.layout, training_job=args.training_job,
+    report = api.check(args.model, profile=access_of(args), layout=args.layout, training_job=args.training_job,
                        eval_checkpoint=args.eval_checkpoint)
     if args.json:
         dump_json(check_json(report), io.out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from drmodel.cli.options import checkpoint_options, layout_help, write_options
+from drmodel.cli.options import access_of, checkpoint_options, layout_help, two_sided_access_options, write_options
 from drmodel.cli.streams import IO
 from drmodel.cli.transfer import plan_transfer, run_plan
 from drmodel.errors import ExitCode
@@ -18,8 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="the model to copy (any address `drmodel show` takes)")
     p.add_argument("target", help="where it goes: s3://BUCKET/NAME, s3://BUCKET/PREFIX/, a folder, "
                    "NAME.tar.gz or droa://DEPLOYMENT/NAME")
-    p.add_argument("--source-profile", help="credentials for the source")
-    p.add_argument("--target-profile", help="credentials for the target")
+    two_sided_access_options(p)
     p.add_argument("--layout", help=layout_help("the source's"))
     p.add_argument("--training-job", metavar="JOB", help="choose among several training jobs of the source model")
     p.add_argument("--relay", action="store_true", help="stream the bytes through this machine even when the "
@@ -29,6 +28,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, io: IO) -> ExitCode:
-    plan = plan_transfer("copy", args.source, args.target, args, source_profile=args.source_profile,
-                         target_profile=args.target_profile)
+    plan = plan_transfer("copy", args.source, args.target, args, source_profile=access_of(args, "source"),
+                         target_profile=access_of(args, "target"))
     return run_plan(plan, args, io)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from drmodel.cli.options import JSON_HELP, eval_checkpoint_option, pair_options
+from drmodel.cli.options import JSON_HELP, eval_checkpoint_option, pair_of, pair_options
 from drmodel.cli.streams import IO
 from drmodel.errors import ExitCode
 
@@ -24,9 +24,7 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel import api
     from drmodel.cli.render import check_json, dump_json
 
-    d = api.diff(args.a, args.b, a_profile=args.source_profile, b_profile=args.target_profile,
-                 layout=args.layout, b_layout=args.target_layout, training_job=args.training_job,
-                 b_training_job=args.target_training_job, eval_checkpoint=args.eval_checkpoint)
+    d = api.diff(args.a, args.b, **pair_of(args), eval_checkpoint=args.eval_checkpoint)
     verdict = "the same weights will race" if d.same_weights else "different weights will race: " + "; ".join(
         d.reasons)
     if args.json:
@@ -40,12 +38,14 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
 
 def _render(d: Any, verdict: str, io: IO) -> None:
     from drmodel.cli.render import human, table
+    from drmodel.units import plural
 
     rows = [f for f in d.files.files if not f.status.startswith("same")]
     if rows:
         table([["STATUS", "FILE", "SIZE A", "SIZE B"]] +
               [[f.status, f.path, human(f.size_a), human(f.size_b)] for f in rows], io.out)
-    io.out.write(f"Files: {'identical' if not rows else f'{len(rows)} of {len(d.files.files)} differ'}.\n")
+    differ = f"{len(rows)} of {plural(len(d.files.files), 'file')} differ{'s' if len(rows) == 1 else ''}"
+    io.out.write(f"Files: {differ if rows else 'identical'}.\n")
     for side, rep in (("A", d.a), ("B", d.b)):
         e = rep.evaluation
         io.out.write(f"{side} evaluation loads: {e.name if e else '-'} ({e.kind if e else '-'}), sha256 "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from drmodel.cli.options import JSON_HELP
 from drmodel.cli.streams import IO
 from drmodel.errors import ExitCode
 
@@ -14,13 +15,21 @@ EXAMPLE = "DRMODEL_DROA_PASSWORD_MINE=... drmodel droa login mine"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("login",), help="login: sign in and list the deployment's models")
     p.add_argument("deployment", help="a [droa.NAME] section of drmodel's config file")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
 def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel.droa.transfer import client_for
+    from drmodel.units import plural
 
     client = client_for(args.deployment)
     models = client.list_models()
+    if args.json:
+        from drmodel.cli.render import dump_json
+
+        dump_json({"deployment": args.deployment, "site": client.dep.site, "username": client.dep.username,
+                   "region": client.region, "models": len(models)}, io.out)
+        return ExitCode.OK
     io.out.write(f"Logged in to DRoA deployment {args.deployment} ({client.dep.site}) as {client.dep.username}: "
-                 f"{len(models)} models, region {client.region}.\n")
+                 f"{plural(len(models), 'model')}, region {client.region}.\n")
     return ExitCode.OK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from drmodel.cli.options import checkpoint_options, model_options, write_options
+from drmodel.cli.options import access_of, checkpoint_options, model_options, write_options
 from drmodel.cli.streams import IO
 from drmodel.cli.transfer import plan_transfer, run_plan
 from drmodel.errors import ExitCode
@@ -21,5 +21,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, io: IO) -> ExitCode:
-    plan = plan_transfer("pull", args.model, args.dir, args, source_profile=args.profile, target_profile=None)
+    plan = plan_transfer("pull", args.model, args.dir, args, source_profile=access_of(args),
+                         target_profile=None)
     return run_plan(plan, args, io)

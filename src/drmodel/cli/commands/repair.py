@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from drmodel.cli.options import model_options, write_options
+from drmodel.cli.options import access_of, model_options, write_options
 from drmodel.cli.streams import IO
 from drmodel.cli.transfer import run_plan
 from drmodel.errors import ExitCode
@@ -23,6 +23,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel import api
 
-    plan = api.plan_repair(args.model, profile=args.profile, layout=args.layout, training_job=args.training_job,
+    plan = api.plan_repair(args.model, profile=access_of(args), layout=args.layout, training_job=args.training_job,
                            from_copy=args.from_copy, backup_to=args.backup_to)
     return run_plan(plan, args, io)

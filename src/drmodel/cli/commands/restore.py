@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from drmodel.cli.options import write_options
+from drmodel.cli.options import access_of, access_options, write_options
 from drmodel.cli.streams import IO
 from drmodel.cli.transfer import run_plan
 from drmodel.errors import ExitCode
@@ -15,12 +15,13 @@ EXAMPLE = "drmodel restore drmodel-backups/aws-deepracer-9a8b..._Apex-Hunter-202
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("backup", help="the backup folder a copy, push or repair named (with drmodel-backup.json)")
-    p.add_argument("--profile", help="credentials for the target (default: the profile used by the replace)")
+    access_options(p, profile_help="the AWS profile for the target (default: the profile the replace used; so for "
+                   "--endpoint-url and --region)")
     write_options(p, target=False)
 
 
 def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel import api
 
-    plan = api.plan_restore(args.backup, profile=args.profile, backup_to=args.backup_to)
+    plan = api.plan_restore(args.backup, profile=access_of(args), backup_to=args.backup_to)
     return run_plan(plan, args, io)

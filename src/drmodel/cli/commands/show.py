@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from drmodel.cli.options import JSON_HELP, model_options
+from drmodel.cli.options import JSON_HELP, access_of, model_options
 from drmodel.cli.streams import IO
 from drmodel.errors import ExitCode
 
@@ -20,8 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel import api
     from drmodel.cli.render import dump_json, human, table
+    from drmodel.units import plural
 
-    info = api.show(args.model, profile=args.profile, layout=args.layout, training_job=args.training_job)
+    info = api.show(args.model, profile=access_of(args), layout=args.layout, training_job=args.training_job)
     if args.json:
         dump_json(info, io.out)
         return ExitCode.OK
@@ -36,6 +37,6 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
               f"{', '.join(map(str, ck['iterations'])) or '-'}\n")
     if info["evaluation_metadata_copy"]:
         out.write(f"  model/model_metadata.json: {info['evaluation_metadata_copy']}\n")
-    out.write(f"  {len(info['files'])} files, {human(info['size'])}:\n")
+    out.write(f"  {plural(len(info['files']), 'file')}, {human(info['size'])}:\n")
     table([[human(f["size"]).rjust(10), f["path"], f["role"]] for f in info["files"]], out)
     return ExitCode.OK

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from drmodel.cli.options import JSON_HELP, pair_options
+from drmodel.cli.options import JSON_HELP, pair_of, pair_options
 from drmodel.cli.streams import IO
 from drmodel.errors import ExitCode
 
@@ -23,10 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel import api
     from drmodel.cli.render import dump_json, human, table
+    from drmodel.units import by_count, plural
 
-    report = api.verify(args.a, args.b, a_profile=args.source_profile, b_profile=args.target_profile,
-                        layout=args.layout, b_layout=args.target_layout, training_job=args.training_job,
-                        b_training_job=args.target_training_job, hash_all=args.hash)
+    report = api.verify(args.a, args.b, **pair_of(args), hash_all=args.hash)
     if args.json:
         dump_json({"a": report.a, "b": report.b, "identical": report.identical,
                    "files": [vars(f) for f in report.files]}, io.out)
@@ -36,11 +35,10 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
             for f in report.files], io.out)
         diffs = [f for f in report.files if not f.status.startswith("same")]
         if diffs:
-            io.out.write(f"DIFFERENT: {len(diffs)} of {len(report.files)} files differ or are missing.\n")
+            io.out.write(f"DIFFERENT: {len(diffs)} of {plural(len(report.files), 'file')} "
+                         f"{'differs or is' if len(diffs) == 1 else 'differ or are'} missing.\n")
         else:
-            counts: dict[str, int] = {}
-            for f in report.files:
-                counts[f.proof] = counts.get(f.proof, 0) + 1
-            proofs = ", ".join(f"{n} by {proof}" for proof, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-            io.out.write(f"IDENTICAL: all {len(report.files)} files proven the same ({proofs}).\n")
+            proofs = by_count(f.proof for f in report.files)
+            every = "all " if len(report.files) > 1 else ""
+            io.out.write(f"IDENTICAL: {every}{plural(len(report.files), 'file')} proven the same ({proofs}).\n")
     return ExitCode.OK if report.identical else ExitCode.DIFFERENT
