@@ -16,7 +16,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors", "units", "cancel", "progress", "redact", "options", "address", "access", "model", "paramsfile", "simapp",
      "hashing", "archive"),                                      # 0: plain values and rules, no I/O of their own
     ("stores",),                                                 # 1: bytes only
-    ("layouts", "checkpoints", "plan", "lock", "compare"),       # 2: where a model's files live; the plan's shape
+    ("layouts", "checkpoints", "plan", "lock", "compare", "grant"),  # 2: where a model's files live; the plan's shape
     ("checks", "car", "execute"),                                # 3: judging a model; running a plan
     ("droa",),                                                   # 4: DeepRacer on AWS (client, pre-flight, import)
     ("api",),                                                    # 5: the library facade
