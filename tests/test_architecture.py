@@ -16,7 +16,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors", "units", "cancel", "progress", "redact", "options", "address", "access", "model", "paramsfile", "simapp",
      "hashing", "archive"),                                      # 0: plain values and rules, no I/O of their own
     ("stores",),                                                 # 1: bytes only
-    ("layouts", "checkpoints", "plan", "lock", "compare"),       # 2: where a model's files live; the plan's shape
+    ("layouts", "checkpoints", "plan", "lock", "compare", "grant"),  # 2: where a model's files live; the plan's
+    #                                                                 shape; the expiring read grant
     ("checks", "car", "droa"),                                   # 3: judging a model; DeepRacer on AWS (client,
     #                                                                 pre-flight, the import a plan may end with)
     ("execute",),                                                # 4: running a plan, its DRoA import included

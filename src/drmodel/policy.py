@@ -7,6 +7,7 @@ the resources.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from drmodel.access import Access, AccessLike
@@ -44,9 +45,45 @@ def _side(address: str, profile: AccessLike, layout: str | None) -> tuple[str, s
     return addr.bucket, addr.path, chosen, prefix
 
 
+def grant_read_policies(source_bucket: str, source_keys: list[str], target_policy: dict[str, Any],
+                        principal: str) -> dict[str, Any]:
+    """What each side needs for the grant path (`--grant-read`): the source owner adds a temporary, expiring
+    statement to the source bucket's policy and removes it after the copy (drmodel.grant); the target reads the
+    granted keys through it and writes its own."""
+    from datetime import UTC, datetime
+
+    from drmodel.grant import MAX_GRANT, grant_statement
+
+    example = grant_statement(source_bucket, ["KEY"], "000000000000", datetime(2030, 1, 1, tzinfo=UTC),
+                              "drmodel-grant-SCOPE-RUN-until-20300101T000000Z")
+    example["Principal"] = {"AWS": principal}
+    example["Resource"] = source_keys  # the prefix form; a copy names the model's exact keys when they fit
+    target = json.loads(json.dumps(target_policy))
+    target["Statement"].append({"Sid": "ReadSourceModelThroughTheGrant", "Effect": "Allow",
+                                "Action": ["s3:GetObject"], "Resource": source_keys})
+    hours = int(MAX_GRANT.total_seconds() // 3600)
+    return {
+        "grant_source_account_policy": {"Version": "2012-10-17", "Statement": [
+            {"Sid": "ManageTheTemporaryGrant", "Effect": "Allow",
+             "Action": ["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"],
+             "Resource": f"arn:aws:s3:::{source_bucket}"}]},
+        "grant_target_account_policy": target,
+        "grant_statement_example": example,
+        "grant_notes": [
+            "grant path: the source account needs grant_source_account_policy and source_account_policy (drmodel "
+            "lists and reads the source to plan); the target account needs grant_target_account_policy",
+            "drmodel adds one statement (grant_statement_example) to the source bucket's policy, naming the model's "
+            "exact keys (its prefixes when they are too many), copies inside S3 with the target's credentials, "
+            "then removes it and checks that the policy is as it was",
+            f"the statement ends by itself at its DateLessThan aws:CurrentTime: now + the copy's expected time x 1.5 "
+            f"+ 15 minutes, at most {hours} h; a rerun removes one a killed run left (Sid drmodel-grant-...)",
+            "cross-account reads need both sides: the grant in the source bucket's policy and s3:GetObject on the "
+            "source keys in the target identity's own policy (in grant_target_account_policy)"]}
+
+
 def policies(source: str, target: str, *, source_profile: AccessLike = None, target_profile: AccessLike = None,
              layout: str | None = None, target_layout: str | None = None,
-             target_account: str | None = None) -> dict[str, Any]:
+             target_account: str | None = None, grant_read: bool = False) -> dict[str, Any]:
     sb, sp, sl, spre = _side(source, source_profile, layout)
     tb, tp, tl, tpre = _side(target, target_profile, target_layout)
     source_keys = _model_resources(sb, sp, sl, spre)
@@ -69,8 +106,9 @@ def policies(source: str, target: str, *, source_profile: AccessLike = None, tar
         {"Sid": "LetTargetAccountReadModel", "Effect": "Allow", "Principal": {"AWS": principal},
          "Action": ["s3:GetObject"], "Resource": source_keys},
     ]}
+    grant = grant_read_policies(sb, source_keys, target_policy, principal) if grant_read else {}
     return {"source_account_policy": source_policy, "target_account_policy": target_policy,
-            "optional_source_bucket_policy": bucket_policy,
+            "optional_source_bucket_policy": bucket_policy, **grant,
             "notes": ["sts:GetCallerIdentity is optional: with --create it names the account of a new training "
                       "prefix (else --account-id, or the bucket's other prefixes)",
                       "the bucket policy is optional: it lets the target account read the source directly "

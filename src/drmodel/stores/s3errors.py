@@ -13,6 +13,8 @@ PERMISSION = {
     "delete_objects": "s3:DeleteObject", "copy_object": "s3:GetObject on the source and s3:PutObject",
     "create_multipart_upload": "s3:PutObject", "complete_multipart_upload": "s3:PutObject",
     "list_multipart_uploads": "s3:ListBucketMultipartUploads", "abort_multipart_upload": "s3:AbortMultipartUpload",
+    "get_bucket_policy": "s3:GetBucketPolicy", "put_bucket_policy": "s3:PutBucketPolicy",
+    "delete_bucket_policy": "s3:DeleteBucketPolicy",
 }
 ACTION_IN_MESSAGE = re.compile(r"not authorized to perform:?\s*([a-z0-9-]+:[A-Za-z0-9*]+)")
 

@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layout", help=layout_help("the source's"))
     p.add_argument("--target-layout", help=layout_help("the target's"))
     p.add_argument("--target-account", help="the target account id, for the optional bucket policy")
+    p.add_argument("--grant-read", action="store_true", help="also print what each side needs for the grant "
+                   "path: a temporary, expiring statement in the source bucket's policy lets the target read the "
+                   "model's keys during the copy")
     p.add_argument("--json", action="store_true", help="the output is JSON with or without it (accepted, as by every "
                    "command)")
 
@@ -30,6 +33,6 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
 
     doc = policies(args.source, args.target, source_profile=access_of(args, "source"),
                    target_profile=access_of(args, "target"), layout=args.layout, target_layout=args.target_layout,
-                   target_account=args.target_account)
+                   target_account=args.target_account, grant_read=args.grant_read)
     dump_json(doc, io.out)
     return ExitCode.OK
