@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("checks", "car", "execute"),                                # 3: judging a model; running a plan
     ("droa",),                                                   # 4: DeepRacer on AWS (client, pre-flight, import)
     ("api",),                                                    # 5: the library facade
-    ("policy",),                                                 # 6: features built on the facade
+    ("policy", "batchops", "batchreport"),                       # 6: features built on the facade
     ("cli", "__main__"),                                         # 7: the command line
     ("testing",),                                                # 8: stand-ins for tests and the demo
 ]
