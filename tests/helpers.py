@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from drmodel.cli.main import main
 
@@ -86,3 +88,24 @@ def write_folder(root: Path, files: dict[str, bytes]) -> Path:
 def folder_digests(root: Path) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def write_report(folder: Path, rows: str, *, checksum: str | None = None) -> Path:
+    """A report as Batch Operations writes it (s3://club-reports/batch/job-ID/), downloaded into `folder`."""
+    job_dir = folder / "job-4ba7f1c2-0000-4000-8000-000000000001"
+    (job_dir / "results").mkdir(parents=True)
+    data = rows.encode()
+    (job_dir / "results" / "5c8e1c3a-result.csv").write_bytes(data)
+    (job_dir / "manifest.json").write_text(json.dumps({
+        "Format": "Report_CSV_20180820", "ReportCreationDate": "2026-12-01T10:00:00.000Z",
+        "Results": [{"TaskExecutionStatus": "succeeded", "Bucket": "club-reports",
+                     "MD5Checksum": checksum or hashlib.md5(data).hexdigest(),
+                     "Key": "batch/job-4ba7f1c2-0000-4000-8000-000000000001/results/5c8e1c3a-result.csv"}],
+        "ReportSchema": "Bucket, Key, VersionId, TaskStatus, ErrorCode, HTTPStatusCode, ResultMessage"}))
+    return job_dir
+
+
+def rows_for(bucket: str, keys: list[str], failed: str | None = None) -> str:
+    """A results CSV as AWS's examples show it (the HTTP status in the fifth field), keys encoded as the manifest's."""
+    return "".join(f"{bucket},{quote(k, safe='/')},,failed,403,AccessDenied,Access Denied\n" if k == failed else
+                   f"{bucket},{quote(k, safe='/')},,succeeded,200,,Successful\n" for k in keys)

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("execute",),                                                # 4: running a plan, its DRoA import included
     ("reading", "planning", "verification"),                     # 5: opening models, planning, verify and diff
     ("api",),                                                    # 6: the library facade
-    ("policy",),                                                 # 7: features built on the facade
+    ("policy", "batchops", "batchreport"),                       # 7: features built on the facade
     ("cli", "__main__"),                                         # 8: the command line
     ("testing",),                                                # 9: stand-ins for tests and the demo
 ]

@@ -14,13 +14,13 @@ from types import SimpleNamespace
 import pytest
 
 from drmodel.errors import ExitCode
-from helpers import cli, write_folder
+from helpers import cli, rows_for, write_folder, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = ROOT / "src" / "drmodel" / "cli"
 
 COMMAND_NAMES = ["ls", "show", "pull", "push", "copy", "verify", "diff", "check", "repair", "car", "droa", "policy",
-                 "restore", "demo"]
+                 "batch", "restore", "demo"]
 
 
 @pytest.mark.parametrize("command", COMMAND_NAMES)
@@ -234,6 +234,7 @@ def test_every_command_returns_an_exit_code(tmp_path, monkeypatch):
             (ok, "diff", src, other), (ok, "repair", dst, "--dry-run"), (ok, "car", src, str(tmp_path / "car.tar.gz")),
             (ok, "droa", "login", "mine"), (ok, "demo"), (ExitCode.ERROR, "demo", "--droa"),
             (ok, "policy", "--source", "s3://aws-deepracer-a/Apex-Hunter", "--target", "s3://aws-deepracer-b/M"),
+            (ok, "batch", "--verify-report", str(write_report(tmp_path / "report", rows_for("b", ["k"])))),
             (ok, "copy", other, dst, "--yes", "--backup-to", str(tmp_path / "bk"))]
     for expected, *argv in runs:
         code, out, err = cli(*argv)

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from drmodel.errors import ExitCode
-from helpers import cli, write_folder
+from helpers import cli, rows_for, write_folder, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID",
@@ -318,6 +318,7 @@ def test_every_command_prints_the_json_docs_json_md_documents(tmp_path, monkeypa
             ("verify", m.src, dst), ("diff", m.src, m.other), ("repair", dst, "--dry-run"),
             ("car", m.src, str(tmp_path / "car.tar.gz")), ("droa", "login", "mine"), ("demo",),
             ("policy", "--source", SOURCE, "--target", TARGET),
+            ("batch", "--verify-report", str(write_report(tmp_path / "report", rows_for("b", ["k"])))),
             ("copy", m.other, dst, "--yes", "--backup-to", str(tmp_path / "bk"), "--checkpoint", "all")]
     documented, seen = documented_keys(), set()
     for argv in runs:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "car": "drmodel.cli.commands.car",
     "droa": "drmodel.cli.commands.droa",
     "policy": "drmodel.cli.commands.policy",
+    "batch": "drmodel.cli.commands.batch",
     "restore": "drmodel.cli.commands.restore",
     "demo": "drmodel.cli.commands.demo",
 }
