@@ -82,7 +82,7 @@ def scenario_on_server(name: str, sc: Scenario, accounts: tuple[Identity, Identi
             shaper = None
             if link != "loopback":
                 port = int(server.endpoint.rsplit(":", 1)[1])
-                shaper = stack.enter_context(ShaperProcess(PROFILES[link], (HOST, port)))
+                shaper = stack.enter_context(ShaperProcess(PROFILES[link], (HOST, port), folder / "shaper.log"))
             endpoint = shaper.endpoint if shaper else server.endpoint
             profiles = write_aws_profiles(folder / "aws", {"A": (a, endpoint), "B": (b, endpoint)})
             s = Bench(a, b, model, model_dir, folder, server, profiles, link=link,

@@ -237,10 +237,12 @@ class Shaper:
 
 
 class ShaperProcess:
-    """This file run as a process of its own (`--listen 0`): .port, .pid, stop() (SIGTERM, then SIGKILL)."""
+    """This file run as a process of its own (`--listen 0`): .port, .pid, stop() (SIGTERM, then SIGKILL).
 
-    def __init__(self, profile: Profile, target: tuple[str, int]) -> None:
-        self.profile, self.target = profile, target
+    log: a file for its stderr (its summary when it stops, or a traceback); None: the caller's stderr."""
+
+    def __init__(self, profile: Profile, target: tuple[str, int], log: Path | None = None) -> None:
+        self.profile, self.target, self.log = profile, target, log
         self.port = 0
         self._proc: subprocess.Popen[str] | None = None
 
@@ -254,11 +256,14 @@ class ShaperProcess:
 
     def start(self) -> ShaperProcess:
         p = self.profile
+        stderr = self.log.open("ab") if self.log else None
         self._proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).resolve()), "--listen", "0",
              "--to", f"{self.target[0]}:{self.target[1]}", "--down-mbit", str(p.down_mbit),
              "--up-mbit", str(p.up_mbit), "--rtt-ms", str(p.rtt_ms), "--name", p.name],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, stderr=stderr, text=True, start_new_session=True)
+        if stderr:
+            stderr.close()  # the child has its own copy
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()  # "listening on HOST:PORT ..."
         if not line.startswith("listening on "):
