@@ -4,7 +4,7 @@ The model: one legacy-console DeepRacer model - five checkpoints at real sizes, 
 30 objects spread over the training prefix, model-metadata/NAME and reward-functions/NAME - in the bucket
 of account A. Two SeaweedFS identities stand for two AWS accounts (A and B), on one server on 127.0.0.1.
 
-Scenarios (`--scenarios`, default all seven), each on a fresh server:
+Scenarios (`--scenarios`, default all nine), each on a fresh server:
   relay   copy A -> B when B cannot read A: drmodel copy, rclone two-remote copy, aws-cli and s5cmd
           download then upload
   server  the same copy when a bucket policy lets B read A: the same drmodel copy, s5cmd bucket-to-bucket
@@ -15,21 +15,31 @@ Scenarios (`--scenarios`, default all seven), each on a fresh server:
   help    drmodel --help
   ls      drmodel ls of A's bucket, against a Python process that imports boto3 and makes the same S3 requests
           (recorded from one untimed drmodel ls) with one client
+  many    a batch of 20 small models (--many-scale) copied A -> B in one command: drmodel copy --all, rclone
+          with the batch's 60 key prefixes (a drmodel without --all exits 2: its row says "not available")
+  many-rerun  drmodel's batch copy, then the identical command again onto its result
   big     (--big-gb N) drmodel push then copy of a model grown to about N GB, once, for its peak memory
+
+Links (`--link`, default loopback): every scenario but help runs once per link; on `home` (100 Mbit/s down,
+40 up, 40 ms RTT) and `region` (1 Gbit/s both ways, 2 ms RTT) the tools reach the server through
+drbench/shaper.py, a proxy that shapes all their connections together like one line (results `relay@home`,
+...); the benchmark's own preparation and checks go to the server directly.
 
 Every figure is wall clock from process start to exit; tools run interleaved after the warm-up rounds, the
 order turning and reversing from round to round, each run after a `sync`, and the median, min and max of
 `--runs` runs are reported, with MB/s, the CPU seconds of the tool and of the server, and each tool's peak RSS.
 After every run the target (bucket or folder) must hold the model's files with their sizes, or the benchmark
-stops. Loopback only: the numbers show CPU cost, not network speed.
+stops. On loopback the numbers show CPU cost, not network speed; the shaped links show the line's.
 
     .venv/bin/python bench/run.py [--runs 5] [--scale 1.0] [--warmup 1] [--scenarios relay,server,...]
-                                  [--big-gb 0] [--out bench/results/latest.json]
+                                  [--link loopback,home,region] [--many-scale 0.02] [--big-gb 0]
+                                  [--out bench/results/latest.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -40,11 +50,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from drbench.report import machine, table, targets, targets_table
+from drbench.report import at, link_targets, machine, table, targets, targets_table
 from drbench.rounds import run_scenario
 from drbench.scenarios import BIG, SCENARIOS, Scenario
-from drbench.world import BIN, CHECKPOINTS, HERE, NAME, Bench, Model, identity, write_model
-from drmodel.testing.localserver import Identity, SeaweedS3, write_aws_profiles
+from drbench.shaper import LINKS, PROFILES, ShaperProcess
+from drbench.world import BATCH, BIN, CHECKPOINTS, HERE, NAME, Bench, Model, identity, write_batch, write_model
+from drmodel.testing.localserver import HOST, Identity, SeaweedS3, write_aws_profiles
 
 
 def check_disk(folder: Path, needed: int) -> None:
@@ -54,10 +65,11 @@ def check_disk(folder: Path, needed: int) -> None:
         raise RuntimeError(f"about {needed / 1e9:.1f} GB must be free in {folder}, only {free / 1e9:.1f} GB are")
 
 
-def scenario_on_server(name: str, sc: Scenario, accounts: tuple[Identity, Identity], model: Model, work: Path,
-                       rounds: tuple[int, int]) -> dict[str, Any]:
-    """Run one scenario on its own server and folder, both deleted afterwards (this frees the disk)."""
-    (a, b), (warmup, runs) = accounts, rounds
+def scenario_on_server(name: str, sc: Scenario, accounts: tuple[Identity, Identity], which: tuple[Model, Path],
+                       work: Path, rounds: tuple[int, int], link: str = "loopback") -> dict[str, Any]:
+    """Run one scenario on its own server and folder, both deleted afterwards (this frees the disk); on a
+    shaped link, the tools reach the server through a shaper process of its own, stopped afterwards too."""
+    (a, b), (warmup, runs), (model, model_dir) = accounts, rounds, which
     # Worst case on disk: every run writes the model once, plus the source and one local copy.
     check_disk(work, (len(sc.tools) * (warmup + runs) + 2) * model.bytes)
     folder = work / name
@@ -65,9 +77,17 @@ def scenario_on_server(name: str, sc: Scenario, accounts: tuple[Identity, Identi
     (folder / "rclone.conf").write_text("")
     (folder / "aws-cli-config").write_text("[plugins]\nbench_empty_put = awscli_empty_put\n")
     try:
-        with SeaweedS3(folder / "seaweedfs", [a, b], [*a.buckets, *b.buckets]) as server:
-            profiles = write_aws_profiles(folder / "aws", {"A": (a, server.endpoint), "B": (b, server.endpoint)})
-            return run_scenario(name, sc, Bench(a, b, model, work / "model", folder, server, profiles), warmup, runs)
+        with SeaweedS3(folder / "seaweedfs", [a, b], [*a.buckets, *b.buckets]) as server, \
+                contextlib.ExitStack() as stack:
+            shaper = None
+            if link != "loopback":
+                port = int(server.endpoint.rsplit(":", 1)[1])
+                shaper = stack.enter_context(ShaperProcess(PROFILES[link], (HOST, port), folder / "shaper.log"))
+            endpoint = shaper.endpoint if shaper else server.endpoint
+            profiles = write_aws_profiles(folder / "aws", {"A": (a, endpoint), "B": (b, endpoint)})
+            s = Bench(a, b, model, model_dir, folder, server, profiles, link=link,
+                      tools_endpoint=shaper.endpoint if shaper else "", shaper_pid=shaper.pid if shaper else None)
+            return run_scenario(name, sc, s, warmup, runs)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -78,18 +98,37 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     print(f"model {NAME}: {len(model.objects)} objects, {model.bytes / 1e6:.1f} MB; {args.runs} runs per tool "
           f"after {args.warmup} warm-up round(s); work dir {work}", flush=True)
     big = model.enlarged(int(args.big_gb * 1e9)) if args.big_gb else None  # fails early if too small
-    scenarios = {name: scenario_on_server(name, SCENARIOS[name], accounts, model, work, (args.warmup, args.runs))
-                 for name in args.scenarios}
+    batch = None
+    if any(SCENARIOS[name].batch for name in args.scenarios):
+        (work / "batch").mkdir()
+        batch = write_batch(work / "batch", accounts[0].buckets[0], args.many_scale)
+        print(f"batch: {BATCH} models, {len(batch.objects)} objects, {batch.bytes / 1e6:.1f} MB (best and last "
+              f"checkpoints only, --many-scale {args.many_scale:g})", flush=True)
+    scenarios = {}
+    for link in args.link:
+        if link != "loopback":
+            print(f"link {PROFILES[link]} (through drbench/shaper.py)", flush=True)
+        for name in args.scenarios:
+            sc = SCENARIOS[name]
+            if link != "loopback" and not sc.shaped:
+                continue
+            which = (batch, work / "batch") if sc.batch and batch else (model, work / "model")
+            scenarios[at(name, link)] = scenario_on_server(at(name, link), sc, accounts, which, work,
+                                                           (args.warmup, args.runs), link)
     if big:
-        scenarios["big"] = scenario_on_server("big", BIG, accounts, big, work, (0, 1))
+        scenarios["big"] = scenario_on_server("big", BIG, accounts, (big, work / "model"), work, (0, 1))
     return {"model": {"name": NAME, "objects": len(model.objects), "bytes": model.bytes, "scale": args.scale,
                       "checkpoints": CHECKPOINTS},
+            "batch": {"models": BATCH, "objects": len(batch.objects), "bytes": batch.bytes,
+                      "scale": args.many_scale, "checkpoints": [CHECKPOINTS[0], CHECKPOINTS[-1]]} if batch else None,
+            "links": {link: str(PROFILES[link]) if link in PROFILES else "no proxy" for link in args.link},
             "runs": args.runs, "warmup": args.warmup, "server": "SeaweedFS weed mini on 127.0.0.1, one per scenario",
             "notes": ["aws-cli uploads with bench/awscli_empty_put.py (Connection: close on zero-byte PUTs) to "
                       "avoid SeaweedFS 4.48's 60 s stall, which drmodel also avoids; real S3 needs neither",
                       "seconds are wall clock incl. process start; tool_cpu_s = user+sys of the tool's processes; "
-                      "server_cpu_s = the weed process during the run; peak_rss_mb = the largest ru_maxrss of the "
-                      "tool's processes over the runs; MB = 10^6 B"],
+                      "server_cpu_s = the weed process during the run; proxy_cpu_s = the shaper process during the "
+                      "run (shaped links); peak_rss_mb = the largest ru_maxrss of the tool's processes over the runs; "
+                      "MB = 10^6 B"],
             "scenarios": scenarios}
 
 
@@ -100,6 +139,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first, per scenario (default 1)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help=f"comma-separated subset of {','.join(SCENARIOS)} (default all)")
+    parser.add_argument("--link", default="loopback",
+                        help=f"comma-separated lines to run the scenarios on, among {','.join(LINKS)} (default "
+                             "loopback: no proxy)")
+    parser.add_argument("--many-scale", type=float, default=0.02,
+                        help=f"checkpoint size factor of the {BATCH} models of the many scenarios (default 0.02)")
     parser.add_argument("--big-gb", type=float, default=0,
                         help="also push and copy a model grown to about this many GB, once (default 0: skip)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json", help="JSON results file")
@@ -108,8 +152,12 @@ def parse_args() -> argparse.Namespace:
     unknown = [name for name in args.scenarios if name not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}: choose among {', '.join(SCENARIOS)}")
-    if args.runs < 1 or args.warmup < 0 or args.scale <= 0 or args.big_gb < 0:
-        parser.error("--runs must be >= 1, --warmup >= 0, --scale > 0 and --big-gb >= 0")
+    args.link = [link.strip() for link in args.link.split(",") if link.strip()]
+    bad = [link for link in args.link if link not in LINKS]
+    if bad or not args.link:
+        parser.error(f"--link {','.join(bad) or '(none)'}: choose among {', '.join(LINKS)}")
+    if args.runs < 1 or args.warmup < 0 or args.scale <= 0 or args.many_scale <= 0 or args.big_gb < 0:
+        parser.error("--runs must be >= 1, --warmup >= 0, --scale and --many-scale > 0 and --big-gb >= 0")
     if not args.scenarios and not args.big_gb:
         parser.error("nothing to run: no scenario and no --big-gb")
     return args
@@ -140,7 +188,7 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report["date_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    report["targets"] = targets(report["scenarios"])
+    report["targets"] = targets(report["scenarios"], link_targets(args.link))
     for name, scenario in report["scenarios"].items():
         print("\n" + table(name, scenario, 1 if name == "big" else args.runs))
     print("\n" + targets_table(report["targets"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,23 @@ def b_holds_objects(s: Bench) -> None:
 def b_holds_copy(s: Bench) -> None:
     """B's bucket holds the model under the training prefix drmodel made."""
     compare(f"s3://{s.dst}", listing(s.client_b, s.dst), s.model.objects, renamed=True)
+
+
+def b_holds_batch_copy(s: Bench) -> None:
+    """B's bucket holds every model of the batch, each under a training prefix drmodel made.
+
+    The batch's models have the same file sizes, so the check counts (key with <job>/, size) pairs: every file
+    of every model, none missing or extra; a training_params yaml is counted by name only (drmodel rewrites it).
+    """
+    def counted(objects: dict[str, int]) -> Counter[tuple[str, int | None]]:
+        return Counter((JOB_RE.sub("<job>/", key), None if key.endswith(".yaml") else size)
+                       for key, size in objects.items())
+
+    got, want = counted(listing(s.client_b, s.dst)), counted(s.model.objects)
+    if got != want:
+        wrong = sorted((got - want) + (want - got), key=str)[:10]
+        raise RuntimeError(f"s3://{s.dst} holds {sum(got.values())} objects, expected {sum(want.values())}; "
+                           f"differing (key, size): {wrong}")
 
 
 def a_holds_copy(s: Bench) -> None:

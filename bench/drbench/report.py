@@ -1,4 +1,4 @@
-"""The targets of issue 7 (PASS/FAIL from the scenarios' medians), the tables printed, and the machine's
+"""The targets of issues 7 and 20 (PASS/FAIL from the scenarios' medians), the tables printed, and the machine's
 description."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .shaper import LINKS
 from .tools import clean_env
 from .world import BIN
 
@@ -52,38 +53,82 @@ TARGETS = [
 ]
 
 
+def at(scenario: str, link: str) -> str:
+    """A scenario's name in the results: `relay` on loopback (issue 7's names), `relay@home` on a shaped link."""
+    return scenario if link == "loopback" else f"{scenario}@{link}"
+
+
+# Issue 20: the same copies on lines like users' (drbench.shaper's profiles), and a batch of models.
+LINK_TARGETS = [
+    Target("home: relay copy, drmodel / rclone two-remote copy, time", (at("relay", "home"), "drmodel", "median_s"),
+           (at("relay", "home"), "rclone", "median_s"), 1.0),
+    Target("home: copy with a grant (server), drmodel / rclone relay, time",
+           (at("server", "home"), "drmodel", "median_s"), (at("relay", "home"), "rclone", "median_s"), 0.2),
+    *(t for link in LINKS for t in (
+        Target(f"{link}: many models, drmodel copy --all / rclone, time", (at("many", link), "drmodel", "median_s"),
+               (at("many", link), "rclone", "median_s"), 1.0),
+        Target(f"{link}: many models, peak RSS MB of drmodel", (at("many", link), "drmodel", "peak_rss_mb"), None,
+               300, strict=True),
+        Target(f"{link}: many models, rerun / first batch copy, time",
+               (at("many-rerun", link), "drmodel rerun", "median_s"), (at("many-rerun", link), "drmodel", "median_s"),
+               0.1))),
+]
+
+
 def figure(scenarios: dict[str, Any], where: tuple[str, str, str]) -> float | None:
     scenario, tool, name = where
     return scenarios.get(scenario, {}).get("results", {}).get(tool, {}).get(name)
 
 
-def targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
-    """PASS/FAIL of every target; "not measured" when a scenario it needs was not run."""
+def available(scenarios: dict[str, Any], where: tuple[str, str, str] | None) -> bool:
+    """False when the scenario ran but the tool could not (an optional tool's usage error)."""
+    return not where or scenarios.get(where[0], {}).get("results", {}).get(where[1], {}).get("available", True)
+
+
+def targets(scenarios: dict[str, Any], extra: list[Target] | None = None) -> list[dict[str, Any]]:
+    """PASS/FAIL of every target (issue 7's, then `extra`); "not measured" when a scenario it needs was not run,
+    "not available" when it ran but the tool could not (drmodel without its batch copy)."""
     rows: list[dict[str, Any]] = []
-    for t in TARGETS:
+    for t in [*TARGETS, *(extra or [])]:
         value, per = figure(scenarios, t.value), figure(scenarios, t.per) if t.per else 1.0
         row: dict[str, Any] = {"target": t.name, "limit": t.limit, "op": "<" if t.strict else "<="}
         if t.requests_of and "requests" in scenarios.get(t.requests_of, {}):
             row["requests"] = len(scenarios[t.requests_of]["requests"]["calls"])
+        if not (available(scenarios, t.value) and available(scenarios, t.per)):
+            rows.append({**row, "status": "not available"})
+            continue
         if value is None or not per:
             rows.append({**row, "status": "not measured"})
             continue
         ratio = value / per
         ok = ratio < t.limit if t.strict else ratio <= t.limit
+        if t.per:
+            row["of"] = [round(value, 3), round(per, 3)]
         rows.append({**row, "value": round(ratio, 3), "status": "PASS" if ok else "FAIL"})
     return rows
 
 
+def link_targets(links: list[str]) -> list[Target]:
+    """Issue 20's targets whose scenarios run on one of `links`."""
+    return [t for t in LINK_TARGETS if (t.value[0].split("@") + ["loopback"])[1] in links]
+
+
 def table(name: str, scenario: dict[str, Any], runs: int) -> str:
     size = f"{scenario['bytes'] / 1e6:.1f} MB, {scenario['objects']} objects; " if scenario["bytes"] else ""
-    lines = [f"{name}: {scenario['about']} ({size}median of {runs})",
+    link = scenario.get("link", "loopback")
+    shaped = link != "loopback"
+    lines = [f"{name}: {scenario['about']} ({size}median of {runs}; link {link})",
              f"  {'tool':<16} {'median s':>9} {'min s':>7} {'max s':>7} {'MB/s':>7} {'rel. time':>9} "
-             f"{'tool CPU s':>10} {'server CPU s':>12} {'peak RSS MB':>11}"]
+             f"{'tool CPU s':>10} {'server CPU s':>12} {'peak RSS MB':>11}"
+             + (f" {'proxy CPU s':>11}" if shaped else "")]
     for tool, r in scenario["results"].items():
+        if not r.get("available", True):
+            lines.append(f"  {tool:<16} not available: {r['why']}")
+            continue
         speed = f"{r['mb_per_s']:>7.1f}" if r["mb_per_s"] else f"{'-':>7}"
         lines.append(f"  {tool:<16} {r['median_s']:>9.2f} {r['min_s']:>7.2f} {r['max_s']:>7.2f} {speed} "
                      f"{r['relative_time']:>9.2f} {r['tool_cpu_s']:>10.2f} {r['server_cpu_s']:>12.2f} "
-                     f"{r['peak_rss_mb']:>11.0f}")
+                     f"{r['peak_rss_mb']:>11.0f}" + (f" {r.get('proxy_cpu_s', 0):>11.2f}" if shaped else ""))
     if "requests" in scenario:
         calls = scenario["requests"]["calls"]
         ops = ", ".join(f"{op} x{n}" for op, n in Counter(c["op"] for c in calls).items())
@@ -93,12 +138,14 @@ def table(name: str, scenario: dict[str, Any], runs: int) -> str:
 
 
 def targets_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["targets (issue 7):"]
+    lines = ["targets (issues 7 and 20):"]
     for row in rows:
         detail = f"{row['value']:.2f} {row['op']} {row['limit']:g}" if "value" in row else ""
         if "requests" in row:
             detail += f" ({row['requests']} requests)"
-        lines.append(f"  {row['status']:<12} {row['target']:<58} {detail}")
+        if "of" in row:
+            detail += f" ({row['of'][0]:.2f} / {row['of'][1]:.2f})"
+        lines.append(f"  {row['status']:<13} {row['target']:<64} {detail}")
     return "\n".join(lines)
 
 

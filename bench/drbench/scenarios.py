@@ -14,6 +14,7 @@ from drmodel.testing.synth import legacy_keys, put_all
 
 from .checks import (
     a_holds_copy,
+    b_holds_batch_copy,
     b_holds_copy,
     b_holds_objects,
     b_holds_pushed_folder,
@@ -27,6 +28,7 @@ from .tools import (
     awscli_relay,
     boto3_requests,
     drmodel_copy,
+    drmodel_copy_all,
     drmodel_help,
     drmodel_ls,
     drmodel_pull,
@@ -46,11 +48,14 @@ class Tool:
     """A tool's run: its commands and the check after it.
 
     rerun: the run starts from the previous run's target instead of an empty one, and must leave it unchanged.
+    optional: a usage error (exit 2) means the tool cannot do this yet: its row says "not available" and the
+    benchmark goes on (drmodel's batch copy, built in another branch).
     """
 
     steps: Callable[[Bench], list[Step]]
     check: Callable[[Bench], None]
     rerun: bool = False
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class Scenario:
     tools: dict[str, Tool]
     moves_model: bool = True  # False: no MB/s
     details: Callable[[Bench], dict[str, Any]] | None = None  # more for the JSON, read after the runs
+    batch: bool = False  # runs on the batch of small models (world.write_batch) instead of the one model
+    shaped: bool = True  # also runs on shaped links (`help` does not: it makes no request)
 
 
 def upload_model(s: Bench) -> None:
@@ -70,6 +77,13 @@ def upload_model(s: Bench) -> None:
         put_all(s.client_a, s.src, legacy_keys(NAME, s.model.prefix, {path: (s.model_dir / path).read_bytes()}))
     if listing(s.client_a, s.src) != s.model.objects:
         raise RuntimeError("the source bucket does not hold the model just uploaded")
+
+
+def upload_batch(s: Bench) -> None:
+    """Put the batch's objects (written once as model_dir/KEY) into A's bucket."""
+    put_all(s.client_a, s.src, {key: (s.model_dir / key).read_bytes() for key in s.model.objects})
+    if listing(s.client_a, s.src) != s.model.objects:
+        raise RuntimeError("the source bucket does not hold the batch just uploaded")
 
 
 def upload_and_grant(s: Bench) -> None:
@@ -143,12 +157,18 @@ SCENARIOS = {
         "drmodel": Tool(drmodel_copy, b_holds_copy),
         "drmodel rerun": Tool(drmodel_copy, b_holds_copy, rerun=True)}),
     "help": Scenario("`drmodel --help`", nothing, {
-        "drmodel": Tool(drmodel_help, exit_status_only)}, moves_model=False),
+        "drmodel": Tool(drmodel_help, exit_status_only)}, moves_model=False, shaped=False),
     "ls": Scenario("`drmodel ls` of A's bucket vs importing boto3 and making the same S3 requests",
                    upload_and_trace_ls, {
                        "drmodel ls": Tool(drmodel_ls, exit_status_only),
                        "boto3 + requests": Tool(boto3_requests, exit_status_only)},
                    moves_model=False, details=ls_details),
+    "many": Scenario("copy a batch of small models A -> B in one command (B cannot read A)", upload_batch, {
+        "drmodel": Tool(drmodel_copy_all, b_holds_batch_copy, optional=True),
+        "rclone": Tool(rclone_copy, b_holds_objects)}, batch=True),
+    "many-rerun": Scenario("a drmodel batch copy A -> B, then the identical command onto its result", upload_batch, {
+        "drmodel": Tool(drmodel_copy_all, b_holds_batch_copy, optional=True),
+        "drmodel rerun": Tool(drmodel_copy_all, b_holds_batch_copy, rerun=True, optional=True)}, batch=True),
 }
 BIG = Scenario("drmodel push of the enlarged model's folder into A's bucket, then copy A -> B; once", write_big_model, {
     "drmodel push": Tool(drmodel_push_big, a_holds_copy),

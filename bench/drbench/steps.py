@@ -20,6 +20,14 @@ from .world import PROBES, TIMEOUT
 MEASURE = PROBES / "measure.py"
 
 
+class ExitError(RuntimeError):
+    """A command exited non-zero (its code in .code): the benchmark stops, unless the tool is optional."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 @dataclass(frozen=True)
 class Step:
     """One command of a tool's run."""
@@ -52,7 +60,8 @@ def execute(step: Step, cwd: Path) -> dict[str, float]:
                 raise
         usage = json.loads(result.read_text()) if result.exists() else {"exit": proc.returncode}
         if proc.returncode or usage["exit"]:
-            raise RuntimeError(f"exit {usage['exit']}: {step}\n{out_file.read_text(errors='replace')[-6000:]}")
+            raise ExitError(f"exit {usage['exit']}: {step}\n{out_file.read_text(errors='replace')[-6000:]}",
+                            usage["exit"] or proc.returncode)
     return usage
 
 

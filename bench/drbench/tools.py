@@ -38,6 +38,12 @@ def drmodel_copy(s: Bench) -> list[Step]:
                     "--checkpoint", "all")]
 
 
+def drmodel_copy_all(s: Bench) -> list[Step]:
+    """Every model of A's bucket into B's in one command (the batch copy; a drmodel without it exits 2)."""
+    return [drmodel(s, "copy", f"s3://{s.src}", f"s3://{s.dst}", "--all", "--source-profile", "A",
+                    "--target-profile", "B", "--yes", "--create", "--account-id", TARGET_ACCOUNT)]
+
+
 def drmodel_pull(s: Bench) -> list[Step]:
     return [drmodel(s, "pull", f"s3://{s.src}/{NAME}", str(s.download), "--profile", "A", "--checkpoint", "all",
                     "--yes")]

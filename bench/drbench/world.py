@@ -28,15 +28,17 @@ JOB_RE = re.compile(r"^DeepRacer-SageMaker-RoboMaker-comm-[^/]+/")
 TIMEOUT = 600  # seconds for one tool command (a copy takes ~5 s at scale 1): fail loudly rather than hang
 LS_TRACE = "ls-requests.json"  # in the ls scenario's folder: the S3 requests one drmodel ls made
 TRACE, REPLAY = PROBES / "trace_requests.py", PROBES / "boto3_replay.py"  # records those requests; replays them
+BATCH = 20  # models in the `many` scenarios (a batch copied in one command)
 
 
 @dataclass(frozen=True)
 class Model:
     """A model's sizes: as a folder (import layout) and as the objects in A's bucket (legacy layout)."""
 
-    prefix: str  # its training prefix in A's bucket
-    files: dict[str, int]  # {path: size}
+    prefix: str  # its training prefix in A's bucket ("" for a batch of models)
+    files: dict[str, int]  # {path: size} ({} for a batch: it exists only as objects)
     objects: dict[str, int]  # {key: size}
+    places: tuple[str, ...] = ()  # its key prefixes in A's bucket; () = the one model's three (Bench.places)
 
     @property
     def bytes(self) -> int:
@@ -61,6 +63,9 @@ class Bench:
     work: Path  # this scenario's folder: server data, downloads; deleted after the scenario
     server: SeaweedS3
     profiles: dict[str, str]  # AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE: profiles A and B, for drmodel
+    link: str = "loopback"  # the line the tools reach the server through (drbench.shaper's profiles)
+    tools_endpoint: str = ""  # the shaper's, when the link is not loopback
+    shaper_pid: int | None = None  # the shaper's process, whose CPU is measured
 
     @property
     def src(self) -> str:
@@ -72,15 +77,17 @@ class Bench:
 
     @property
     def endpoint(self) -> str:
-        return self.server.endpoint
+        """Where the tools send their requests: through the shaper on a shaped link."""
+        return self.tools_endpoint or self.server.endpoint
 
+    # The benchmark's own clients (preparation, checks, emptying B) talk to the server directly: never shaped.
     @cached_property
     def client_a(self) -> Any:
-        return s3_client(self.endpoint, self.a.access_key, self.a.secret_key)
+        return s3_client(self.server.endpoint, self.a.access_key, self.a.secret_key)
 
     @cached_property
     def client_b(self) -> Any:
-        return s3_client(self.endpoint, self.b.access_key, self.b.secret_key)
+        return s3_client(self.server.endpoint, self.b.access_key, self.b.secret_key)
 
     @property
     def download(self) -> Path:
@@ -99,8 +106,9 @@ class Bench:
 
     @property
     def places(self) -> list[str]:
-        """The model's three places in the source bucket (key prefixes)."""
-        return [self.model.prefix + "/", f"model-metadata/{NAME}/", f"reward-functions/{NAME}/"]
+        """The model's three places in the source bucket (key prefixes); a batch's, all of its models'."""
+        return list(self.model.places) or [self.model.prefix + "/", f"model-metadata/{NAME}/",
+                                           f"reward-functions/{NAME}/"]
 
 
 def identity(name: str) -> Identity:
@@ -119,3 +127,24 @@ def write_model(folder: Path, bucket: str, scale: float) -> Model:
         (folder / path).write_bytes(data)
     return Model(prefix, {p: len(d) for p, d in files.items()},
                  {k: len(d) for k, d in legacy_keys(NAME, prefix, files).items()})
+
+
+def write_batch(folder: Path, bucket: str, scale: float, count: int = BATCH) -> Model:
+    """`count` small models of `bucket` in the legacy layout, written as their objects (folder/KEY); their sizes.
+
+    Each has only the best and the last checkpoint, so that drmodel's default copy (best and last) moves every
+    byte, as rclone does: `drmodel copy --all` runs without --checkpoint all, as a user would type it.
+    """
+    objects: dict[str, int] = {}
+    places: list[str] = []
+    for i in range(count):
+        name = f"{NAME}-{i + 1:02d}"
+        prefix = legacy_prefix(SOURCE_ACCOUNT, TIMESTAMP, str(uuid.uuid4()))
+        files = synth_model(name, bucket=bucket, prefix=prefix, timestamp=TIMESTAMP,
+                            checkpoints=(CHECKPOINTS[0], CHECKPOINTS[-1]), scale=scale, seed=100 + i)
+        for key, data in legacy_keys(name, prefix, files).items():
+            (folder / key).parent.mkdir(parents=True, exist_ok=True)
+            (folder / key).write_bytes(data)
+            objects[key] = len(data)
+        places += [prefix + "/", f"model-metadata/{name}/", f"reward-functions/{name}/"]
+    return Model("", {}, objects, tuple(places))
