@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from drmodel.plan import Plan
 from drmodel.planning import (
+    BatchRequest,
     ModelRef,
     TransferRequest,
+    plan_batch,
     plan_between,
     plan_repair,
     plan_request,
@@ -23,11 +25,13 @@ from drmodel.reading import car, check, list_models, make_store, open_model, sho
 from drmodel.verification import LOCATION_KEYS, DiffReport, FileComparison, VerifyReport, diff, verify
 
 if TYPE_CHECKING:
+    from drmodel.batchrun import BatchResult, execute_batch
     from drmodel.execute import Result, execute
 
-__all__ = ["LOCATION_KEYS", "DiffReport", "FileComparison", "ModelRef", "Plan", "Result", "TransferRequest",
-           "VerifyReport", "car", "check", "diff", "execute", "list_models", "make_store", "open_model",
-           "plan_between", "plan_repair", "plan_request", "plan_restore", "plan_transfer", "show", "verify"]
+__all__ = ["LOCATION_KEYS", "BatchRequest", "BatchResult", "DiffReport", "FileComparison", "ModelRef", "Plan",
+           "Result", "TransferRequest", "VerifyReport", "car", "check", "diff", "execute", "execute_batch",
+           "list_models", "make_store", "open_model", "plan_batch", "plan_between", "plan_repair", "plan_request",
+           "plan_restore", "plan_transfer", "show", "verify"]
 
 
 def __getattr__(name: str) -> Any:
@@ -36,4 +40,8 @@ def __getattr__(name: str) -> Any:
         from drmodel import execute as module
 
         return getattr(module, name)
+    if name in ("execute_batch", "BatchResult"):
+        from drmodel import batchrun
+
+        return getattr(batchrun, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

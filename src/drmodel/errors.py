@@ -22,6 +22,8 @@ class ExitCode(enum.IntEnum):
     TRANSFER_FAILED = 9  # a transfer failed or was cut; rerun the same command to resume
     LOCKED = 10  # another drmodel run is writing the same target model
     MISSING_COMPONENT = 11  # an optional part of drmodel is not installed (e.g. the demo's SeaweedFS)
+    SOME_FAILED = 12  # a batch (copy --all/--only, check or diff of containers): some models failed, the others
+    # are done; the report names each one's reason and a rerun finishes what is left
     INTERRUPTED = 130  # Ctrl-C
 
     @property
@@ -44,6 +46,7 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.TRANSFER_FAILED: "a transfer failed or was cut: rerun to resume",
     ExitCode.LOCKED: "another drmodel run is writing the same target model",
     ExitCode.MISSING_COMPONENT: "an optional part of drmodel is not installed",
+    ExitCode.SOME_FAILED: "a batch: some models failed (the report says why; rerun to finish)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 

@@ -156,27 +156,32 @@ def _guard(plan: Plan) -> None:
                                fix="this is a drmodel bug; please report it with --debug output")
 
 
-def execute(plan: Plan, progress: Progress | None = None, *, break_lock: bool = False) -> Result:
-    """Run the plan under the target model's lock (see drmodel.lock)."""
+def execute(plan: Plan, progress: Progress | None = None, *, break_lock: bool = False,
+            in_batch: bool = False) -> Result:
+    """Run the plan under the target model's lock (see drmodel.lock). `in_batch`: one model of a batch
+    (drmodel.batchrun), run in a worker thread; the batch owns Ctrl-C (a run alone clears and takes it)."""
     from drmodel.lock import model_lock
 
     progress = progress or Progress()
     _guard(plan)
     lock = plan.lock
     if lock is None:
-        return _execute(plan, progress)
+        return _execute(plan, progress, in_batch)
     if not (plan.writes or plan.by_op("delete") or plan.write_manifest) and (
             lock.seen is False or plan.target_store.head(lock.key) is None):
-        return _execute(plan, progress)  # nothing to change (a rerun) and no lock to take over or report
+        return _execute(plan, progress, in_batch)  # nothing to change (a rerun) and no lock to take over or report
     notes: list[str] = []
     with model_lock(plan.target_store, lock.key, plan.kind, break_lock=break_lock, notes=notes):
         for note in notes:
             progress.note(note)
-        return _execute(plan, progress)
+        return _execute(plan, progress, in_batch)
 
 
-def _execute(plan: Plan, progress: Progress) -> Result:
-    cancel.reset()
+def _execute(plan: Plan, progress: Progress, in_batch: bool = False) -> Result:
+    if in_batch:
+        cancel.check()  # the batch was interrupted before this model started
+    else:
+        cancel.reset()
     result = Result(plan=plan, skipped=[a.key for a in plan.by_op("skip")])
     started = time.monotonic()
     stage = "backup"

@@ -161,3 +161,40 @@ def build_plan(kind: str, *, source_address: str, target_address: str, source_st
                            stale_candidates=stale_candidates, metadata_for=metadata_for)
     return Plan(kind=kind, source_address=source_address, target_address=target_address, source_store=source_store,
                 target_store=target_store, actions=actions, **fields)
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One model of a batch: its plan, or why it has none (planning refused it; the batch goes on without it)."""
+
+    name: str
+    source_address: str
+    target_address: str
+    plan: Plan | None = None
+    problem: str | None = None  # why there is no plan: the error's message
+    fix: str | None = None  # what to do about it
+    exit_code: int = 0  # the exit code a copy of this model alone would have given (drmodel.errors.ExitCode)
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """Many models from one container into another (`copy --all` / `--only`): one plan each, one confirmation."""
+
+    kind: str
+    source_address: str
+    target_address: str
+    entries: tuple[BatchEntry, ...]
+    parallel: int = 4  # models in flight at once, sharing each side's store (one connection pool, one memory budget)
+    unmatched: tuple[str, ...] = ()  # --only patterns that matched no model
+
+    @property
+    def plans(self) -> list[Plan]:
+        return [e.plan for e in self.entries if e.plan is not None]
+
+    @property
+    def destructive(self) -> bool:
+        return any(p.destructive for p in self.plans)
+
+    @property
+    def bytes_to_write(self) -> int:
+        return sum(p.bytes_to_write for p in self.plans)

@@ -135,6 +135,11 @@ class Layout(Protocol):
 
     def resolve_target(self, store: Store, path: str, request: TargetRequest) -> ModelLocation: ...
 
+    def open_listed(self, store: Store, row: ModelSummary) -> ModelLocation:
+        """The model a row of `list_models` names (a batch copy opens each row on the container's store): by the
+        folder the row found it in. The legacy layout opens by name and training job instead."""
+        return self.open_model(store, str(row.details.get("training_prefix") or row.name))
+
     def prepare(self, store: Store) -> None:
         """Read ahead, in a thread of its own, what opening or resolving a model in `store` will need (the legacy
         layout's bucket index); a layout that needs nothing keeps this default. Layouts subclass Layout to get it."""

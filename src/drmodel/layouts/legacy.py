@@ -197,6 +197,10 @@ class LegacyConsoleLayout(Layout):
                 loc.remember(path, idx.texts[info.key])
         return loc
 
+    def open_listed(self, store: Store, row: ModelSummary) -> ModelLocation:
+        """A row of list_models: its name and its training job (the row's training prefix)."""
+        return self.open_model(store, row.name, training_job=row.details.get("training_prefix"))
+
     def open_model(self, store: Store, path: str, *, training_job: str | None = None) -> ModelLocation:
         name = check_name(path.strip("/"))
         idx = self.index(store)

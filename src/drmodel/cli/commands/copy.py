@@ -25,9 +25,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "target's credentials can read the source (default: copy inside S3 then)")
     checkpoint_options(p)
     write_options(p)
+    many = p.add_argument_group("many models at once (SOURCE and TARGET are containers: a bucket, a DRfC bucket or "
+                                "prefix, a folder of models or archives, droa://DEPLOYMENT)")
+    which = many.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help="copy every model of SOURCE into TARGET, each to its own "
+                       "place, named as TARGET's layout expects (a rerun skips what verifies, finishes the rest)")
+    which.add_argument("--only", nargs="+", metavar="PATTERN", help="copy the models whose names match one of these "
+                       "shell patterns (e.g. 'Apex-*' Slowpoke)")
+    many.add_argument("--parallel-models", type=int, default=4, metavar="N", help="models in flight at once, sharing "
+                      "one connection pool and one memory budget per side (default 4)")
+    many.add_argument("--archives", action="store_true", help="into a local folder: each model as NAME.tar.gz")
+    many.add_argument("--report", metavar="FILE", help="where the batch's JSON report goes (default "
+                      "./drmodel-reports/copy-<UTC time>.json)")
 
 
 def run(args: argparse.Namespace, io: IO) -> ExitCode:
+    if args.all or args.only:
+        from drmodel.cli.batch import run_batch
+
+        return run_batch(args, io, source_access=access_of(args, "source"), target_access=access_of(args, "target"))
+    if args.archives or args.report:
+        from drmodel.errors import UsageError
+
+        raise UsageError("--archives and --report go with --all or --only", fix="add --all, or drop them")
     plan = plan_transfer("copy", args.source, args.target, args, source_profile=access_of(args, "source"),
                          target_profile=access_of(args, "target"))
     return run_plan(plan, args, io)

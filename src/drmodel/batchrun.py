@@ -1,0 +1,139 @@
+"""Running a batch (drmodel.plan.BatchPlan): each model's plan is run by `execute`, as a copy of that model alone
+would be (its own lock, backup, proofs), with up to `parallel` models in flight. The models share each side's
+store, so they share one connection pool and one memory budget. A failed model does not stop the others; the
+outcome of every model, done or not, is on the BatchResult.
+
+Ctrl-C: the batch owns it (the main thread waits here); the first press asks every transfer to stop at its next
+chunk, models not started are not started, and each model in flight reports what landed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from drmodel import cancel
+from drmodel.cancel import Cancelled
+from drmodel.errors import DrmodelError, ExitCode
+from drmodel.execute import Result, execute
+from drmodel.plan import BatchEntry, BatchPlan
+from drmodel.progress import Progress
+
+# what happened to a model of the batch
+COPIED = "copied"  # written and verified
+UP_TO_DATE = "up to date"  # the target already held every file, proven by checksum: nothing written
+FAILED = "failed"  # planning or the run failed: `problem` says why, `fix` what to do
+INTERRUPTED = "interrupted"  # Ctrl-C while it ran: a rerun finishes it
+NOT_STARTED = "not started"  # Ctrl-C before its turn
+
+
+@dataclass
+class ModelOutcome:
+    entry: BatchEntry
+    status: str
+    result: Result | None = None
+    problem: str | None = None
+    fix: str | None = None
+    exit_code: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class BatchResult:
+    batch: BatchPlan
+    outcomes: list[ModelOutcome] = field(default_factory=list)  # in the batch's order
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if any(o.status in (INTERRUPTED, NOT_STARTED) for o in self.outcomes):
+            return ExitCode.INTERRUPTED
+        return ExitCode.SOME_FAILED if any(o.status == FAILED for o in self.outcomes) else ExitCode.OK
+
+
+def execute_batch(batch: BatchPlan, progress_for: Callable[[BatchEntry], Progress] | None = None, *,
+                  break_lock: bool = False, on_done: Callable[[ModelOutcome], Any] | None = None) -> BatchResult:
+    """Run every model's plan, up to batch.parallel at once; `on_done` is called (from the main thread) as each
+    model ends. Never raises for one model's failure; a Ctrl-C ends the batch with the models in flight settled."""
+    cancel.reset()
+    started = time.monotonic()
+    outcomes: dict[int, ModelOutcome] = {}
+    for i, entry in enumerate(batch.entries):
+        if entry.plan is None:
+            outcomes[i] = ModelOutcome(entry, FAILED, problem=entry.problem, fix=entry.fix, exit_code=entry.exit_code)
+            if on_done:
+                on_done(outcomes[i])
+    runnable = [i for i, e in enumerate(batch.entries) if e.plan is not None]
+    pool = ThreadPoolExecutor(max_workers=max(1, batch.parallel), thread_name_prefix="model")
+    futures: dict[Future[ModelOutcome], int] = {}
+    cancel.take_interrupts()
+    try:
+        futures = {pool.submit(_run_one, batch.entries[i], progress_for, break_lock): i for i in runnable}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.2)
+            for fut in done:
+                outcomes[futures[fut]] = fut.result()
+                if on_done:
+                    on_done(outcomes[futures[fut]])
+    except KeyboardInterrupt:
+        cancel.request()
+        pool.shutdown(wait=False, cancel_futures=True)
+        _settle(futures, outcomes, batch, on_done)
+    finally:
+        pool.shutdown(wait=False)
+        if not cancel.requested():
+            cancel.release_interrupts()
+    return BatchResult(batch, [outcomes[i] for i in range(len(batch.entries))], time.monotonic() - started)
+
+
+def _settle(futures: dict[Future[ModelOutcome], int], outcomes: dict[int, ModelOutcome], batch: BatchPlan,
+            on_done: Callable[[ModelOutcome], Any] | None) -> None:
+    """After a Ctrl-C: wait for the models in flight to stop (each at its next chunk; a second press stops the
+    wait), then account for every model."""
+    running = [f for f in futures if not f.done()]
+    while running and not cancel.pressed_again():
+        running = list(wait(running, timeout=0.1).not_done)
+    for fut, i in futures.items():
+        if i in outcomes:
+            continue
+        if fut.done() and not fut.cancelled():
+            outcomes[i] = fut.result()
+        else:
+            outcomes[i] = ModelOutcome(batch.entries[i], NOT_STARTED if fut.cancelled() or not fut.running()
+                                       else INTERRUPTED, problem="the batch was interrupted",
+                                       fix="rerun the same command to finish", exit_code=int(ExitCode.INTERRUPTED))
+        if on_done:
+            on_done(outcomes[i])
+
+
+def _run_one(entry: BatchEntry, progress_for: Callable[[BatchEntry], Progress] | None,
+             break_lock: bool) -> ModelOutcome:
+    plan = entry.plan
+    assert plan is not None
+    started = time.monotonic()
+    try:
+        if cancel.requested():
+            return ModelOutcome(entry, NOT_STARTED, problem="the batch was interrupted",
+                                fix="rerun the same command to finish", exit_code=int(ExitCode.INTERRUPTED))
+        progress = progress_for(entry) if progress_for else Progress()
+        result = execute(plan, progress, break_lock=break_lock, in_batch=True)
+    except Cancelled:
+        return ModelOutcome(entry, NOT_STARTED, problem="the batch was interrupted",
+                            fix="rerun the same command to finish", exit_code=int(ExitCode.INTERRUPTED))
+    except DrmodelError as exc:
+        status = INTERRUPTED if cancel.requested() else FAILED
+        return ModelOutcome(entry, status, problem=exc.message, fix=exc.fix, exit_code=int(exc.exit_code),
+                            seconds=time.monotonic() - started)
+    except Exception as exc:  # a bug in one model's run must not hide the others' outcomes
+        return ModelOutcome(entry, FAILED, problem=f"{exc.__class__.__name__}: {exc}",
+                            fix="this is a drmodel bug; rerun this model alone with --debug and report it",
+                            exit_code=int(ExitCode.ERROR), seconds=time.monotonic() - started)
+    status = COPIED if (result.written or result.deleted) else UP_TO_DATE
+    return ModelOutcome(entry, status, result=result, seconds=time.monotonic() - started)

@@ -1,0 +1,211 @@
+"""Planning many models at once (`drmodel copy CONTAINER CONTAINER --all` or `--only PATTERN...`): every model of the
+source container, each to its own place in the target container, named as the target's layout expects.
+
+Each side's store is opened once and shared by every model (one client, one connection pool, one memory budget;
+a legacy bucket's index is read once). Each model is planned as `plan_between` plans a single copy; a model that
+cannot be planned (an ambiguous training job, a name the target refuses, a model whose check fails) gets its
+reason instead of a plan, and the others go on.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from drmodel import layouts
+from drmodel.address import Address, parse
+from drmodel.errors import DrmodelError, ExitCode, UsageError
+from drmodel.layouts import ModelLocation, ModelSummary, TargetRequest
+from drmodel.options import TransferOptions
+from drmodel.plan import BatchEntry, BatchPlan, Plan
+from drmodel.planning.request import ModelRef, TransferRequest
+from drmodel.planning.target import find_target, resolve_target
+from drmodel.planning.transfer import plan_between
+from drmodel.reading import make_store, open_model
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+PLANNING_THREADS = 8  # models planned at once (each plan is a few round trips on the shared stores)
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """A copy of many models: the two containers, which models, and what every model's copy does."""
+
+    source: ModelRef  # a container: a bucket, a DRfC bucket or prefix, a folder of models or archives, droa://DEP
+    target: ModelRef  # a container of the same kinds
+    only: tuple[str, ...] = ()  # shell patterns on the model names (fnmatch, case-sensitive); empty: every model
+    archives: bool = False  # a local target: each model as NAME.tar.gz in the folder instead of a folder NAME/
+    checkpoint: str = "both"
+    force: bool = False
+    relay: bool = False
+    backup_to: str | None = None
+    account_id: str | None = None
+    parallel: int = 4  # models in flight at once when the batch runs
+    options: TransferOptions | None = None
+
+
+@dataclass
+class _Source:
+    rows: list[ModelSummary]
+    open: Callable[[ModelSummary], ModelLocation]
+
+
+def plan_batch(request: BatchRequest) -> BatchPlan:
+    """List the source container, choose the models, plan each one. Lists and reads; writes nothing."""
+    if request.parallel < 1:
+        raise UsageError(f"--parallel-models {request.parallel} is not a number of models",
+                         fix="give 1 or more (default 4)")
+    options = request.options or TransferOptions.from_env()
+    source = _open_source(request.source, options)
+    rows, unmatched = _chosen(source.rows, request.only)
+    to_target = _target_side(request, options)
+    by_name: dict[str, list[ModelSummary]] = {}
+    for row in rows:
+        by_name.setdefault(row.name, []).append(row)
+
+    def one(name: str) -> BatchEntry:
+        return _plan_one(name, by_name[name], source, to_target, request)
+
+    with ThreadPoolExecutor(max_workers=PLANNING_THREADS, thread_name_prefix="plan") as pool:
+        entries = tuple(pool.map(one, sorted(by_name)))
+    return BatchPlan(kind="copy", source_address=request.source.address, target_address=request.target.address,
+                     entries=entries, parallel=request.parallel, unmatched=unmatched)
+
+
+def _plan_one(name: str, rows: list[ModelSummary], source: _Source,
+              to_target: Callable[[ModelLocation], tuple[str, Plan | None, ModelLocation | None]],
+              request: BatchRequest) -> BatchEntry:
+    address = rows[0].address
+    if len(rows) > 1:
+        jobs = ", ".join(str(r.details.get("training_prefix") or r.address) for r in rows)
+        return BatchEntry(name, address, "-", problem=f"{len(rows)} training jobs or exports ({jobs})",
+                          fix="copy it alone with --training-job, or leave it out with --only", exit_code=int(
+                              ExitCode.AMBIGUOUS))
+    target = "-"
+    try:
+        src = source.open(rows[0])
+        target, plan, tgt = to_target(src)
+        if plan is None:
+            assert tgt is not None
+            plan = plan_between("copy", src, tgt, checkpoint=request.checkpoint, force=request.force,
+                                relay=request.relay, backup_to=request.backup_to)  # a folder per model in it
+        return BatchEntry(name, src.address, plan.target_address, plan=plan)
+    except DrmodelError as exc:
+        return BatchEntry(name, address, target, problem=exc.message, fix=exc.fix, exit_code=int(exc.exit_code))
+
+
+def _chosen(rows: list[ModelSummary], only: tuple[str, ...]) -> tuple[list[ModelSummary], tuple[str, ...]]:
+    if not only:
+        return rows, ()
+    chosen = [r for r in rows if any(fnmatch.fnmatchcase(r.name, pattern) for pattern in only)]
+    unmatched = tuple(p for p in only if not any(fnmatch.fnmatchcase(r.name, p) for r in rows))
+    return chosen, unmatched
+
+
+# -- the source container -----------------------------------------------------------------------------------
+def _open_source(ref: ModelRef, options: TransferOptions) -> _Source:
+    addr = parse(ref.address)
+    if addr.scheme == "droa":
+        from drmodel.droa import transfer as droa
+
+        if addr.path:
+            raise UsageError(f"{ref.address} is one model, not a container", fix=f"give droa://{addr.bucket}")
+        return _Source(droa.list_models(addr.bucket or ""),
+                       lambda row: open_model(row.address, profile=ref.profile, options=options))
+    if addr.scheme == "archive":
+        raise UsageError(f"{ref.address} is one archive (one model), not a container",
+                         fix="copy it alone without --all, or give the folder that holds the archives")
+    if addr.scheme == "file" and not (addr.root and addr.root.is_dir()):
+        from drmodel.errors import NotFoundError
+
+        raise NotFoundError(f"folder {addr.root} does not exist", fix="check the path")
+    store = make_store(addr, ref.profile, options)
+    archives = _archives_in(addr)
+    try:
+        lay, kind = layouts.detect(store, addr.path, ref.layout)
+    except DrmodelError:
+        if archives:  # a folder of archives only
+            return _Source(archives, lambda row: open_model(row.address, options=options))
+        raise
+    if kind == "model":
+        raise UsageError(f"{ref.address} is one model, not a container of models",
+                         fix="copy it without --all/--only, or give the bucket or folder that holds the models")
+    return _Source(lay.list_models(store, addr.path) + archives,
+                   lambda row: (open_model(row.address, options=options) if row.layout == "archive"
+                                else lay.open_listed(store, row)))
+
+
+def _archives_in(addr: Address) -> list[ModelSummary]:
+    """The model archives (NAME.tar.gz, .tgz, .tar, .zip) directly in a local folder, each one model."""
+    if addr.scheme != "file" or addr.root is None:
+        return []
+    rows = []
+    for path in sorted(addr.root.iterdir()):
+        suffix = next((s for s in ARCHIVE_SUFFIXES if path.name.endswith(s)), None)
+        if suffix and path.is_file():
+            rows.append(ModelSummary(name=path.name[:-len(suffix)], layout="archive", address=str(path),
+                                     size=path.stat().st_size, checkpoints=0))
+    return rows
+
+
+# -- the target container -----------------------------------------------------------------------------------
+def _target_side(request: BatchRequest, options: TransferOptions
+                 ) -> Callable[[ModelLocation], tuple[str, Plan | None, ModelLocation | None]]:
+    """What each source model's copy goes to: (target address, a plan made already (DRoA), or the target model)."""
+    ref = request.target
+    addr = parse(ref.address)
+    if addr.scheme == "droa":
+        return _droa_target(request, addr, options)
+    if addr.scheme == "archive":
+        raise UsageError(f"{ref.address} is one archive, not a container", fix="give a folder (add --archives to "
+                         "write each model as NAME.tar.gz in it)")
+    if addr.scheme == "file":
+        root = addr.root
+        assert root is not None
+        if not root.is_dir():
+            from drmodel.errors import NotFoundError
+
+            raise NotFoundError(f"folder {root} does not exist", fix=f"create it first (mkdir {root})")
+
+        def local(src: ModelLocation) -> tuple[str, Plan | None, ModelLocation | None]:
+            address = str(Path(root) / (src.name + (".tar.gz" if request.archives else "")))
+            place = find_target(address, profile=None, layout=ref.layout, options=options)
+            return address, None, resolve_target(place, src, TargetRequest(name=None, create=True))
+
+        return local
+    if request.archives:
+        raise UsageError("--archives writes into a local folder", fix="give a folder as the target, or drop it")
+    place = find_target(ref.address, profile=ref.profile, layout=ref.layout, options=options)
+    if place.kind == "model" and addr.path and next(iter(place.store.list(addr.path.rstrip("/") + "/")), None):
+        raise UsageError(f"{ref.address} is one model, not a container of models",
+                         fix="give the bucket (or the folder of models) the models go into")
+    container = replace(place, kind="container")
+
+    def s3(src: ModelLocation) -> tuple[str, Plan | None, ModelLocation | None]:
+        # the model's own place under the container (a prefix layout's model is its folder; the legacy layout
+        # places a model by its name)
+        child = replace(container, address=replace(addr, path="/".join(p for p in (addr.path.strip("/"), src.name)
+                                                                        if p)))
+        wanted = TargetRequest(name=src.name, create=True, account_id=request.account_id)
+        tgt = resolve_target(child, src, wanted)
+        return tgt.address, None, tgt
+
+    return s3
+
+
+def _droa_target(request: BatchRequest, addr: Address, options: TransferOptions
+                 ) -> Callable[[ModelLocation], tuple[str, Plan | None, ModelLocation | None]]:
+    if addr.path:
+        raise UsageError(f"{request.target.address} is one model, not a deployment", fix=f"give droa://{addr.bucket}")
+    from drmodel.planning.droa import plan_droa
+
+    def droa(src: ModelLocation) -> tuple[str, Plan | None, ModelLocation | None]:
+        address = f"droa://{addr.bucket}/{src.name}"
+        one = TransferRequest("copy", request.source, ModelRef(address), checkpoint=request.checkpoint,
+                              force=request.force, backup_to=request.backup_to, options=options)
+        return address, plan_droa(src, parse(address), one), None
+
+    return droa
