@@ -180,12 +180,12 @@ def batch_json(batch: Any, result: Any, *, dry_run: bool = False) -> dict[str, A
             "problem": (o.problem if o else e.problem), "fix": (o.fix if o else e.fix),
             "exit_code": (o.exit_code if o else e.exit_code)})
     code = result.exit_code.value if result is not None else ExitCode.OK.value
+    seconds = round(result.seconds, 3) if result is not None else 0.0
     return {"kind": "copy-batch", "source": batch.source_address, "target": batch.target_address,
             "dry_run": dry_run, "parallel": batch.parallel, "unmatched": list(batch.unmatched), "models": models,
             "counts": {s: result.count(s) for s in ("copied", "up to date", "failed", "interrupted", "not started")}
             if result is not None else None,
-            "seconds": round(result.seconds, 3) if result is not None else 0.0,
-            "exit_code": code}
+            "seconds": seconds, "exit_code": code}
 
 
 def _counts(values: Any) -> dict[str, int]:
