@@ -184,3 +184,28 @@ def test_a_single_model_address_with_all_is_a_usage_error(two_accounts, tmp_path
                          "--source-profile", "src", "--target-profile", "dst", "--all")
     assert code == 2
     assert "is one model, not a container" in err and len(err.strip().splitlines()) == 1
+
+
+def test_check_and_diff_of_two_buckets_one_row_per_model(two_accounts, tmp_path):
+    acc = two_accounts
+    _populate(acc)
+    code, out, err = _copy(acc, tmp_path, "--only", "Apex-*", "--yes")
+    assert code == 0, err
+    a, b = f"s3://{acc.source_bucket}", f"s3://{acc.target_bucket}"
+    code, out, err = cli("check", a, "--profile", "src")
+    assert code == 0, err
+    assert "Check of 4 models" in out and "4 ok, 0 with errors or unreadable, of 4 models." in out
+    code, out, err = cli("diff", a, b, "--source-profile", "src", "--target-profile", "dst")
+    assert code == 8, err  # Slowpoke and Zigzag-7 are only in A
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert "same weights" in rows["Apex-Hunter"] and "same weights" in rows["Apex-Hunter-2"]
+    assert f"only in {a}" in rows["Slowpoke"]
+    assert "2 of 4 models race the same weights in both" in out
+    # Slowpoke's metadata in A is broken
+    acc.source_client.put_object(Bucket=acc.source_bucket, Key="model-metadata/Slowpoke/model_metadata.json",
+                                 Body=b"{not json")
+    code, out, err = cli("check", a, "--profile", "src", "--json")
+    assert code == 12, err
+    doc = json.loads(out)
+    assert doc["failed"] == 1 and doc["ok"] == 3
+    assert next(m for m in doc["models"] if m["name"] == "Slowpoke")["check"]["ok"] is False

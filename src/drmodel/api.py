@@ -21,17 +21,27 @@ from drmodel.planning import (
     plan_restore,
     plan_transfer,
 )
-from drmodel.reading import car, check, list_models, make_store, open_model, show
-from drmodel.verification import LOCATION_KEYS, DiffReport, FileComparison, VerifyReport, diff, verify
+from drmodel.reading import Container, car, check, list_models, make_store, open_container, open_model, show
+from drmodel.verification import (
+    LOCATION_KEYS,
+    DiffReport,
+    FileComparison,
+    VerifyReport,
+    check_container,
+    diff,
+    diff_containers,
+    verify,
+)
 
 if TYPE_CHECKING:
     from drmodel.batchrun import BatchResult, execute_batch
     from drmodel.execute import Result, execute
 
-__all__ = ["LOCATION_KEYS", "BatchRequest", "BatchResult", "DiffReport", "FileComparison", "ModelRef", "Plan",
-           "Result", "TransferRequest", "VerifyReport", "car", "check", "diff", "execute", "execute_batch",
-           "list_models", "make_store", "open_model", "plan_batch", "plan_between", "plan_repair", "plan_request",
-           "plan_restore", "plan_transfer", "show", "verify"]
+__all__ = ["LOCATION_KEYS", "BatchRequest", "BatchResult", "Container", "DiffReport", "FileComparison", "ModelRef",
+           "Plan", "Result", "TransferRequest", "VerifyReport", "car", "check", "check_container", "diff",
+           "diff_containers", "execute", "execute_batch", "list_models", "make_store", "open_container",
+           "open_model", "plan_batch", "plan_between", "plan_repair", "plan_request", "plan_restore",
+           "plan_transfer", "show", "verify"]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,6 +3,8 @@ commands on one model (show, check, car). Every function returns data; nothing h
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +12,7 @@ from drmodel import checkpoints as ckpts
 from drmodel import layouts
 from drmodel.access import AccessLike
 from drmodel.address import Address, parse
-from drmodel.errors import InvalidModelError, NotFoundError, UsageError
+from drmodel.errors import DrmodelError, InvalidModelError, NotFoundError, UsageError
 from drmodel.layouts import ModelLocation, ModelSummary
 from drmodel.model import EVAL_COPY, METADATA, metadata_summary, parse_json, role
 from drmodel.options import TransferOptions
@@ -116,3 +118,59 @@ def car(address: str, out: str, *, profile: AccessLike = None, layout: str | Non
 
     loc = open_model(address, profile=profile, layout=layout, training_job=training_job)
     return write_car_package(loc, Path(out), checkpoint, overwrite=overwrite)
+
+
+# -- containers ---------------------------------------------------------------------------------------------
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+
+
+@dataclass
+class Container:
+    """A place that holds models (a bucket, a DRfC bucket or prefix, a folder of models or archives, a DRoA
+    deployment): its models as `list_models` rows, and how to open each one on the container's own store."""
+
+    address: str
+    rows: list[ModelSummary]
+    open: Callable[[ModelSummary], ModelLocation]
+
+
+def open_container(address: str, *, profile: AccessLike = None, layout: str | None = None,
+                   options: TransferOptions | None = None) -> Container | None:
+    """The container at `address`, listed; None when the address names one model."""
+    addr = parse(address)
+    if addr.scheme == "droa":
+        from drmodel.droa import transfer as droa
+
+        if addr.path:
+            return None
+        return Container(address, droa.list_models(addr.bucket or ""),
+                         lambda row: open_model(row.address, profile=profile, options=options))
+    if addr.scheme == "archive":
+        return None
+    _local_must_exist(addr)
+    store = make_store(addr, profile, options)
+    archives = _archives_in(addr)
+    try:
+        lay, kind = layouts.detect(store, addr.path, layout)
+    except DrmodelError:
+        if archives:  # a folder of archives only
+            return Container(address, archives, lambda row: open_model(row.address, options=options))
+        raise
+    if kind == "model":
+        return None
+    return Container(address, lay.list_models(store, addr.path) + archives,
+                     lambda row: (open_model(row.address, options=options) if row.layout == "archive"
+                                  else lay.open_listed(store, row)))
+
+
+def _archives_in(addr: Address) -> list[ModelSummary]:
+    """The model archives (NAME.tar.gz, .tgz, .tar, .zip) directly in a local folder, each one model."""
+    if addr.scheme != "file" or addr.root is None:
+        return []
+    rows = []
+    for path in sorted(addr.root.iterdir()):
+        suffix = next((s for s in ARCHIVE_SUFFIXES if path.name.endswith(s)), None)
+        if suffix and path.is_file():
+            rows.append(ModelSummary(name=path.name[:-len(suffix)], layout="archive", address=str(path),
+                                     size=path.stat().st_size, checkpoints=0))
+    return rows

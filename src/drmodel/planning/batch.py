@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from drmodel import layouts
 from drmodel.address import Address, parse
 from drmodel.errors import DrmodelError, ExitCode, UsageError
 from drmodel.layouts import ModelLocation, ModelSummary, TargetRequest
@@ -24,9 +23,8 @@ from drmodel.plan import BatchEntry, BatchPlan, Plan
 from drmodel.planning.request import ModelRef, TransferRequest
 from drmodel.planning.target import find_target, resolve_target
 from drmodel.planning.transfer import plan_between
-from drmodel.reading import make_store, open_model
+from drmodel.reading import Container, open_container
 
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
 PLANNING_THREADS = 8  # models planned at once (each plan is a few round trips on the shared stores)
 
 
@@ -47,19 +45,17 @@ class BatchRequest:
     options: TransferOptions | None = None
 
 
-@dataclass
-class _Source:
-    rows: list[ModelSummary]
-    open: Callable[[ModelSummary], ModelLocation]
-
-
 def plan_batch(request: BatchRequest) -> BatchPlan:
     """List the source container, choose the models, plan each one. Lists and reads; writes nothing."""
     if request.parallel < 1:
         raise UsageError(f"--parallel-models {request.parallel} is not a number of models",
                          fix="give 1 or more (default 4)")
     options = request.options or TransferOptions.from_env()
-    source = _open_source(request.source, options)
+    source = open_container(request.source.address, profile=request.source.profile, layout=request.source.layout,
+                            options=options)
+    if source is None:
+        raise UsageError(f"{request.source.address} is one model, not a container of models",
+                         fix="copy it without --all/--only, or give the bucket or folder that holds the models")
     rows, unmatched = _chosen(source.rows, request.only)
     to_target = _target_side(request, options)
     by_name: dict[str, list[ModelSummary]] = {}
@@ -75,7 +71,7 @@ def plan_batch(request: BatchRequest) -> BatchPlan:
                      entries=entries, parallel=request.parallel, unmatched=unmatched)
 
 
-def _plan_one(name: str, rows: list[ModelSummary], source: _Source,
+def _plan_one(name: str, rows: list[ModelSummary], source: Container,
               to_target: Callable[[ModelLocation], tuple[str, Plan | None, ModelLocation | None]],
               request: BatchRequest) -> BatchEntry:
     address = rows[0].address
@@ -103,52 +99,6 @@ def _chosen(rows: list[ModelSummary], only: tuple[str, ...]) -> tuple[list[Model
     chosen = [r for r in rows if any(fnmatch.fnmatchcase(r.name, pattern) for pattern in only)]
     unmatched = tuple(p for p in only if not any(fnmatch.fnmatchcase(r.name, p) for r in rows))
     return chosen, unmatched
-
-
-# -- the source container -----------------------------------------------------------------------------------
-def _open_source(ref: ModelRef, options: TransferOptions) -> _Source:
-    addr = parse(ref.address)
-    if addr.scheme == "droa":
-        from drmodel.droa import transfer as droa
-
-        if addr.path:
-            raise UsageError(f"{ref.address} is one model, not a container", fix=f"give droa://{addr.bucket}")
-        return _Source(droa.list_models(addr.bucket or ""),
-                       lambda row: open_model(row.address, profile=ref.profile, options=options))
-    if addr.scheme == "archive":
-        raise UsageError(f"{ref.address} is one archive (one model), not a container",
-                         fix="copy it alone without --all, or give the folder that holds the archives")
-    if addr.scheme == "file" and not (addr.root and addr.root.is_dir()):
-        from drmodel.errors import NotFoundError
-
-        raise NotFoundError(f"folder {addr.root} does not exist", fix="check the path")
-    store = make_store(addr, ref.profile, options)
-    archives = _archives_in(addr)
-    try:
-        lay, kind = layouts.detect(store, addr.path, ref.layout)
-    except DrmodelError:
-        if archives:  # a folder of archives only
-            return _Source(archives, lambda row: open_model(row.address, options=options))
-        raise
-    if kind == "model":
-        raise UsageError(f"{ref.address} is one model, not a container of models",
-                         fix="copy it without --all/--only, or give the bucket or folder that holds the models")
-    return _Source(lay.list_models(store, addr.path) + archives,
-                   lambda row: (open_model(row.address, options=options) if row.layout == "archive"
-                                else lay.open_listed(store, row)))
-
-
-def _archives_in(addr: Address) -> list[ModelSummary]:
-    """The model archives (NAME.tar.gz, .tgz, .tar, .zip) directly in a local folder, each one model."""
-    if addr.scheme != "file" or addr.root is None:
-        return []
-    rows = []
-    for path in sorted(addr.root.iterdir()):
-        suffix = next((s for s in ARCHIVE_SUFFIXES if path.name.endswith(s)), None)
-        if suffix and path.is_file():
-            rows.append(ModelSummary(name=path.name[:-len(suffix)], layout="archive", address=str(path),
-                                     size=path.stat().st_size, checkpoints=0))
-    return rows
 
 
 # -- the target container -----------------------------------------------------------------------------------

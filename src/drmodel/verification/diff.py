@@ -33,10 +33,16 @@ def diff(a: str, b: str, *, a_profile: AccessLike = None, b_profile: AccessLike 
          b_layout: str | None = None, training_job: str | None = None, b_training_job: str | None = None,
          eval_checkpoint: str = "best") -> DiffReport:
     """verify, plus the verdict that matters: will the same weights race, and if not, why not."""
-    from drmodel.checks import check_model
 
     ma = open_model(a, profile=a_profile, layout=layout, training_job=training_job)
     mb = open_model(b, profile=b_profile, layout=b_layout, training_job=b_training_job)
+    return diff_models(ma, mb, eval_checkpoint=eval_checkpoint)
+
+
+def diff_models(ma: ModelLocation, mb: ModelLocation, *, eval_checkpoint: str = "best") -> DiffReport:
+    """`diff` of two opened models."""
+    from drmodel.checks import check_model
+
     files = compare_models(ma, mb)
     ca, cb = check_model(ma, eval_checkpoint=eval_checkpoint), check_model(mb, eval_checkpoint=eval_checkpoint)
     report = DiffReport(files, ca, cb)

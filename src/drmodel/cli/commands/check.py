@@ -8,7 +8,8 @@ from drmodel.cli.options import JSON_HELP, access_of, eval_checkpoint_option, mo
 from drmodel.cli.streams import IO
 from drmodel.errors import ExitCode
 
-HELP = "validate a model and say which checkpoint evaluation will load (exit 5 on errors)"
+HELP = ("validate a model and say which checkpoint evaluation will load (exit 5 on errors); given a bucket or folder "
+        "of models, every model (exit 12 when some have errors)")
 EXAMPLE = "drmodel check s3://aws-deepracer-9a8b.../Apex-Hunter --profile friend"
 
 
@@ -22,6 +23,12 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel import api
     from drmodel.cli.render import check_json, dump_json, render_check
 
+    container = api.open_container(args.model, profile=access_of(args), layout=args.layout) if (
+        args.training_job is None) else None
+    if container is not None:  # a bucket, folder or deployment: every model in it
+        from drmodel.cli.containers import check_all
+
+        return check_all(container, args, io)
     report = api.check(args.model, profile=access_of(args), layout=args.layout, training_job=args.training_job,
                        eval_checkpoint=args.eval_checkpoint)
     if args.json:

@@ -9,7 +9,8 @@ from drmodel.cli.options import JSON_HELP, eval_checkpoint_option, pair_of, pair
 from drmodel.cli.streams import IO
 from drmodel.errors import ExitCode
 
-HELP = "compare two models and say whether the same weights will race, and if not why"
+HELP = ("compare two models and say whether the same weights will race, and if not why; given two buckets or "
+        "folders, every model of the same name (exit 8 when some differ)")
 EXAMPLE = ("drmodel diff s3://aws-deepracer-6f1c.../Apex-Hunter s3://aws-deepracer-9a8b.../Apex-Hunter \\\n"
            "      --source-profile racer --target-profile friend")
 
@@ -24,7 +25,15 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel import api
     from drmodel.cli.render import check_json, dump_json
 
-    d = api.diff(args.a, args.b, **pair_of(args), eval_checkpoint=args.eval_checkpoint)
+    pair = pair_of(args)
+    if pair.get("training_job") is None and pair.get("b_training_job") is None:
+        ca = api.open_container(args.a, profile=pair.get("a_profile"), layout=pair.get("layout"))
+        cb = api.open_container(args.b, profile=pair.get("b_profile"), layout=pair.get("b_layout")) if ca else None
+        if ca is not None and cb is not None:  # two buckets, folders or deployments: their models paired by name
+            from drmodel.cli.containers import diff_all
+
+            return diff_all(ca, cb, args, io)
+    d = api.diff(args.a, args.b, **pair, eval_checkpoint=args.eval_checkpoint)
     verdict = "the same weights will race" if d.same_weights else "different weights will race: " + "; ".join(
         d.reasons)
     if args.json:
