@@ -11,7 +11,9 @@ import io
 import json
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +46,8 @@ class Result:
     unsettled: list[str] = field(default_factory=list)  # interrupted writes whose outcome is unknown
     relayed: str | None = None  # why the planned server-side copies stopped and the bytes were relayed instead
     imported: dict[str, Any] | None = None  # a push into DRoA: the imported model's modelId, status and name
+    grant: Any = None  # copy --grant-read: the drmodel.grant.Grant put (its record, and its removal once removed)
+    grant_swept: Any = None  # copy --grant-read that needed no grant: what dead runs left, removed (grant.Removal)
 
 
 class ServerSideCopies:
@@ -189,10 +193,12 @@ def _execute(plan: Plan, progress: Progress, in_batch: bool = False) -> Result:
     try:
         if plan.destructive:
             result.backup = take_backup(plan, progress)
-        stage = "write"
-        confirmed = _write_all(plan, progress, result)
-        stage = "verify"
-        _verify_landed(plan, progress, confirmed)
+        stage = "grant" if plan.grant else "write"
+        with granted(plan, progress, result):  # copy --grant-read: the source's grant around the writes
+            stage = "write"
+            confirmed = _write_all(plan, progress, result)
+            stage = "verify"
+            _verify_landed(plan, progress, confirmed)
         stage = "delete"
         _delete_stale(plan, progress, result)
         if plan.write_manifest:
@@ -204,7 +210,8 @@ def _execute(plan: Plan, progress: Progress, in_batch: bool = False) -> Result:
             stage = "import"
             result.imported = _import_into_droa(plan, progress)
     except (KeyboardInterrupt, Cancelled):
-        raise InterruptedRun(_interrupted_state(stage, plan, result), fix=_resume_fix(stage, plan, result)) from None
+        raise InterruptedRun(_interrupted_state(stage, plan, result) + grant_state(result),
+                             fix=_resume_fix(stage, plan, result)) from None
     finally:
         progress.close()
         if not cancel.requested():
@@ -353,6 +360,9 @@ def _interrupted_state(stage: str, plan: Plan, result: Result) -> str:
     """What the target holds after a Ctrl-C, as far as drmodel knows it."""
     if stage == "backup":
         return "interrupted while backing up: the target was not changed"
+    if stage == "grant":
+        return ("interrupted while adding the read grant: the target was not changed; a grant that had landed was "
+                "taken out again (if that failed too, it ends by itself at its expiry and a rerun removes it)")
     if stage == "write":
         writes = plan.writes
         landed = [a for a in writes if a.key in result.written]
@@ -395,3 +405,80 @@ def write_manifest(plan: Plan, result: Result) -> None:
            "files": files}
     data = (json.dumps(doc, indent=2, default=str) + "\n").encode()
     target.write_stream(MANIFEST, io.BytesIO(data), len(data))
+
+
+# ---------------------------------------------------------------- copy --grant-read
+
+
+@contextmanager
+def granted(plan: Plan, progress: Progress, result: Result) -> Iterator[None]:
+    """The plan's read grant on the source bucket around the block (drmodel.grant.temporary_grant, with the source
+    owner's credentials): this copy's stale grants swept, the policy saved in the backup folder (a new one when the
+    copy overwrites nothing), the grant added, and removed afterwards, also on an error or Ctrl-C; what the removal
+    proved is on `result.grant.removal`. Without a grant, the block alone."""
+    from drmodel import grant as grants
+    from drmodel.access import Access
+
+    source = Access(**plan.source_store.spec().get("access", {}))  # the source owner's, as planning reached it
+    if plan.grant_sweep is not None:  # no grant needed: what a dead run of this copy left is removed all the same
+        try:
+            result.grant_swept = grants.sweep_stale_grants(plan.grant_sweep.bucket, source=source,
+                                                           scope=plan.grant_sweep.scope)
+        except DrmodelError as exc:  # the copy needs no grant: a failed cleanup does not stop it
+            progress.note(f"could not look for grants an earlier run left ({exc.message})")
+        for line in result.grant_swept.lines() if result.grant_swept and result.grant_swept.removed else []:
+            progress.note(line + " (left by an earlier run)")
+    if plan.grant is None:
+        yield
+        return
+    assert plan.backup_root is not None, "a plan with a grant has a backup folder"
+    folder = result.backup or _new_folder(plan.backup_root)
+    try:
+        with grants.temporary_grant(plan.grant, folder, source=source) as grant:
+            result.grant = grant
+            for line in grant.sweep.lines() if grant.sweep and grant.sweep.removed else []:
+                progress.note(line + " (left by an earlier run)")
+            progress.note(f"Grant: added {grant.sid} to s3://{grant.bucket}'s policy until "
+                          f"{grants.iso(grant.expires_at)}; the policy before it is saved in {grant.record}")
+            yield
+    except BaseException as exc:
+        if result.grant is None and isinstance(exc, AccessDeniedError):
+            _discard(folder, result)  # refused before the grant was put: the saved policy records nothing
+            raise AccessDeniedError(f"--grant-read: {exc.message}; nothing was copied",
+                                    fix=f"{exc.fix} (`drmodel policy --grant-read` prints what each side needs), "
+                                    f"or {WITHOUT_GRANT}") from exc
+        removal = result.grant.removal if result.grant is not None else None
+        for line in removal.lines() if removal is not None else []:
+            progress.note(line)  # the run ends in an error: no summary will say it
+        raise
+
+
+WITHOUT_GRANT = "copy without --grant-read"
+
+
+def _discard(folder: Path, result: Result) -> None:
+    """The folder made for the saved policy of a grant that was never put, and its record, removed."""
+    if result.backup is not None:
+        return  # the copy's backup folder: kept as it is
+    from drmodel.grant import RECORD_PREFIX
+
+    for record in folder.glob(f"{RECORD_PREFIX}*.json"):
+        record.unlink()
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty: left as it is
+
+
+def grant_state(result: Result) -> str:
+    """What an interrupted run did with its grant, for the InterruptedRun message ("" without a grant)."""
+    grant = result.grant
+    if grant is None:
+        return ""
+    from drmodel.grant import iso
+
+    if grant.removal is None:
+        return (f"; the read grant {grant.sid} could not be removed from s3://{grant.bucket}'s policy: it ends by "
+                f"itself at {iso(grant.expires_at)}, and a rerun removes it")
+    how = "the policy is as it was" if grant.removal.restored else "others changed the policy meanwhile (kept)"
+    return f"; the read grant was removed from s3://{grant.bucket}'s policy ({how})"

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from drmodel.grant import MARGIN, GrantPlan, iso
 from drmodel.model import METADATA, REWARD
 from drmodel.stores.base import ObjectInfo, Store
+from drmodel.units import span
 
 Op = Literal["create", "overwrite", "skip", "delete"]
 
@@ -58,6 +60,16 @@ class DroaImport:
 
 
 @dataclass(frozen=True)
+class GrantSweep:
+    """A copy asked for a read grant (--grant-read) but needs none this time (nothing left to copy, or the target
+    reads the source already): its run still removes the grants a dead run of the same copy (`scope`, see
+    drmodel.grant.grant_scope) left on the source bucket, and expired ones."""
+
+    bucket: str
+    scope: str
+
+
+@dataclass(frozen=True)
 class Plan:
     kind: str  # copy, pull, push, repair, restore
     source_address: str
@@ -76,9 +88,12 @@ class Plan:
     transfer: str | None = None  # how the bytes move, in words
     allowed_keys: frozenset[str] | None = None  # the safety guard: every key the plan may write or delete
     lock: Lock | None = None
-    backup_root: Path | None = None  # a backup is taken in a new folder there before any overwrite or delete
+    backup_root: Path | None = None  # a backup is taken in a new folder there before any overwrite or delete (and
+    # the source bucket's policy saved there before a grant)
     write_manifest: bool = False  # pull: drmodel-manifest.json in the target folder
     droa: DroaImport | None = None  # the import that follows the upload of a push into DRoA
+    grant: GrantPlan | None = None  # the source's temporary read grant around the writes (copy --grant-read)
+    grant_sweep: GrantSweep | None = None  # copy --grant-read with no grant needed: the dead runs' grants to remove
 
     def by_op(self, op: Op) -> list[Action]:
         return [a for a in self.actions if a.op == op]
@@ -111,7 +126,23 @@ class Plan:
                 "droa": None if droa is None else {
                     "deployment": droa.deployment, "model": droa.model, "description": droa.description,
                     "upload_prefix": droa.upload_prefix, "bucket": droa.bucket, "fixes": dict(droa.fixes),
-                    "warnings": list(droa.warnings), "notes": list(droa.notes)}}
+                    "warnings": list(droa.warnings), "notes": list(droa.notes)},
+                "grant": None if self.grant is None else grant_summary(self.grant),
+                "grant_sweep": None if self.grant_sweep is None else vars(self.grant_sweep)}
+
+
+def expiry_rule(grant: GrantPlan) -> str:
+    """When a grant's statement ends, in words: its aws:CurrentTime bound is counted when it is added."""
+    return (f"ends by itself at its aws:CurrentTime bound: the time it is added + {span(grant.expected)} (the "
+            f"copy's expected time) x 1.5 + {span(MARGIN)}, at most {span(grant.cap)}; drmodel removes it as soon "
+            "as the copy ends")
+
+
+def grant_summary(grant: GrantPlan) -> dict[str, Any]:
+    """The planned grant as JSON-ready values (a plan's `--dry-run --json`)."""
+    return {"bucket": grant.bucket, "principal": grant.principal, "sid": grant.sid, "by_prefix": grant.by_prefix,
+            "items": list(grant.items), "expires_at": iso(grant.expires_at), "expiry_rule": expiry_rule(grant),
+            "statements": grant.statements}
 
 
 def destructive(actions: Iterable[Action]) -> bool:

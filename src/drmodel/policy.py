@@ -78,7 +78,10 @@ def grant_read_policies(source_bucket: str, source_keys: list[str], target_polic
             f"the statement ends by itself at its DateLessThan aws:CurrentTime: now + the copy's expected time x 1.5 "
             f"+ 15 minutes, at most {hours} h; a rerun removes one a killed run left (Sid drmodel-grant-...)",
             "cross-account reads need both sides: the grant in the source bucket's policy and s3:GetObject on the "
-            "source keys in the target identity's own policy (in grant_target_account_policy)"]}
+            "source keys in the target identity's own policy (in grant_target_account_policy)",
+            "the grant's principal: `drmodel copy --grant-read --grant-to ACCOUNT_OR_ARN`, else the target "
+            "credentials' account from sts:GetCallerIdentity (then the target identity needs it; an S3 service "
+            "without STS needs --grant-to)"]}
 
 
 def policies(source: str, target: str, *, source_profile: AccessLike = None, target_profile: AccessLike = None,

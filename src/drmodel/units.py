@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from datetime import timedelta
 
 
 def human(n: int | float | None) -> str:
@@ -27,3 +28,12 @@ def plural(n: int, word: str, words: str | None = None) -> str:
 def by_count(values: Iterable[str]) -> str:
     """`12 by A, 6 by B`: how many times each value occurs, most frequent first (the proofs of a copy or a verify)."""
     return ", ".join(f"{n} by {value}" for value, n in Counter(values).most_common())
+
+
+def span(length: timedelta) -> str:
+    """A duration in words: '45 s', '20 min', '2 h 5 min'."""
+    seconds = int(length.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if hours and minutes else f"{hours} h" if hours else f"{minutes} min"

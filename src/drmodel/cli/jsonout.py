@@ -24,5 +24,23 @@ def transfer_json(plan: Any, result: Any = None, *, dry_run: bool = False) -> di
         "retries": result.retries if result is not None else 0,
         "imported": None if imported is None else {
             "name": imported["name"], "model_id": imported["modelId"], "status": imported["status"]},
+        "grant": grant_json(result.grant, result.grant_swept) if result is not None else None,
     }
     return doc
+
+
+def grant_json(grant: Any, swept: Any = None) -> dict[str, Any] | None:
+    """What a copy with --grant-read did with its grant (drmodel.grant.Grant), or with the grants dead runs left
+    when it needed none (`swept`, a drmodel.grant.Removal); None without either."""
+    if grant is None:
+        return None if swept is None else {
+            "bucket": swept.bucket, "sid": None, "expires_at": None, "statements": [], "policy_saved_in": None,
+            "removed": [], "restored": None, "differences": [], "swept": list(swept.removed)}
+    from drmodel.grant import iso
+
+    removal, swept = grant.removal, grant.sweep
+    return {"bucket": grant.bucket, "sid": grant.sid, "expires_at": iso(grant.expires_at),
+            "statements": grant.statements, "policy_saved_in": str(grant.record),
+            "removed": list(removal.removed) if removal else [], "restored": bool(removal and removal.restored),
+            "differences": list(removal.differences) if removal else [],
+            "swept": list(swept.removed) if swept else []}

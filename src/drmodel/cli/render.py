@@ -53,17 +53,33 @@ def render_plan(plan: Any, out: TextIO, *, dry_run: bool, verbose: bool = False)
     counts = {op: len(plan.by_op(op)) for op in ("create", "overwrite", "skip", "delete")}
     out.write(f"{verb} {words['create']} {counts['create']} new and overwrite {plural(counts['overwrite'], 'file')} "
               f"({human(plan.bytes_to_write)}), skip {counts['skip']} identical, delete {counts['delete']} stale.\n")
-    if plan.backup_root:
+    if plan.backup_root and plan.destructive:
         out.write(f"{verb} first back up the {plural(counts['overwrite'] + counts['delete'], 'replaced file')} to "
                   f"{plan.backup_root}\n")
     if plan.transfer:
         out.write(f"Bytes: {plan.transfer}\n")
+    if plan.grant:
+        render_grant(plan, out)
     if plan.checkpoints:
         out.write(f"Checkpoints: {plan.checkpoints}\n")
     if plan.racing:
         out.write(f"In the target, evaluation will load: {plan.racing}\n")
     for note in plan.notes:
         out.write(f"  {note}\n")
+
+
+def render_grant(plan: Any, out: TextIO) -> None:
+    """The read grant a copy adds to the source bucket's policy (--grant-read): the statement as it will be put,
+    its expiry rule, and where the policy is saved first."""
+    from drmodel.plan import expiry_rule
+
+    grant = plan.grant
+    out.write(grant.lines()[0] + "\n")
+    out.write(f"  the grant {expiry_rule(grant)}\n")
+    out.write(f"  the source bucket's policy is saved first in {plan.backup_root}, and compared with the policy "
+              "after the removal\n  the statement (its time is counted again when it is added):\n")
+    for line in json.dumps(grant.statements, indent=2).splitlines():
+        out.write(f"  {line}\n")
 
 
 def check_json(report: Any) -> dict[str, Any]:

@@ -22,7 +22,8 @@ def plan_transfer(kind: str, source: str, target: str, args: argparse.Namespace,
         target_training_job=getattr(args, "target_training_job", None), create=getattr(args, "create", False),
         account_id=getattr(args, "account_id", None), name=getattr(args, "name", None), backup_to=args.backup_to,
         checkpoint=args.checkpoint, force=args.force, description=getattr(args, "description", None),
-        relay=getattr(args, "relay", False), droa_options=_droa_options(args))
+        relay=getattr(args, "relay", False), droa_options=_droa_options(args),
+        grant_read=getattr(args, "grant_read", False), grant_to=getattr(args, "grant_to", None))
 
 
 def _droa_options(args: argparse.Namespace) -> Any:
@@ -101,3 +102,6 @@ def summarise(plan: Any, result: Any, args: argparse.Namespace, io: IO) -> None:
     if result.backup:
         io.out.write(f"Backup: {result.backup}\n  undo with: "
                      f"{restore_command(result.backup, store_spec(plan.target_store))}\n")
+    if result.grant is not None and result.grant.removal is not None:
+        io.out.write("\n".join(result.grant.removal.lines())
+                     + f"\n  the policy before the grant is saved in {result.grant.record}\n")

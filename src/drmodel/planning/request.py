@@ -40,3 +40,5 @@ class TransferRequest:
     description: str | None = None  # a DRoA import's model description
     droa_options: DroaPushOptions | None = None  # what a push into DRoA may do beyond the default
     options: TransferOptions | None = None  # transfer knobs (default: TransferOptions.from_env())
+    grant_read: bool = False  # copy inside S3 through a temporary read grant on the source bucket (drmodel.grant)
+    grant_to: str | None = None  # the grant's principal (account id or IAM ARN); None: the target's STS account

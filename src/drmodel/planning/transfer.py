@@ -22,6 +22,7 @@ from drmodel.model import EVAL_COPY, METADATA, REWARD, TRAINING_PARAMS_RE
 from drmodel.options import TransferOptions
 from drmodel.plan import Action, Lock, Plan, destructive, plan_actions
 from drmodel.planning.content import files_to_write, gate
+from drmodel.planning.grant import check_grant_request, with_grant
 from drmodel.planning.request import ModelRef, TransferRequest
 from drmodel.planning.target import find_target, resolve_target
 from drmodel.reading import open_model
@@ -40,6 +41,7 @@ def plan_request(request: TransferRequest) -> Plan:
 
     options = request.options or TransferOptions.from_env()
     source, target = request.source, request.target
+    check_grant_request(request)
     if target.address.startswith("droa://"):
         src = open_model(source.address, profile=source.profile, layout=source.layout,
                          training_job=source.training_job, options=options)
@@ -56,8 +58,9 @@ def plan_request(request: TransferRequest) -> Plan:
         wanted = TargetRequest(name=request.name, create=request.create, training_job=target.training_job,
                                account_id=request.account_id)
         tgt = resolve_target(place.result(), src, wanted)
-    return plan_between(request.kind, src, tgt, checkpoint=request.checkpoint, force=request.force,
+    plan = plan_between(request.kind, src, tgt, checkpoint=request.checkpoint, force=request.force,
                         relay=request.relay, backup_to=request.backup_to)
+    return with_grant(plan, request, backup_folder(request.backup_to, tgt)) if request.grant_read else plan
 
 
 def plan_transfer(kind: str, source: str, target: str, *, source_profile: AccessLike = None,
@@ -65,13 +68,14 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: Access
                   training_job: str | None = None, target_training_job: str | None = None, create: bool = False,
                   account_id: str | None = None, name: str | None = None, backup_to: str | None = None,
                   checkpoint: str = "both", force: bool = False, description: str | None = None,
-                  relay: bool = False, options: TransferOptions | None = None, droa_options: Any = None) -> Plan:
+                  relay: bool = False, options: TransferOptions | None = None, droa_options: Any = None,
+                  grant_read: bool = False, grant_to: str | None = None) -> Plan:
     """plan_request, with the request's fields as arguments (the CLI's form)."""
     return plan_request(TransferRequest(
         kind, ModelRef(source, source_profile, layout, training_job),
         ModelRef(target, target_profile, target_layout, target_training_job), checkpoint=checkpoint, force=force,
         relay=relay, backup_to=backup_to, create=create, name=name, account_id=account_id, description=description,
-        droa_options=droa_options, options=options))
+        droa_options=droa_options, options=options, grant_read=grant_read, grant_to=grant_to))
 
 
 def plan_between(kind: str, src: ModelLocation, tgt: ModelLocation, *, checkpoint: str = "both", force: bool = False,

@@ -38,6 +38,7 @@ class Identity:
     access_key: str
     secret_key: str
     buckets: tuple[str, ...]
+    actions: tuple[str, ...] = ACTIONS  # what it may do on its buckets (without "Admin": no bucket policy changes)
 
     @property
     def principal_arn(self) -> str:
@@ -143,7 +144,7 @@ class SeaweedS3:
         config = {"identities": [
             {"name": ident.name,
              "credentials": [{"accessKey": ident.access_key, "secretKey": ident.secret_key}],
-             "actions": [f"{action}:{bucket}" for bucket in ident.buckets for action in ACTIONS]}
+             "actions": [f"{action}:{bucket}" for bucket in ident.buckets for action in ident.actions]}
             for ident in self.identities]}
         path = self.data_dir / "s3.json"
         path.write_text(json.dumps(config, indent=2))

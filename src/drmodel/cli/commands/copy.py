@@ -23,6 +23,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--training-job", metavar="JOB", help="choose among several training jobs of the source model")
     p.add_argument("--relay", action="store_true", help="stream the bytes through this machine even when the "
                    "target's credentials can read the source (default: copy inside S3 then)")
+    p.add_argument("--grant-read", action="store_true", help="with the source owner's credentials, add a "
+                   "temporary, expiring statement to the source bucket's policy that lets the target read exactly "
+                   "the model's keys, copy inside S3 with the target's credentials, then remove it and check the "
+                   "policy is as it was (README: \"A temporary, expiring read grant\")")
+    p.add_argument("--grant-to", metavar="ACCOUNT_OR_ARN", help="the principal --grant-read lets read: an account "
+                   "id or an IAM user or role ARN (default: the target credentials' account, from STS)")
     checkpoint_options(p)
     write_options(p)
     many = p.add_argument_group("many models at once (SOURCE and TARGET are containers: a bucket, a DRfC bucket or "
