@@ -17,7 +17,7 @@ from __future__ import annotations
 from drmodel import paramsfile
 from drmodel.checkpoints import inventory
 from drmodel.errors import InvalidModelError, NotFoundError
-from drmodel.layouts.base import Layout, ModelLocation, ModelSummary, TargetRequest, probe
+from drmodel.layouts.base import Layout, ModelLocation, ModelSummary, TargetRequest, map_reads, probe
 from drmodel.model import EVAL_COPY, METADATA, REWARD, TRAINING_PARAMS_RE, is_model_file
 from drmodel.stores.base import ObjectInfo, Store
 
@@ -69,9 +69,12 @@ class FolderLayout(Layout):
         if base + "model/" in dirs and self._probe_training(store, base):
             return "model"
         children = [d for d in dirs if _leaf(d) not in CHECKPOINT_DIRS]
-        if any(probe(store, d + METADATA) for d in children):
+        # the children are probed all at once where the store reads in parallel (a console bucket has a folder per
+        # training job: one round trip for all of them, not one each)
+        if any(map_reads(store, lambda d: probe(store, d + METADATA), children)):
             return "container"
-        if any(self._probe_training(store, d) for d in children if not _leaf(d).startswith(CONSOLE_ROOTS)):
+        drfc = [d for d in children if not _leaf(d).startswith(CONSOLE_ROOTS)]
+        if any(map_reads(store, lambda d: self._probe_training(store, d), drfc)):
             return "container"
         return None
 

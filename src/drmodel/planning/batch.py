@@ -22,7 +22,7 @@ from drmodel.options import TransferOptions
 from drmodel.plan import BatchEntry, BatchPlan, Plan
 from drmodel.planning.request import ModelRef, TransferRequest
 from drmodel.planning.target import find_target, resolve_target
-from drmodel.planning.transfer import plan_between
+from drmodel.planning.transfer import plan_between, planning_reads
 from drmodel.reading import Container, open_container
 
 PLANNING_THREADS = 8  # models planned at once (each plan is a few round trips on the shared stores)
@@ -83,6 +83,7 @@ def _plan_one(name: str, rows: list[ModelSummary], source: Container,
     target = "-"
     try:
         src = source.open(rows[0])
+        src.prefetch(planning_reads(src.files))  # the small files planning reads, all at once
         target, plan, tgt = to_target(src)
         if plan is None:
             assert tgt is not None

@@ -54,7 +54,7 @@ def plan_request(request: TransferRequest) -> Plan:
                             options=options)
         src = open_model(source.address, profile=source.profile, layout=source.layout,
                          training_job=source.training_job, options=options)
-        src.prefetch(_planning_reads(src.files))
+        src.prefetch(planning_reads(src.files))
         wanted = TargetRequest(name=request.name, create=request.create, training_job=target.training_job,
                                account_id=request.account_id)
         tgt = resolve_target(place.result(), src, wanted)
@@ -150,7 +150,7 @@ def _same_paths(src: ModelLocation, tgt: ModelLocation, src_files: dict[str, Obj
         return {p for p, yes in zip(paths, pool.map(same, paths), strict=True) if yes}
 
 
-def _planning_reads(files: Mapping[str, ObjectInfo]) -> list[str]:
+def planning_reads(files: Mapping[str, ObjectInfo]) -> list[str]:
     """The small files planning reads (some more than once): metadata, reward function, checkpoint pointers,
     training params."""
     return [METADATA, EVAL_COPY, REWARD, *ckpts.POINTERS, *(p for p in files if TRAINING_PARAMS_RE.match(p))]
