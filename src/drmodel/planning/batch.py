@@ -25,7 +25,8 @@ from drmodel.planning.target import find_target, resolve_target
 from drmodel.planning.transfer import plan_between, planning_reads
 from drmodel.reading import Container, open_container
 
-PLANNING_THREADS = 8  # models planned at once (each plan is a few round trips on the shared stores)
+PLANNING_THREADS = 16  # models planned at once (each plan is a few round trips on the shared stores; the clients
+# have 32 connections)
 
 
 @dataclass(frozen=True)
