@@ -360,3 +360,32 @@ def test_run_reward_function_only_when_asked(deployments, tmp_path):
     good = write_folder(tmp_path / "g", model_files())
     code, out, err = cli("push", str(good), "droa://mine/Apex-Hunter", "--dry-run", "--run-reward-function")
     assert code == 0 and "returned a float within +/-1e5 for each" in out, err
+
+
+def test_every_model_of_a_console_bucket_into_a_deployment_then_between_deployments(deployments, moto_buckets,
+                                                                                     tmp_path):
+    """Issue 20: a console bucket's models into DRoA in one command, each imported under its name; then a
+    deployment as a container, copied into another deployment; the rerun skips what is there."""
+    client, bucket, _ = moto_buckets
+    names = ("Apex-Hunter", "Slowpoke")
+    for n, name in enumerate(names):
+        prefix = legacy_prefix("123456789012", f"2020042710301{n}", f"4f2a9c1e-7b3d-4e8a-a1c2-9d0e6b5f3a1{n}")
+        put_all(client, bucket, legacy_keys(name, prefix, synth_model(
+            name, bucket=bucket, prefix=prefix, timestamp=f"2020042710301{n}", scale=0.002, seed=n)))
+    code, out, err = cli("copy", f"s3://{bucket}", "droa://mine", "--all", "--report", str(tmp_path / "r.json"))
+    assert code == 0, out + err
+    assert "Done: 2 copied of 2 models" in out
+    for name in names:
+        code, diff_out, _ = cli("diff", f"s3://{bucket}/{name}", f"droa://mine/{name}")
+        assert code == 0 and "the same weights will race" in diff_out
+    code, out, err = cli("copy", "droa://mine", "droa://club", "--only", "Apex-*", "--report",
+                         str(tmp_path / "r2.json"))
+    assert code == 0, out + err
+    code, out, _ = cli("ls", "droa://club")
+    assert "Apex-Hunter" in out and "Slowpoke" not in out
+    # a rerun into the same deployment: DRoA would import a second model of the same name; drmodel refuses each
+    # with the reason (a DRoA model cannot be replaced in place), and names the fix
+    code, out, err = cli("copy", "droa://mine", "droa://club", "--only", "Apex-*", "--report",
+                         str(tmp_path / "r3.json"))
+    assert code == 12, out + err
+    assert "FAILED Apex-Hunter: droa://club already has a model named 'Apex-Hunter'" in out
