@@ -52,13 +52,16 @@ def plan_batch(request: BatchRequest) -> BatchPlan:
         raise UsageError(f"--parallel-models {request.parallel} is not a number of models",
                          fix="give 1 or more (default 4)")
     options = request.options or TransferOptions.from_env()
-    source = open_container(request.source.address, profile=request.source.profile, layout=request.source.layout,
-                            options=options)
+    # the target container is looked at while the source is listed: neither needs the other yet
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="target") as pool:
+        target_side = pool.submit(_target_side, request, options)
+        source = open_container(request.source.address, profile=request.source.profile,
+                                layout=request.source.layout, options=options)
+        to_target = target_side.result()
     if source is None:
         raise UsageError(f"{request.source.address} is one model, not a container of models",
                          fix="copy it without --all/--only, or give the bucket or folder that holds the models")
     rows, unmatched = _chosen(source.rows, request.only)
-    to_target = _target_side(request, options)
     by_name: dict[str, list[ModelSummary]] = {}
     for row in rows:
         by_name.setdefault(row.name, []).append(row)
