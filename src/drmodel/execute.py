@@ -289,13 +289,15 @@ def _resume_fix(stage: str, plan: Plan, result: Result) -> str:
 def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progress, result: Result,
                 confirmed: dict[str, ObjectInfo], failures: list[tuple[Action, BaseException]],
                 copies: ServerSideCopies) -> None:
-    """Write in parallel, stage after stage, recording what landed in `result`, `confirmed` and `failures`.
+    """Write in parallel, stage after stage (the small files in a lane of their own, SMALL_WRITE), recording what
+    landed in `result`, `confirmed` and `failures`.
 
     On Ctrl-C (KeyboardInterrupt here, in the main thread) no queued write starts, the writes in flight stop at
     their next chunk (drmodel.cancel; an unfinished multipart upload is aborted), and the ones that land meanwhile
     are still counted: `result.written` is what the target holds. After SETTLE seconds, or at a second Ctrl-C,
     the writes still in flight are left unaccounted (`result.unsettled`)."""
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drmodel-write")
+    lane = ThreadPoolExecutor(max_workers=SMALL_LANE, thread_name_prefix="drmodel-small")
     started: list[tuple[Action, Future[WriteResult]]] = []
 
     def collect(action: Action, fut: Future[WriteResult]) -> None:
@@ -313,13 +315,15 @@ def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progre
         for stage_writes in _write_stages(writes):
             if failures:
                 break  # the metadata and reward function only once every other file is there
-            futures = [(a, pool.submit(_write, plan, a, progress, copies)) for a in stage_writes]
+            futures = [(a, (lane if a.size < SMALL_WRITE else pool).submit(_write, plan, a, progress, copies))
+                       for a in stage_writes]
             started += futures
             for action, fut in futures:
                 collect(action, fut)
     except KeyboardInterrupt:
         cancel.request()
-        pool.shutdown(wait=False, cancel_futures=True)
+        for p in (pool, lane):
+            p.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + SETTLE
         while not cancel.pressed_again() and time.monotonic() < deadline:  # a second Ctrl-C: stop waiting
             if not wait([f for _, f in started if not f.done()], timeout=0.05).not_done:
@@ -330,10 +334,17 @@ def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progre
         result.unsettled = [a.key for a, f in started if not f.done()]
         raise
     finally:
-        pool.shutdown(wait=False)
+        for p in (pool, lane):
+            p.shutdown(wait=False)
 
 
 SETTLE = 1.5  # seconds a Ctrl-C waits for the writes in flight to stop and say whether they landed
+# Files under SMALL_WRITE bytes go through a lane of their own, SMALL_LANE at a time, beside the big ones: a small
+# file costs round trips (a GET, a PUT) more than line time, so queued behind the big files they made a tail of
+# round trips after the last big byte (on a 40 ms line, 0.3 s for a model's dozen small files); beside them they
+# land while the big files keep the line full.
+SMALL_WRITE = 1024 * 1024
+SMALL_LANE = 8
 
 
 def _write_stages(writes: list[Action]) -> list[list[Action]]:
