@@ -169,13 +169,18 @@ def execute(plan: Plan, progress: Progress | None = None, *, break_lock: bool = 
             lock.seen is False or plan.target_store.head(lock.key) is None):
         return _execute(plan, progress)  # nothing to change (a rerun) and no lock to take over or report
     notes: list[str] = []
-    with model_lock(plan.target_store, lock.key, plan.kind, break_lock=break_lock, notes=notes):
-        for note in notes:
-            progress.note(note)
-        return _execute(plan, progress)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="drmodel-uploads") as ahead:
+        # with nothing to back up first, the uploads a killed run left on the keys are listed while the lock is
+        # taken (one round trip instead of two); they are aborted only once the lock is held (_write_all)
+        listed = (ahead.submit(plan.target_store.unfinished_uploads, {a.key for a in plan.writes})
+                  if plan.writes and not plan.destructive else None)
+        with model_lock(plan.target_store, lock.key, plan.kind, break_lock=break_lock, notes=notes):
+            for note in notes:
+                progress.note(note)
+            return _execute(plan, progress, listed)
 
 
-def _execute(plan: Plan, progress: Progress) -> Result:
+def _execute(plan: Plan, progress: Progress, listed: Future[list[tuple[str, str]]] | None = None) -> Result:
     cancel.reset()
     result = Result(plan=plan, skipped=[a.key for a in plan.by_op("skip")])
     started = time.monotonic()
@@ -185,7 +190,7 @@ def _execute(plan: Plan, progress: Progress) -> Result:
         if plan.destructive:
             result.backup = take_backup(plan, progress)
         stage = "write"
-        confirmed = _write_all(plan, progress, result)
+        confirmed = _write_all(plan, progress, result, listed)
         stage = "verify"
         _verify_landed(plan, progress, confirmed)
         stage = "delete"
@@ -211,12 +216,15 @@ def _execute(plan: Plan, progress: Progress) -> Result:
     return result
 
 
-def _write_all(plan: Plan, progress: Progress, result: Result) -> dict[str, ObjectInfo]:
-    """Every write of the plan, after aborting the uploads a killed run left on its keys; what the store answered
-    right after each write (a write so confirmed is not looked up again). Raises when any file was not written."""
+def _write_all(plan: Plan, progress: Progress, result: Result,
+               listed: Future[list[tuple[str, str]]] | None = None) -> dict[str, ObjectInfo]:
+    """Every write of the plan, after aborting the uploads a killed run left on its keys (`listed`: their list,
+    asked for while the lock was taken); what the store answered right after each write (a write so confirmed is
+    not looked up again). Raises when any file was not written."""
     writes = plan.writes
     if writes:
-        aborted = plan.target_store.abort_unfinished_uploads({a.key for a in writes})
+        uploads = listed.result() if listed else plan.target_store.unfinished_uploads({a.key for a in writes})
+        aborted = plan.target_store.abort_uploads(uploads)
         if aborted:
             progress.note(f"aborted {aborted} unfinished multipart uploads left by an earlier run")
     progress.phase("write", total_bytes=plan.bytes_to_write, total_files=len(writes))
