@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
     #                                                                 shape; the expiring read grant
     ("checks", "car", "droa"),                                   # 3: judging a model; DeepRacer on AWS (client,
     #                                                                 pre-flight, the import a plan may end with)
-    ("execute", "batchrun"),                                     # 4: running a plan (its DRoA import included),
+    ("execute", "batchrun", "backup"),                           # 4: running a plan (its DRoA import included),
     #                                                                 and a batch of plans
     ("reading", "planning", "verification"),                     # 5: opening models, planning, verify and diff
     ("api",),                                                    # 6: the library facade

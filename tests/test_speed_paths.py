@@ -455,3 +455,26 @@ def test_listings_parse_timestamps_with_the_fast_parser(two_accounts: Any) -> No
     ours = source.client.list_objects_v2(Bucket=acc.source_bucket)["Contents"][0]["LastModified"]
     theirs = acc.source_client.list_objects_v2(Bucket=acc.source_bucket)["Contents"][0]["LastModified"]
     assert ours.tzinfo is UTC and ours == theirs  # botocore's own gives dateutil's tzutc
+
+
+def test_a_new_model_lists_stale_uploads_while_locking_and_aborts_them_once_locked(
+        two_accounts: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy into a new model (nothing to back up) asks for the unfinished uploads while its lock is being taken;
+    it aborts the ones on its keys only after the lock is held, and before any of its own writes."""
+    from helpers import record_requests
+
+    acc = two_accounts
+    put_all(acc.source_client, acc.source_bucket, legacy_bucket(acc.source_bucket, scale=0.02))
+    meta = "model-metadata/Apex-Hunter/model_metadata.json"  # a key the copy writes, left mid-upload by a dead run
+    acc.target_client.create_multipart_upload(Bucket=acc.target_bucket, Key=meta)
+    calls = record_requests(monkeypatch)
+    code, out, err = cli("copy", f"s3://{acc.source_bucket}/Apex-Hunter", f"s3://{acc.target_bucket}/Apex-Hunter",
+                         "--source-profile", "src", "--target-profile", "dst", "--yes", "--create",
+                         "--account-id", "210987654321")
+    assert code == 0, err
+    assert acc.target_client.list_multipart_uploads(Bucket=acc.target_bucket).get("Uploads", []) == []
+    seq = [(c.phase, c.op, c.key.rsplit("/", 1)[-1]) for c in calls if c.bucket == acc.target_bucket]
+    locked = seq.index(("done", "PutObject", "drmodel.lock"))
+    first_write = next(i for i, c in enumerate(seq) if c[:2] == ("start", "PutObject") and c[2] != "drmodel.lock")
+    assert seq.index(("start", "ListMultipartUploads", "")) < locked  # asked before the lock's answer came
+    assert locked < seq.index(("start", "AbortMultipartUpload", "model_metadata.json")) < first_write

@@ -145,7 +145,7 @@ def test_plan_deletes_only_stale_checkpoint_files():
 
 
 def test_backups_never_share_a_folder(tmp_path):
-    from drmodel.execute import _new_folder
+    from drmodel.backup import new_folder as _new_folder
 
     wanted = tmp_path / "bk" / "target-20261128T000000Z"
     first, second = _new_folder(wanted), _new_folder(wanted)

@@ -162,7 +162,7 @@ def summary_line(result: Any) -> str:
 
 def batch_json(batch: Any, result: Any, *, dry_run: bool = False) -> dict[str, Any]:
     """The batch's --json document and report file (docs/json.md)."""
-    from drmodel.execute import restore_command, store_spec
+    from drmodel.backup import restore_command, store_spec
 
     outcomes = {id(o.entry): o for o in result.outcomes} if result is not None else {}
     models = []

@@ -8,7 +8,7 @@ from typing import Any
 
 def transfer_json(plan: Any, result: Any = None, *, dry_run: bool = False) -> dict[str, Any]:
     """The plan and, unless `dry_run`, what was done: `result` is execute's Result, None when nothing had to be."""
-    from drmodel.execute import restore_command, store_spec
+    from drmodel.backup import restore_command, store_spec
 
     backup = result.backup if result is not None else None
     imported = result.imported if result is not None else None

@@ -85,8 +85,8 @@ def run_plan(plan: Any, args: argparse.Namespace, io: IO) -> ExitCode:
 
 def summarise(plan: Any, result: Any, args: argparse.Namespace, io: IO) -> None:
     """What was written, the DRoA import's outcome (execute ran it), and where the backup is with its undo command."""
+    from drmodel.backup import restore_command, store_spec
     from drmodel.cli.render import human
-    from drmodel.execute import restore_command, store_spec
     from drmodel.units import by_count, plural
 
     rate = plan.bytes_to_write / max(result.seconds, 1e-6)

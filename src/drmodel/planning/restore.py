@@ -17,7 +17,7 @@ from drmodel.stores.local import LocalStore
 
 def plan_restore(backup: str, *, profile: AccessLike = None, backup_to: str | None = None) -> Plan:
     """Undo a replace: put every saved object back and delete the keys that replace created."""
-    from drmodel.execute import BACKUP_FILE
+    from drmodel.backup import BACKUP_FILE
 
     root = Path(backup).expanduser().absolute()
     try:

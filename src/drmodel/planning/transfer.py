@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drmodel import checkpoints as ckpts
 from drmodel import layouts
@@ -27,6 +27,9 @@ from drmodel.planning.request import ModelRef, TransferRequest
 from drmodel.planning.target import find_target, resolve_target
 from drmodel.reading import open_model
 from drmodel.stores.base import ObjectInfo
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 
 def plan_request(request: TransferRequest) -> Plan:
@@ -58,8 +61,12 @@ def plan_request(request: TransferRequest) -> Plan:
         wanted = TargetRequest(name=request.name, create=request.create, training_job=target.training_job,
                                account_id=request.account_id)
         tgt = resolve_target(place.result(), src, wanted)
-    plan = plan_between(request.kind, src, tgt, checkpoint=request.checkpoint, force=request.force,
-                        relay=request.relay, backup_to=request.backup_to)
+        # a new target model gets every file, so plan_between will ask whether S3 can copy them itself: asked now,
+        # while the source's small files are still being read (a round trip off the plan's critical path)
+        readable = (pool.submit(tgt.store.can_read_from, src.store, src.key_for(METADATA))
+                    if not request.relay and not request.grant_read and not tgt.exists else None)
+        plan = plan_between(request.kind, src, tgt, checkpoint=request.checkpoint, force=request.force,
+                            relay=request.relay, backup_to=request.backup_to, readable=readable)
     return with_grant(plan, request, backup_folder(request.backup_to, tgt)) if request.grant_read else plan
 
 
@@ -79,8 +86,9 @@ def plan_transfer(kind: str, source: str, target: str, *, source_profile: Access
 
 
 def plan_between(kind: str, src: ModelLocation, tgt: ModelLocation, *, checkpoint: str = "both", force: bool = False,
-                 relay: bool = False, backup_to: str | None = None) -> Plan:
-    """The Plan of a pull, push or copy between two opened models, in any stores (see plan_request)."""
+                 relay: bool = False, backup_to: str | None = None, readable: Future[bool] | None = None) -> Plan:
+    """The Plan of a pull, push or copy between two opened models, in any stores (see plan_request). `readable`:
+    the target store's can_read_from of the source's metadata, already asked."""
     if src.store.describe(src.key_for(METADATA)) == tgt.store.describe(tgt.key_for(METADATA)) or (
             src.address == tgt.address):  # a DRfC training prefix's metadata key is its model/ copy
         raise UsageError("the source and the target are the same model", fix="name another target")
@@ -99,7 +107,8 @@ def plan_between(kind: str, src: ModelLocation, tgt: ModelLocation, *, checkpoin
         same=_same_paths(src, tgt, src_files, rewritten), rewritten=rewritten,
         stale_candidates=tgt.stale_candidates(), metadata_for=metadata_for))
     server_side = (not relay and any(a.op in ("create", "overwrite") for a in actions)
-                   and tgt.store.can_read_from(src.store, src.key_for(METADATA)))
+                   and (readable.result() if readable is not None
+                        else tgt.store.can_read_from(src.store, src.key_for(METADATA))))
     lock_key = tgt.key_for(LOCK_NAME)
     return Plan(kind=kind, source_address=src.address, target_address=tgt.address, source_store=src.store,
                 target_store=tgt.store, actions=actions, notes=tuple(notes),

@@ -145,9 +145,17 @@ class Store(ABC):
         raise NotSupportedError(f"{self.describe()} cannot copy from {source.describe()} by itself",
                                 fix="this is a drmodel bug; please report it with --debug output")
 
-    def abort_unfinished_uploads(self, keys: set[str]) -> int:
-        """Abort the unfinished uploads a killed run left on exactly these keys; how many. None here."""
+    def unfinished_uploads(self, keys: set[str]) -> builtins.list[tuple[str, str]]:
+        """The multipart uploads left unfinished on exactly these keys, as (key, upload id). None here."""
+        return []
+
+    def abort_uploads(self, uploads: builtins.list[tuple[str, str]]) -> int:
+        """Abort uploads `unfinished_uploads` listed (one gone since is no error); how many. None here."""
         return 0
+
+    def abort_unfinished_uploads(self, keys: set[str]) -> int:
+        """Abort the unfinished uploads a killed run left on exactly these keys; how many."""
+        return self.abort_uploads(self.unfinished_uploads(keys))
 
     def finalize(self) -> None:
         """Publish what was staged (`staged` stores); nothing to do elsewhere."""

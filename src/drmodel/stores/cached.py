@@ -94,6 +94,12 @@ class ListingCache(Store):
         return self.store.copy_from(source, source_key, key, size, source_etag=source_etag, progress=progress,
                                     metadata=metadata)
 
+    def unfinished_uploads(self, keys: set[str]) -> builtins.list[tuple[str, str]]:
+        return self.store.unfinished_uploads(keys)
+
+    def abort_uploads(self, uploads: builtins.list[tuple[str, str]]) -> int:
+        return self.store.abort_uploads(uploads)
+
     def abort_unfinished_uploads(self, keys: set[str]) -> int:
         return self.store.abort_unfinished_uploads(keys)
 

@@ -139,21 +139,36 @@ class S3Store(Store):
         if attempts:
             self.retries += attempts
 
-    def abort_unfinished_uploads(self, keys: set[str]) -> int:
-        """Abort multipart uploads a killed run left on exactly these keys; other keys' uploads are not touched."""
+    def unfinished_uploads(self, keys: set[str]) -> builtins.list[tuple[str, str]]:
+        """The multipart uploads left unfinished on exactly these keys, as (key, upload id); other keys' are not
+        listed."""
         if not keys or self.write_only:  # write-only: ListBucketMultipartUploads is not granted (and a DRoA push
-            return 0  # writes under a new uuid4 prefix, where no earlier run left uploads)
+            return []  # writes under a new uuid4 prefix, where no earlier run left uploads)
         prefix = os.path.commonprefix(sorted(keys))
-        aborted, marker = 0, dict[str, str]()  # the next page's markers
+        found, marker = [], dict[str, str]()  # the next page's markers
         while True:
             page = self.call("list_multipart_uploads", prefix, Prefix=prefix, **marker)
-            for up in page.get("Uploads", []):
-                if up["Key"] in keys:
-                    self.call("abort_multipart_upload", up["Key"], Key=up["Key"], UploadId=up["UploadId"])
-                    aborted += 1
+            found += [(up["Key"], up["UploadId"]) for up in page.get("Uploads", []) if up["Key"] in keys]
             if not page.get("IsTruncated"):
-                return aborted
+                return found
             marker = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+
+    def abort_uploads(self, uploads: builtins.list[tuple[str, str]]) -> int:
+        """Abort uploads unfinished_uploads listed; one that is gone since (completed or aborted by the run that had
+        it, when the list was taken while the lock was being taken) is no error."""
+        from botocore.exceptions import ClientError
+
+        aborted = 0
+        for key, upload_id in uploads:
+            try:
+                self.call("abort_multipart_upload", key, Key=key, UploadId=upload_id)
+                aborted += 1
+            except DrmodelError as exc:
+                cause = exc.__cause__
+                if not (isinstance(cause, ClientError)
+                        and cause.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404", "NotFound")):
+                    raise
+        return aborted
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         """A conditional PUT (If-None-Match: *): False when the key already exists."""
