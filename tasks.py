@@ -3,7 +3,7 @@
 
     python3 tasks.py demo           # create .venv, install the locked demo set, run `drmodel demo` (SeaweedFS)
     python3 tasks.py demo --droa    # the same with the DeepRacer on AWS stand-in, then `drmodel demo --droa`
-    python3 tasks.py test           # create .venv, install the locked test set, run the whole test suite
+    python3 tasks.py test           # create .venv, install the locked test set, run the whole test suite (2 workers)
     python3 tasks.py test --latest  # the suite against the newest releases of every dependency (.venv-latest)
     python3 tasks.py bench          # create .venv, install the locked peer tools, run the benchmark in bench/
     python3 tasks.py setup          # only create .venv and install everything (the dev set: test and bench)
@@ -116,6 +116,16 @@ def lock() -> int:
     return 0
 
 
+def parallel(args: list[str]) -> list[str]:
+    """pytest-xdist's options for the suite: one worker per CPU, at most two (each worker starts its own moto and
+    SeaweedFS; a module's tests stay on one worker, so its module fixtures start once). None when the arguments
+    choose for themselves (-n, --numprocesses, -p no:xdist) or ask for a debugger."""
+    own = ("-n", "--numprocesses", "--dist", "--pdb", "--trace")
+    if any(a.startswith(own) or a == "no:xdist" for a in args):
+        return []
+    return ["--numprocesses", "auto", "--maxprocesses", "2", "--dist", "loadscope"]
+
+
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in (*TASKS, "lock"):
         print(__doc__)
@@ -134,7 +144,7 @@ def main() -> int:
     if task == "demo":
         return run([str(bin_dir(env) / "drmodel"), "demo", *rest])
     if task == "test":
-        code = run([py, "-m", "pytest", "-q", *rest])
+        code = run([py, "-m", "pytest", "-q", *parallel(rest), *rest])
         if code == 5:
             print("pytest collected no tests: that is a failure", file=sys.stderr)
             return 1

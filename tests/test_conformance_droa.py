@@ -480,7 +480,8 @@ class FakeApi:
             do_GET = do_POST = do_DELETE = handle_one
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)  # close() waits for the loop to notice: not 0.5 s
         self.thread.start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
 

@@ -68,7 +68,8 @@ def s3s() -> Iterator[SimpleNamespace]:
     for name in ("profile", "a", "b", "c", "d"):
         server = _Recorder(("127.0.0.1", 0), _Handler)
         server.seen = []
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # a short poll: shutdown() below waits for the loop to notice (0.5 s by default, per server)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers[name] = server
     yield SimpleNamespace(**servers)
     for server in servers.values():

@@ -18,16 +18,29 @@ REAL_EXPORT_URL = transfer.DroaClient.export_url
 USERS = {"mine": ("racer@example.com", "Corr3ct-Horse!"), "club": ("friend@example.com", "An0ther-Secret!")}
 
 
-@pytest.fixture
-def deployments(tmp_path, monkeypatch):
-    """Two stand-in deployments, `mine` and `club`, with different users, described in drmodel's config."""
-    transfer._clients.clear()
+@pytest.fixture(scope="module")
+def standins(tmp_path_factory):
+    """Two stand-in deployments, `mine` and `club`, with different users: started once for the module."""
     started = {}
+    try:
+        for name, (user, password) in USERS.items():
+            started[name] = DroaStandIn(tmp_path_factory.mktemp(name), users={user: password}, name=name,
+                                        export_queued_polls=1, import_delay=0.05).start()
+        yield started
+    finally:
+        for s in started.values():
+            s.stop()
+
+
+@pytest.fixture
+def deployments(standins, tmp_path, monkeypatch):
+    """The two stand-ins, reset to their freshly started state (no model, empty buckets, no request recorded),
+    described in drmodel's config."""
+    transfer._clients.clear()
     lines = []
     for name, (user, password) in USERS.items():
-        s = DroaStandIn(tmp_path / name, users={user: password}, name=name, export_queued_polls=1,
-                        import_delay=0.05).start()
-        started[name] = s
+        s = standins[name]
+        s.reset()
         lines += [f"[droa.{name}]", f'site = "{s.site_url}"', f'username = "{user}"',
                   f'endpoint_url = "{s.aws_endpoint}"', ""]
         monkeypatch.setenv(f"DRMODEL_DROA_PASSWORD_{name.upper()}", password)
@@ -38,10 +51,8 @@ def deployments(tmp_path, monkeypatch):
     monkeypatch.setattr(transfer.DroaClient, "wait_import", _fast(transfer.DroaClient.wait_import, "poll"))
     monkeypatch.setattr(transfer.DroaClient, "export_url", _fast(transfer.DroaClient.export_url, "poll",
                                                                  "first_wait"))
-    yield started
+    yield standins
     transfer._clients.clear()
-    for s in started.values():
-        s.stop()
 
 
 def _fast(method, *names):

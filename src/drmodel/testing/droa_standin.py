@@ -247,6 +247,7 @@ class DroaStandIn:
         # resources live in moto's default account whatever this says (kept for the record).
         self.account_id = account_id
         self.export_queued_polls = export_queued_polls  # packaging "invocations" before the package exists
+        self._initial_export_queued_polls = export_queued_polls  # reset() restores it
         self.import_delay = import_delay
         self.page_size = page_size
         rand = secrets.token_hex(4)
@@ -368,6 +369,28 @@ class DroaStandIn:
         """Make the next n otherwise-valid /api requests fail with 403 'security token ... expired'."""
         with self._lock:
             self._expire = max(0, int(n))
+
+    def reset(self) -> None:
+        """Back to the state start() left, without restarting: waits for the running imports, forgets every model,
+        request and rejection, empties the three buckets (unfinished multipart uploads too) and restores
+        `export_queued_polls`. Users, passwords, the pools and the endpoints stay (tests share one stand-in)."""
+        with self._lock:
+            threads, self._threads = list(self._threads), []
+        for t in threads:
+            t.join(timeout=30)
+        for bucket in (self._upload_bucket, self._model_bucket, self._virtual_bucket):
+            self._delete_prefix(bucket, "")
+            for page in self._s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
+                for upload in page.get("Uploads", []):
+                    self._s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+        with self._lock:
+            self._models.clear()
+            self._parts.clear()
+            self._expire = 0
+            self.export_queued_polls = self._initial_export_queued_polls
+            self.requests.clear()
+            self.rejections.clear()
+            self.s3_requests.clear()
 
     # ------------------------------------------------------------------ life cycle
     def __enter__(self) -> DroaStandIn:
