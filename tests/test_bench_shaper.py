@@ -32,25 +32,11 @@ shaper = load_shaper()
 FAST = shaper.Profile("fast", down_mbit=2000, up_mbit=2000, rtt_ms=1)
 
 
-class Backend:
+class Backend(shaper.ThreadedServer):  # shaper is loaded from its file at run time
     """A threaded server: echoes every connection; on the client's EOF it sends the sha256 of all it got, then
     closes."""
 
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _serve(conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket) -> None:
         digest = hashlib.sha256()
         with conn:
             try:

@@ -300,15 +300,13 @@ def process_cpu(pid: int) -> float:
 
 
 # --- the self-check ---------------------------------------------------------------------------------------------
-class Endpoint:
-    """A plain threaded TCP server behind the proxy. A connection's first byte says what it does:
-    E echo; S + 8-byte n: send n bytes; R + 8-byte n: receive n bytes (arrival times noted), then answer K."""
+class ThreadedServer:
+    """A TCP server on loopback: a thread per connection, each one handled by `serve` (the self-check's Endpoint,
+    and the tests' backend)."""
 
     def __init__(self) -> None:
         self.sock = socket.create_server((HOST, 0))
         self.port = self.sock.getsockname()[1]
-        self.arrivals: list[tuple[float, float]] = []  # per R connection: first and last byte's arrival
-        self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -317,9 +315,22 @@ class Endpoint:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
 
-    def _serve(self, conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+
+class Endpoint(ThreadedServer):
+    """A plain threaded TCP server behind the proxy. A connection's first byte says what it does:
+    E echo; S + 8-byte n: send n bytes; R + 8-byte n: receive n bytes (arrival times noted), then answer K."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[float, float]] = []  # per R connection: first and last byte's arrival
+        self.lock = threading.Lock()
+        super().__init__()
+
+    def serve(self, conn: socket.socket) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with conn:
             head = recv_exactly(conn, 1)
