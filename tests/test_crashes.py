@@ -403,3 +403,46 @@ def test_ctrl_c_stops_a_create_copy_at_once_and_counts_what_landed(crash: Crash,
     assert code == 0, rerr
     code, vout, _ = cli("verify", c.src, c.dst, "--source-profile", "src", "--target-profile", "dst")
     assert code == 0 and "IDENTICAL" in vout, vout
+
+
+def test_ctrl_c_stops_a_batch_and_its_rerun_finishes_every_model(crash: Crash, tmp_path: Path) -> None:
+    """`copy --all` (issue 20) interrupted while a model uploads: exit 130 without a traceback, every model's line
+    says what happened to it, nothing is half-published (no lock, no unfinished upload after the rerun), and the
+    same command again finishes every model."""
+    c = crash
+    empty_bucket(c.target_client, c.target_bucket)
+    backups, marker = tmp_path / "bk", tmp_path / "reached"
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join([str(c.hook_dir)] + [p for p in [env.get("PYTHONPATH")] if p])
+    env.update({"DRMODEL_TEST_KILL_MARKER": str(marker), "DRMODEL_TEST_KILL_EVENT": "before-call.s3.UploadPart",
+                "DRMODEL_TEST_KILL_AFTER": "2", "DRMODEL_TEST_KILL_MATCH": c.target_bucket,
+                "DRMODEL_TEST_KILL_ACTION": "mark", "DRMODEL_TEST_KILL_PAUSE": "1"})
+    args = ["copy", f"s3://{c.source_bucket}", f"s3://{c.target_bucket}", "--all", "--source-profile", "src",
+            "--target-profile", "dst", "--yes", "--checkpoint", "all", "--account-id", "123456789012",
+            "--backup-to", str(backups), "--report", str(tmp_path / "report.json")]
+    proc = subprocess.Popen([sys.executable, "-m", "drmodel.cli.main", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert marker.exists(), "the upload point was not reached"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    text = out.decode() + err.decode()
+    assert proc.returncode == 130, (proc.returncode, text[-2000:])
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    assert "of 2 models (no model completed" in text, text  # the files a stopped model wrote are its line's
+    report = json.loads((tmp_path / "report.json").read_text())
+    statuses = {m["name"]: m["status"] for m in report["models"]}
+    assert set(statuses) == {NAME, f"{NAME}-2"}
+    assert statuses[NAME] in ("interrupted", "not started"), statuses  # its big file was held at the hook
+    assert report["exit_code"] == 130
+    code, rout, rerr = cli(*args)
+    assert code == 0, rout + rerr
+    assert not _lock_exists(c)
+    assert _unfinished_uploads(c) == []
+    for name in (NAME, f"{NAME}-2"):
+        code, vout, _ = cli("verify", f"s3://{c.source_bucket}/{name}", f"s3://{c.target_bucket}/{name}",
+                            "--source-profile", "src", "--target-profile", "dst")
+        assert code == 0 and "IDENTICAL" in vout, vout

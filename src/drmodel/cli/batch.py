@@ -155,9 +155,14 @@ def summary_line(result: Any) -> str:
 
     parts = [f"{result.count(s)} {s}" for s in ("copied", "up to date", "failed", "interrupted", "not started")
              if result.count(s)]
-    written = sum(o.entry.plan.bytes_to_write for o in result.outcomes if o.status == "copied" and o.entry.plan)
+    copied = [o for o in result.outcomes if o.status == "copied" and o.entry.plan]
+    written = sum(o.entry.plan.bytes_to_write for o in copied)
+    # a model stopped part-way says on its own line what it wrote; the total counts completed models only
+    what = (f"{human(written)} written by the {plural(len(copied), 'model')} copied" if copied
+            else "no model completed" if any(o.status in ("interrupted", "failed") for o in result.outcomes)
+            else "nothing to write")
     return (f"Done: {', '.join(parts) or 'nothing'} of {plural(len(result.outcomes), 'model')} "
-            f"({human(written)} written in {result.seconds:.1f} s).")
+            f"({what}, {result.seconds:.1f} s).")
 
 
 def batch_json(batch: Any, result: Any, *, dry_run: bool = False) -> dict[str, Any]:
