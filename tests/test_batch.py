@@ -209,3 +209,25 @@ def test_check_and_diff_of_two_buckets_one_row_per_model(two_accounts, tmp_path)
     doc = json.loads(out)
     assert doc["failed"] == 1 and doc["ok"] == 3
     assert next(m for m in doc["models"] if m["name"] == "Slowpoke")["check"]["ok"] is False
+
+
+def test_a_bug_in_one_models_planning_leaves_the_others_planned(two_accounts, tmp_path, monkeypatch):
+    """An unexpected exception while planning one model is that model's failure (exit 12, its line names it a bug),
+    not the batch's."""
+    acc = two_accounts
+    _populate(acc)
+    from drmodel.planning import batch
+
+    real = batch.plan_between
+
+    def flaky(kind, src, tgt, **kw):
+        if src.name == "Slowpoke":
+            raise RuntimeError("boom")
+        return real(kind, src, tgt, **kw)
+
+    monkeypatch.setattr(batch, "plan_between", flaky)
+    code, out, err = _copy(acc, tmp_path, "--all", "--yes")
+    assert code == 12, err
+    assert "FAILED Slowpoke: RuntimeError: boom - this is a drmodel bug" in out
+    assert "Done: 3 copied, 1 failed of 4 models" in out
+    assert "Traceback" not in out + err

@@ -96,6 +96,10 @@ def _plan_one(name: str, rows: list[ModelSummary], source: Container,
         return BatchEntry(name, src.address, plan.target_address, plan=plan)
     except DrmodelError as exc:
         return BatchEntry(name, address, target, problem=exc.message, fix=exc.fix, exit_code=int(exc.exit_code))
+    except Exception as exc:  # a bug in one model's planning must not hide the other models' plans
+        return BatchEntry(name, address, target, problem=f"{exc.__class__.__name__}: {exc}",
+                          fix="this is a drmodel bug; plan this model alone with --debug and report it",
+                          exit_code=int(ExitCode.ERROR))
 
 
 def _chosen(rows: list[ModelSummary], only: tuple[str, ...]) -> tuple[list[ModelSummary], tuple[str, ...]]:
