@@ -231,3 +231,11 @@ def test_a_bug_in_one_models_planning_leaves_the_others_planned(two_accounts, tm
     assert "FAILED Slowpoke: RuntimeError: boom - this is a drmodel bug" in out
     assert "Done: 3 copied, 1 failed of 4 models" in out
     assert "Traceback" not in out + err
+
+
+def test_one_model_options_with_all_are_usage_errors(two_accounts, tmp_path):
+    acc = two_accounts
+    for extra in (("--name", "X"), ("--training-job", "2020"), ("--grant-read",)):
+        code, out, err = _copy(acc, tmp_path, "--all", *extra)
+        assert code == 2, err
+        assert f"{extra[0]} goes with one model, not with --all or --only" in err and len(err.strip().splitlines()) == 1

@@ -49,6 +49,17 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
     if args.all or args.only:
         from drmodel.cli.batch import run_batch
 
+        one_model = [flag for flag, value in (("--name", args.name), ("--training-job", args.training_job),
+                                              ("--target-training-job", args.target_training_job),
+                                              ("--grant-read", getattr(args, "grant_read", False)),
+                                              ("--grant-to", getattr(args, "grant_to", None))) if value]
+        if one_model:
+            from drmodel.errors import UsageError
+
+            raise UsageError(f"{' and '.join(one_model)} {'goes' if len(one_model) == 1 else 'go'} with one model, "
+                             "not with --all or --only", fix="copy that model alone, or drop "
+                             + ("it" if len(one_model) == 1 else "them"))
+
         return run_batch(args, io, source_access=access_of(args, "source"), target_access=access_of(args, "target"))
     if args.archives or args.report:
         from drmodel.errors import UsageError
