@@ -276,13 +276,9 @@ class ShaperProcess:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        from drmodel.testing.localserver import stop_process
+
+        stop_process(proc)
         if proc.stdout:
             proc.stdout.close()
 

@@ -115,6 +115,18 @@ def write_aws_profiles(folder: Path, profiles: Mapping[str, tuple[Identity, str]
     return {"AWS_CONFIG_FILE": str(config_file), "AWS_SHARED_CREDENTIALS_FILE": str(cred_file)}
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """SIGTERM, wait up to `timeout` seconds, then SIGKILL (a server of the tests or the benchmark)."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class SeaweedS3:
     """A `weed mini` process with an S3 gateway on loopback, its identities and its buckets."""
 
@@ -215,16 +227,9 @@ class SeaweedS3:
         raise RuntimeError(f"weed not ready after {timeout:.0f} s ({last_error}):\n{self.log_tail()}")
 
     def stop(self) -> None:
-        """SIGTERM, wait up to 10 s, then SIGKILL."""
         proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            stop_process(proc)
 
     def __enter__(self) -> SeaweedS3:
         return self.start()
