@@ -21,7 +21,17 @@ from drmodel.planning import (
     plan_restore,
     plan_transfer,
 )
-from drmodel.reading import Container, car, check, list_models, make_store, open_container, open_model, show
+from drmodel.reading import (
+    Container,
+    car,
+    check,
+    list_models,
+    make_store,
+    open_container,
+    open_model,
+    open_place,
+    show,
+)
 from drmodel.verification import (
     LOCATION_KEYS,
     DiffReport,
@@ -30,18 +40,20 @@ from drmodel.verification import (
     check_container,
     diff,
     diff_containers,
+    diff_models,
     verify,
 )
 
 if TYPE_CHECKING:
     from drmodel.batchrun import BatchResult, execute_batch
+    from drmodel.checks import check_model
     from drmodel.execute import Result, execute
 
 __all__ = ["LOCATION_KEYS", "BatchRequest", "BatchResult", "Container", "DiffReport", "FileComparison", "ModelRef",
-           "Plan", "Result", "TransferRequest", "VerifyReport", "car", "check", "check_container", "diff",
-           "diff_containers", "execute", "execute_batch", "list_models", "make_store", "open_container",
-           "open_model", "plan_batch", "plan_between", "plan_repair", "plan_request", "plan_restore",
-           "plan_transfer", "show", "verify"]
+           "Plan", "Result", "TransferRequest", "VerifyReport", "car", "check", "check_container", "check_model",
+           "diff", "diff_containers", "diff_models", "execute", "execute_batch", "list_models", "make_store",
+           "open_container", "open_place", "open_model", "plan_batch", "plan_between", "plan_repair", "plan_request",
+           "plan_restore", "plan_transfer", "show", "verify"]
 
 
 def __getattr__(name: str) -> Any:
@@ -50,6 +62,10 @@ def __getattr__(name: str) -> Any:
         from drmodel import execute as module
 
         return getattr(module, name)
+    if name == "check_model":  # judging an opened model (checks.py loads on first use, as for api.check)
+        from drmodel.checks import check_model
+
+        return check_model
     if name in ("execute_batch", "BatchResult"):
         from drmodel import batchrun
 

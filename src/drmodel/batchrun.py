@@ -106,11 +106,16 @@ def _settle(futures: dict[Future[ModelOutcome], int], outcomes: dict[int, ModelO
         if fut.done() and not fut.cancelled():
             outcomes[i] = fut.result()
         else:
-            outcomes[i] = ModelOutcome(batch.entries[i], NOT_STARTED if fut.cancelled() or not fut.running()
-                                       else INTERRUPTED, problem="the batch was interrupted",
-                                       fix="rerun the same command to finish", exit_code=int(ExitCode.INTERRUPTED))
+            outcomes[i] = _stopped(batch.entries[i], NOT_STARTED if fut.cancelled() or not fut.running()
+                                   else INTERRUPTED)
         if on_done:
             on_done(outcomes[i])
+
+
+def _stopped(entry: BatchEntry, status: str) -> ModelOutcome:
+    """A model the batch's Ctrl-C stopped (INTERRUPTED) or kept from starting (NOT_STARTED)."""
+    return ModelOutcome(entry, status, problem="the batch was interrupted", fix="rerun the same command to finish",
+                        exit_code=int(ExitCode.INTERRUPTED))
 
 
 def _run_one(entry: BatchEntry, progress_for: Callable[[BatchEntry], Progress] | None,
@@ -120,13 +125,11 @@ def _run_one(entry: BatchEntry, progress_for: Callable[[BatchEntry], Progress] |
     started = time.monotonic()
     try:
         if cancel.requested():
-            return ModelOutcome(entry, NOT_STARTED, problem="the batch was interrupted",
-                                fix="rerun the same command to finish", exit_code=int(ExitCode.INTERRUPTED))
+            return _stopped(entry, NOT_STARTED)
         progress = progress_for(entry) if progress_for else Progress()
         result = execute(plan, progress, break_lock=break_lock, in_batch=True)
     except Cancelled:
-        return ModelOutcome(entry, NOT_STARTED, problem="the batch was interrupted",
-                            fix="rerun the same command to finish", exit_code=int(ExitCode.INTERRUPTED))
+        return _stopped(entry, NOT_STARTED)
     except DrmodelError as exc:
         status = INTERRUPTED if cancel.requested() else FAILED
         return ModelOutcome(entry, status, problem=exc.message, fix=exc.fix, exit_code=int(exc.exit_code),

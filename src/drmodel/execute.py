@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drmodel import __version__, cancel
 from drmodel.backup import new_folder, restore_command, store_spec, take_backup
@@ -28,6 +28,9 @@ from drmodel.plan import Action, Plan, write_order
 from drmodel.progress import Progress
 from drmodel.stores.base import ObjectInfo, WriteResult
 from drmodel.units import human, plural
+
+if TYPE_CHECKING:
+    from drmodel.grant import Removal
 
 
 @dataclass
@@ -391,8 +394,7 @@ def granted(plan: Plan, progress: Progress, result: Result) -> Iterator[None]:
                                                            scope=plan.grant_sweep.scope)
         except DrmodelError as exc:  # the copy needs no grant: a failed cleanup does not stop it
             progress.note(f"could not look for grants an earlier run left ({exc.message})")
-        for line in result.grant_swept.lines() if result.grant_swept and result.grant_swept.removed else []:
-            progress.note(line + " (left by an earlier run)")
+        _note_swept(result.grant_swept, progress)
     if plan.grant is None:
         yield
         return
@@ -401,8 +403,7 @@ def granted(plan: Plan, progress: Progress, result: Result) -> Iterator[None]:
     try:
         with grants.temporary_grant(plan.grant, folder, source=source) as grant:
             result.grant = grant
-            for line in grant.sweep.lines() if grant.sweep and grant.sweep.removed else []:
-                progress.note(line + " (left by an earlier run)")
+            _note_swept(grant.sweep, progress)
             progress.note(f"Grant: added {grant.sid} to s3://{grant.bucket}'s policy until "
                           f"{grants.iso(grant.expires_at)}; the policy before it is saved in {grant.record}")
             yield
@@ -419,6 +420,12 @@ def granted(plan: Plan, progress: Progress, result: Result) -> Iterator[None]:
 
 
 WITHOUT_GRANT = "copy without --grant-read"
+
+
+def _note_swept(sweep: Removal | None, progress: Progress) -> None:
+    """The grants an earlier run of this copy left, which the sweep removed (nothing when it removed none)."""
+    for line in sweep.lines() if sweep is not None and sweep.removed else []:
+        progress.note(line + " (left by an earlier run)")
 
 
 def _discard(folder: Path, result: Result) -> None:

@@ -52,6 +52,11 @@ def open_model(address: str, *, profile: AccessLike = None, layout: str | None =
     if kind == "container":
         raise UsageError(f"{address} holds several models, not one", fix=f"name one: {address.rstrip('/')}/NAME "
                          f"(see `drmodel ls {address}`)")
+    return _opened(store, lay, addr, training_job)
+
+
+def _opened(store: Store, lay: layouts.Layout, addr: Address, training_job: str | None) -> ModelLocation:
+    """The model a detected layout found at addr."""
     loc = lay.open_model(store, addr.path, training_job=training_job)
     loc.details["layout"] = lay.name
     return loc
@@ -121,9 +126,6 @@ def car(address: str, out: str, *, profile: AccessLike = None, layout: str | Non
 
 
 # -- containers ---------------------------------------------------------------------------------------------
-ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
-
-
 @dataclass
 class Container:
     """A place that holds models (a bucket, a DRfC bucket or prefix, a folder of models or archives, a DRoA
@@ -133,20 +135,52 @@ class Container:
     rows: list[ModelSummary]
     open: Callable[[ModelSummary], ModelLocation]
 
+    def by_name(self) -> dict[str, list[ModelSummary]]:
+        """The rows by model name (a name with several training jobs or exports has several rows)."""
+        found: dict[str, list[ModelSummary]] = {}
+        for row in self.rows:
+            found.setdefault(row.name, []).append(row)
+        return found
+
+
+def several_jobs(rows: list[ModelSummary]) -> str:
+    """Why a model with several rows (training jobs or exports) is not opened in a batch, naming them."""
+    jobs = ", ".join(str(r.details.get("training_prefix") or r.address) for r in rows)
+    return f"{len(rows)} training jobs or exports ({jobs})"
+
 
 def open_container(address: str, *, profile: AccessLike = None, layout: str | None = None,
                    options: TransferOptions | None = None) -> Container | None:
     """The container at `address`, listed; None when the address names one model."""
+    place = _container_or_model(address, profile, layout, options)
+    return place if isinstance(place, Container) else None
+
+
+def open_place(address: str, *, profile: AccessLike = None, layout: str | None = None,
+               training_job: str | None = None, options: TransferOptions | None = None) -> Container | ModelLocation:
+    """The container at `address`, listed, or the one model it names, opened (detected once either way)."""
+    place = _container_or_model(address, profile, layout, options)
+    return place if isinstance(place, Container) else place(training_job)
+
+
+def _container_or_model(address: str, profile: AccessLike, layout: str | None, options: TransferOptions | None
+                        ) -> Container | Callable[[str | None], ModelLocation]:
+    """The container at `address`, or how to open the one model it names (with a training job) without
+    detecting its layout again."""
     addr = parse(address)
+
+    def alone(training_job: str | None) -> ModelLocation:
+        return open_model(address, profile=profile, layout=layout, training_job=training_job, options=options)
+
     if addr.scheme == "droa":
         from drmodel.droa import transfer as droa
 
         if addr.path:
-            return None
+            return alone
         return Container(address, droa.list_models(addr.bucket or ""),
                          lambda row: open_model(row.address, profile=profile, options=options))
     if addr.scheme == "archive":
-        return None
+        return alone
     _local_must_exist(addr)
     store = make_store(addr, profile, options)
     archives = _archives_in(addr)
@@ -157,7 +191,7 @@ def open_container(address: str, *, profile: AccessLike = None, layout: str | No
             return Container(address, archives, lambda row: open_model(row.address, options=options))
         raise
     if kind == "model":
-        return None
+        return lambda training_job: _opened(store, lay, addr, training_job)
     return Container(address, lay.list_models(store, addr.path) + archives,
                      lambda row: (open_model(row.address, options=options) if row.layout == "archive"
                                   else lay.open_listed(store, row)))
@@ -167,9 +201,11 @@ def _archives_in(addr: Address) -> list[ModelSummary]:
     """The model archives (NAME.tar.gz, .tgz, .tar, .zip) directly in a local folder, each one model."""
     if addr.scheme != "file" or addr.root is None:
         return []
+    from drmodel.archive import SUFFIXES  # the suffixes address.parse takes for an archive
+
     rows = []
     for path in sorted(addr.root.iterdir()):
-        suffix = next((s for s in ARCHIVE_SUFFIXES if path.name.endswith(s)), None)
+        suffix = next((s for s in SUFFIXES if path.name.endswith(s)), None)
         if suffix and path.is_file():
             rows.append(ModelSummary(name=path.name[:-len(suffix)], layout="archive", address=str(path),
                                      size=path.stat().st_size, checkpoints=0))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -45,7 +46,7 @@ def run_batch(args: argparse.Namespace, io: IO, *, source_access: Any, target_ac
         if args.json:
             bar.note(outcome_line(outcome))  # stderr: stdout is the JSON document
         else:
-            _write_above(bar, io.out, outcome_line(outcome))
+            bar.write_above(outcome_line(outcome), io.out)
 
     result = api.execute_batch(batch, lambda entry: ModelProgress(bar, entry.name), break_lock=args.break_lock,
                                on_done=done)
@@ -58,16 +59,6 @@ def run_batch(args: argparse.Namespace, io: IO, *, source_access: Any, target_ac
     else:
         io.out.write(summary_line(result) + f"\nReport: {report}\n")
     return result.exit_code
-
-
-def _write_above(bar: Any, out: TextIO, line: str) -> None:
-    with bar.lock:
-        if bar.bar is not None:
-            bar.bar.clear()
-        out.write(line + "\n")
-        out.flush()
-        if bar.bar is not None:
-            bar.bar.refresh()
 
 
 class ModelProgress(Progress):
@@ -178,7 +169,7 @@ def batch_json(batch: Any, result: Any, *, dry_run: bool = False) -> dict[str, A
             "name": e.name, "source": e.source_address, "target": e.target_address, "action": plan_action(e),
             "status": o.status if o is not None else None, "bytes_to_write": p.bytes_to_write if p else 0,
             "racing": p.racing if p else None, "transfer": p.transfer if p else None,
-            "written": len(r.written) if r else 0, "proofs": _counts(r.proofs.values()) if r else {},
+            "written": len(r.written) if r else 0, "proofs": dict(Counter(r.proofs.values())) if r else {},
             "deleted": len(r.deleted) if r else 0, "backup": str(r.backup) if r and r.backup else None,
             "undo": restore_command(r.backup, store_spec(p.target_store)) if r and r.backup and p else None,
             "seconds": round(o.seconds, 3) if o else 0.0,
@@ -191,13 +182,6 @@ def batch_json(batch: Any, result: Any, *, dry_run: bool = False) -> dict[str, A
             "counts": {s: result.count(s) for s in ("copied", "up to date", "failed", "interrupted", "not started")}
             if result is not None else None,
             "seconds": seconds, "exit_code": code}
-
-
-def _counts(values: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for v in values:
-        counts[v] = counts.get(v, 0) + 1
-    return counts
 
 
 def write_report(doc: dict[str, Any], wanted: str | None) -> Path:

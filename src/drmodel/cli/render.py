@@ -161,13 +161,16 @@ class Bar(Progress):
                 bar.refresh()  # the files count, between the byte updates' redraws
 
     def note(self, text: str, **kwargs: Any) -> None:
-        if self.quiet:
-            return
+        if not self.quiet:
+            self.write_above(text, self.stream)
+
+    def write_above(self, text: str, out: TextIO) -> None:
+        """A line on `out` (the bar's stream or another one), the bar cleared first and drawn again after it."""
         with self.lock:
             if self.bar is not None:
                 self.bar.clear()
-            self.stream.write(text + "\n")
-            self.stream.flush()
+            out.write(text + "\n")
+            out.flush()
             if self.bar is not None:
                 self.bar.refresh()
 

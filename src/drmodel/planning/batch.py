@@ -23,7 +23,7 @@ from drmodel.plan import BatchEntry, BatchPlan, Plan
 from drmodel.planning.request import ModelRef, TransferRequest
 from drmodel.planning.target import find_target, resolve_target
 from drmodel.planning.transfer import plan_between, planning_reads
-from drmodel.reading import Container, open_container
+from drmodel.reading import Container, open_container, several_jobs
 
 PLANNING_THREADS = 16  # models planned at once (each plan is a few round trips on the shared stores; the clients
 # have 32 connections)
@@ -61,16 +61,14 @@ def plan_batch(request: BatchRequest) -> BatchPlan:
     if source is None:
         raise UsageError(f"{request.source.address} is one model, not a container of models",
                          fix="copy it without --all/--only, or give the bucket or folder that holds the models")
-    rows, unmatched = _chosen(source.rows, request.only)
-    by_name: dict[str, list[ModelSummary]] = {}
-    for row in rows:
-        by_name.setdefault(row.name, []).append(row)
+    models = source.by_name()
+    names, unmatched = _chosen(sorted(models), request.only)
 
     def one(name: str) -> BatchEntry:
-        return _plan_one(name, by_name[name], source, to_target, request)
+        return _plan_one(name, models[name], source, to_target, request)
 
     with ThreadPoolExecutor(max_workers=PLANNING_THREADS, thread_name_prefix="plan") as pool:
-        entries = tuple(pool.map(one, sorted(by_name)))
+        entries = tuple(pool.map(one, names))
     return BatchPlan(kind="copy", source_address=request.source.address, target_address=request.target.address,
                      entries=entries, parallel=request.parallel, unmatched=unmatched)
 
@@ -80,8 +78,7 @@ def _plan_one(name: str, rows: list[ModelSummary], source: Container,
               request: BatchRequest) -> BatchEntry:
     address = rows[0].address
     if len(rows) > 1:
-        jobs = ", ".join(str(r.details.get("training_prefix") or r.address) for r in rows)
-        return BatchEntry(name, address, "-", problem=f"{len(rows)} training jobs or exports ({jobs})",
+        return BatchEntry(name, address, "-", problem=several_jobs(rows),
                           fix="copy it alone with --training-job, or leave it out with --only", exit_code=int(
                               ExitCode.AMBIGUOUS))
     target = "-"
@@ -102,11 +99,12 @@ def _plan_one(name: str, rows: list[ModelSummary], source: Container,
                           exit_code=int(ExitCode.ERROR))
 
 
-def _chosen(rows: list[ModelSummary], only: tuple[str, ...]) -> tuple[list[ModelSummary], tuple[str, ...]]:
+def _chosen(names: list[str], only: tuple[str, ...]) -> tuple[list[str], tuple[str, ...]]:
+    """The model names --only's patterns match (every name without --only), and the patterns that match none."""
     if not only:
-        return rows, ()
-    chosen = [r for r in rows if any(fnmatch.fnmatchcase(r.name, pattern) for pattern in only)]
-    unmatched = tuple(p for p in only if not any(fnmatch.fnmatchcase(r.name, p) for r in rows))
+        return names, ()
+    chosen = [n for n in names if any(fnmatch.fnmatchcase(n, pattern) for pattern in only)]
+    unmatched = tuple(p for p in only if not any(fnmatch.fnmatchcase(n, p) for n in names))
     return chosen, unmatched
 
 

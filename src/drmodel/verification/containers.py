@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from drmodel.errors import DrmodelError, ExitCode
 from drmodel.layouts import ModelSummary
-from drmodel.reading import Container
+from drmodel.reading import Container, several_jobs
 from drmodel.verification.diff import DiffReport, diff_models
 
 if TYPE_CHECKING:
@@ -39,13 +39,6 @@ class Row:
     exit_code: int = 0
 
 
-def by_name(container: Container) -> dict[str, list[ModelSummary]]:
-    rows: dict[str, list[ModelSummary]] = {}
-    for row in container.rows:
-        rows.setdefault(row.name, []).append(row)
-    return rows
-
-
 def _guarded(name: str, address: str, work: Callable[[], Row]) -> Row:
     try:
         return work()
@@ -54,8 +47,7 @@ def _guarded(name: str, address: str, work: Callable[[], Row]) -> Row:
 
 
 def _ambiguous(name: str, rows: list[ModelSummary]) -> Row:
-    jobs = ", ".join(str(r.details.get("training_prefix") or r.address) for r in rows)
-    return Row(name, rows[0].address, problem=f"{len(rows)} training jobs or exports ({jobs})",
+    return Row(name, rows[0].address, problem=several_jobs(rows),
                fix="check it alone with --training-job", exit_code=int(ExitCode.AMBIGUOUS))
 
 
@@ -68,7 +60,7 @@ def check_container(container: Container, *, eval_checkpoint: str = "best") -> l
     """Every model's check, by name."""
     from drmodel.checks import check_model
 
-    models = by_name(container)
+    models = container.by_name()
 
     def one(name: str) -> Row:
         rows = models[name]
@@ -82,7 +74,7 @@ def check_container(container: Container, *, eval_checkpoint: str = "best") -> l
 
 def diff_containers(a: Container, b: Container, *, eval_checkpoint: str = "best") -> list[Row]:
     """The models of A and B paired by name: each pair's diff; a name on one side only gets its row too."""
-    in_a, in_b = by_name(a), by_name(b)
+    in_a, in_b = a.by_name(), b.by_name()
 
     def one(name: str) -> Row:
         if name not in in_b:

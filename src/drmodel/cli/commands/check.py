@@ -23,14 +23,16 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel import api
     from drmodel.cli.render import check_json, dump_json, render_check
 
-    container = api.open_container(args.model, profile=access_of(args), layout=args.layout) if (
-        args.training_job is None) else None
-    if container is not None:  # a bucket, folder or deployment: every model in it
-        from drmodel.cli.containers import check_all
+    if args.training_job is not None:  # one model's training job
+        report = api.check(args.model, profile=access_of(args), layout=args.layout, training_job=args.training_job,
+                           eval_checkpoint=args.eval_checkpoint)
+    else:  # a model, or a bucket, folder or deployment (every model in it): its layout detected once
+        place = api.open_place(args.model, profile=access_of(args), layout=args.layout)
+        if isinstance(place, api.Container):
+            from drmodel.cli.containers import check_all
 
-        return check_all(container, args, io)
-    report = api.check(args.model, profile=access_of(args), layout=args.layout, training_job=args.training_job,
-                       eval_checkpoint=args.eval_checkpoint)
+            return check_all(place, args, io)
+        report = api.check_model(place, eval_checkpoint=args.eval_checkpoint)
     if args.json:
         dump_json(check_json(report), io.out)
     else:

@@ -26,14 +26,19 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
     from drmodel.cli.render import check_json, dump_json
 
     pair = pair_of(args)
+    d = None
     if pair.get("training_job") is None and pair.get("b_training_job") is None:
-        ca = api.open_container(args.a, profile=pair.get("a_profile"), layout=pair.get("layout"))
-        cb = api.open_container(args.b, profile=pair.get("b_profile"), layout=pair.get("b_layout")) if ca else None
-        if ca is not None and cb is not None:  # two buckets, folders or deployments: their models paired by name
+        # two models, or two buckets, folders or deployments (their models paired by name): each detected once
+        pa = api.open_place(args.a, profile=pair.get("a_profile"), layout=pair.get("layout"))
+        pb = api.open_place(args.b, profile=pair.get("b_profile"), layout=pair.get("b_layout"))
+        if isinstance(pa, api.Container) and isinstance(pb, api.Container):
             from drmodel.cli.containers import diff_all
 
-            return diff_all(ca, cb, args, io)
-    d = api.diff(args.a, args.b, **pair, eval_checkpoint=args.eval_checkpoint)
+            return diff_all(pa, pb, args, io)
+        if not isinstance(pa, api.Container) and not isinstance(pb, api.Container):
+            d = api.diff_models(pa, pb, eval_checkpoint=args.eval_checkpoint)
+    if d is None:  # a training job chosen, or a model against a container (diff says which side is which)
+        d = api.diff(args.a, args.b, **pair, eval_checkpoint=args.eval_checkpoint)
     verdict = "the same weights will race" if d.same_weights else "different weights will race: " + "; ".join(
         d.reasons)
     if args.json:
