@@ -394,8 +394,10 @@ def test_every_model_of_a_console_bucket_into_a_deployment_then_between_deployme
     assert code == 0, out + err
     code, out, _ = cli("ls", "droa://club")
     assert "Apex-Hunter" in out and "Slowpoke" not in out
-    # a rerun into the same deployment: DRoA would import a second model of the same name; drmodel refuses each
-    # with the reason (a DRoA model cannot be replaced in place), and names the fix
+    # a rerun into the same deployment: DRoA itself would import a second model of the same name (its import handler
+    # checks the name's pattern only, not that it is unused: aws-solutions/deepracer-on-aws,
+    # source/libs/lambda/src/api/handlers/importModel.ts#L164-L191); refusing it is drmodel's own rule
+    # (droa/transfer.plan_push), applied to each model of the batch with the reason and the fix
     code, out, err = cli("copy", "droa://mine", "droa://club", "--only", "Apex-*", "--report",
                          str(tmp_path / "r3.json"))
     assert code == 12, out + err
