@@ -328,3 +328,54 @@ def test_a_console_buckets_index_is_read_ahead_once_while_detection_runs(moto_bu
     inline = api.open_model(f"s3://{src}/Apex-Hunter")
     assert built_on[-1] == threading.current_thread().name
     assert (ahead.files, ahead.details, ahead.listed) == (inline.files, inline.details, inline.listed)
+
+
+def test_a_rerun_into_a_prefix_proves_the_rewritten_training_params_by_md5_etag(moto_buckets, monkeypatch):
+    """The target's training params are the source's rewritten (they name the target's bucket and prefix): a rerun
+    compares the planned bytes' MD5 with the target listing's ETag and reads nothing from the target. An ETag not
+    of MD5 form (SSE-KMS) proves nothing: the file is read and compared."""
+    import dataclasses
+
+    from drmodel.stores.s3 import S3Store
+
+    client, src, dst = moto_buckets
+    put_all(client, src, legacy_bucket(src, scale=0.01))
+    first = api.plan_transfer("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/club/Apex-Hunter", create=True)
+    assert any(a.path.startswith("training_params") and a.data is not None and b"club/Apex-Hunter" in a.data
+               for a in first.writes)
+    api.execute(first)
+    reads: list[str] = []
+    real_read = S3Store.read_bytes
+    monkeypatch.setattr(S3Store, "read_bytes", lambda self, key, *a, **k: reads.append(f"{self.bucket}/{key}")
+                        or real_read(self, key, *a, **k))
+    rerun = api.plan_transfer("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/club/Apex-Hunter")
+    assert not rerun.writes and not [k for k in reads if k.startswith(dst)]
+
+    real_list = S3Store.list
+    monkeypatch.setattr(S3Store, "list", lambda self, prefix="", delimiter=None: (
+        dataclasses.replace(o, etag="kms-" + (o.etag or "")) if "training_params" in o.key else o
+        for o in real_list(self, prefix, delimiter)))
+    again = api.plan_transfer("copy", f"s3://{src}/Apex-Hunter", f"s3://{dst}/club/Apex-Hunter")
+    assert not again.writes and [k for k in reads if k.startswith(dst) and "training_params" in k]
+
+
+def test_detecting_a_console_bucket_probes_none_of_its_own_folders(moto_buckets, monkeypatch):
+    """A console bucket has a folder per training job: none is a model folder, so the prefix layout's detection
+    sends no HEAD into them (legacy.CONSOLE_ROOTS); a folder of models beside them is still probed, and found."""
+    from drmodel.errors import AmbiguousError
+    from drmodel.layouts import detect
+    from drmodel.layouts.legacy import CONSOLE_ROOTS
+    from drmodel.stores.s3 import S3Store
+
+    client, src, _ = moto_buckets
+    put_all(client, src, legacy_bucket(src, scale=0.01))
+    heads: list[str] = []
+    real_head = S3Store.head
+    monkeypatch.setattr(S3Store, "head", lambda self, key, **k: heads.append(key) or real_head(self, key, **k))
+    assert [(lay.name, kind) for lay, kind in [detect(S3Store(src), "")]] == [("legacy", "container")]
+    assert heads and not [k for k in heads if k.startswith(CONSOLE_ROOTS)]
+    put_all(client, src, {f"Other-Model/{p}": d for p, d in source_model().items()})
+    heads.clear()
+    with pytest.raises(AmbiguousError, match="several layouts"):
+        detect(S3Store(src), "")
+    assert "Other-Model/model_metadata.json" in heads and not [k for k in heads if k.startswith(CONSOLE_ROOTS)]

@@ -14,7 +14,7 @@ from drmodel.errors import AccessDeniedError
 from drmodel.layouts import TargetRequest, get_layout
 from drmodel.plan import Plan
 from drmodel.planning import ModelRef, TransferRequest
-from drmodel.stores.base import ProgressFn, Store, WriteResult
+from drmodel.stores.base import SMALL_FILE_LIMIT, ProgressFn, Store, WriteResult
 from drmodel.stores.memory import MemoryStore
 from drmodel.testing.synth import legacy_bucket, placeholder, synth_model
 from helpers import write_folder
@@ -92,3 +92,45 @@ def test_a_request_plans_as_the_keyword_form_does(tmp_path: Path) -> None:
     assert planned.actions == legacy.actions and planned.summary() == legacy.summary()
     assert planned.write_manifest and not planned.destructive and planned.lock is not None
     assert dataclasses.replace(request, checkpoint="all") != request  # a request is a value too
+
+
+class _CountingStore(MemoryStore):
+    """An in-memory store that counts the objects read whole (read_bytes), by key."""
+
+    def __init__(self, name: str, objects: Mapping[str, bytes]) -> None:
+        super().__init__(name, objects)
+        self.reads: list[str] = []
+
+    def read_bytes(self, key: str, max_size: int = SMALL_FILE_LIMIT) -> bytes:
+        self.reads.append(key)
+        return super().read_bytes(key, max_size)
+
+
+def test_files_with_the_same_size_and_md5_etag_are_read_once(tmp_path: Path) -> None:
+    """A model's two copies of its metadata (root and model/) have one MD5 ETag: planning reads one of them, and
+    both the check and the write use those bytes. A copy that differs, or an ETag not of MD5 form, is read."""
+    from drmodel.model import EVAL_COPY, METADATA
+
+    objects = legacy_bucket("aws-deepracer-src", scale=0.001)
+    store = _CountingStore("src", objects)
+    src = get_layout("legacy").open_model(store, "Apex-Hunter")
+    assert src.files[METADATA].md5_etag == src.files[EVAL_COPY].md5_etag is not None
+    api.plan_between("copy", src, get_layout("prefix").resolve_target(MemoryStore("dst"), "Apex-Hunter",
+                                                                       TargetRequest(name=None, create=True)))
+    metadata_reads = [k for k in store.reads if k.endswith("model_metadata.json")]
+    assert len(metadata_reads) == 1 and src.read(EVAL_COPY) == src.read(METADATA)
+
+    store.reads.clear()
+    eval_key = src.key_for(EVAL_COPY)
+    changed = {**objects, eval_key: objects[eval_key].replace(b"{", b"{ ", 1)}
+    other = _CountingStore("src", changed)
+    src = get_layout("legacy").open_model(other, "Apex-Hunter")
+    assert src.read(EVAL_COPY) != src.read(METADATA) and len(other.reads) >= 2
+
+    src = get_layout("legacy").open_model(_CountingStore("src", objects), "Apex-Hunter")
+    multipart = dataclasses.replace(src.files[METADATA], etag="0123456789abcdef0123456789abcdef-2")
+    src.files[METADATA] = multipart
+    src.files[EVAL_COPY] = dataclasses.replace(src.files[EVAL_COPY], etag=multipart.etag)
+    src.read(METADATA), src.read(EVAL_COPY)
+    assert len([k for k in src.store.reads if k.endswith("model_metadata.json")]) == 2  # type: ignore[attr-defined]
+

@@ -71,9 +71,24 @@ class ModelLocation:
     def read(self, path: str) -> bytes:
         if path in self.overrides:
             return self.overrides[path]
-        if path not in self._reads:
+        if path not in self._reads and not self._share_twin(path):
             self.remember(path, self.store.read_bytes(self.key_for(path)))
         return self._reads[path].result()
+
+    def _share_twin(self, path: str) -> bool:
+        """Whether a file with the same size and MD5 ETag was read (or is being read) this run: then path's bytes are
+        those (a model's two copies of its metadata are one read). Only an ETag of MD5 form counts
+        (ObjectInfo.md5_etag); a store that gives none reads each file."""
+        info = self.files.get(path)
+        md5 = info.md5_etag if info is not None else None
+        if md5 is None or info is None:
+            return False
+        for other, future in list(self._reads.items()):
+            twin = self.files.get(other)
+            if twin is not None and twin.md5_etag == md5 and twin.size == info.size:
+                self._reads[path] = future
+                return True
+        return False
 
     def seen(self, key: str) -> bool | None:
         """Whether the listing made while opening the model found an object at this store key; None when that
@@ -103,7 +118,8 @@ class ModelLocation:
             return
         pool = ThreadPoolExecutor(max_workers=min(8, len(todo)), thread_name_prefix="prefetch")
         for p in todo:
-            self._reads[p] = pool.submit(self.store.read_bytes, self.key_for(p))
+            if not self._share_twin(p):
+                self._reads[p] = pool.submit(self.store.read_bytes, self.key_for(p))
         pool.shutdown(wait=False)
 
     def stale_candidates(self) -> list[str]:

@@ -14,15 +14,13 @@ from datetime import datetime
 from drmodel.checkpoints import inventory
 from drmodel.errors import NotFoundError, UsageError
 from drmodel.layouts.base import Layout, ModelLocation, ModelSummary, TargetRequest, probe
-from drmodel.layouts.legacy import JOB_PREFIX
+from drmodel.layouts.legacy import CONSOLE_ROOTS
 from drmodel.layouts.names import choose_job
 from drmodel.model import METADATA, METRICS_DIR, is_model_file
 from drmodel.stores.base import ObjectInfo, Store
 
 EXPORT_TS_RE = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$")
 TS_FORMAT = "%a, %d %b %Y %H:%M:%S GMT"
-CONSOLE_ROOTS = (JOB_PREFIX, "model-metadata/", "reward-functions/", "DeepRacer-Metrics/")  # a legacy bucket's own
-
 
 def sortable(ts: str) -> str:
     """`Wed, 27 Oct 2021 19:42:10 GMT` -> `20211027194210` (what --training-job matches)."""

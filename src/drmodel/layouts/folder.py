@@ -18,6 +18,7 @@ from drmodel import paramsfile
 from drmodel.checkpoints import inventory
 from drmodel.errors import InvalidModelError, NotFoundError
 from drmodel.layouts.base import Layout, ModelLocation, ModelSummary, TargetRequest, map_reads, probe
+from drmodel.layouts.legacy import CONSOLE_ROOTS
 from drmodel.model import EVAL_COPY, METADATA, REWARD, TRAINING_PARAMS_RE, is_model_file
 from drmodel.stores.base import ObjectInfo, Store
 
@@ -25,8 +26,6 @@ MANUAL_DIR = "model-files/"
 CHECKPOINT_DIRS = ("model/", MANUAL_DIR)
 CUSTOM_FILES = "hyperparameters.json"  # at the root of DRfC's custom_files/, never of a model
 DRFC_TRAINING = "DRfC training prefix"
-# a legacy console bucket's own folders: none holds a DRfC training prefix (not probed for one)
-CONSOLE_ROOTS = ("DeepRacer-SageMaker-RoboMaker-comm-", "model-metadata/", "reward-functions/", "DeepRacer-Metrics/")
 
 
 def _join(path: str, rel: str) -> str:
@@ -68,13 +67,12 @@ class FolderLayout(Layout):
         dirs = [d for d in store.list_dirs(base) if not export_timestamp(d.rstrip("/").rsplit("/", 1)[-1])]
         if base + "model/" in dirs and self._probe_training(store, base):
             return "model"
-        children = [d for d in dirs if _leaf(d) not in CHECKPOINT_DIRS]
-        # the children are probed all at once where the store reads in parallel (a console bucket has a folder per
-        # training job: one round trip for all of them, not one each)
+        # the children are probed all at once where the store reads in parallel; a console bucket's own folders (a
+        # folder per training job) are not probed: none is a model folder (legacy.CONSOLE_ROOTS)
+        children = [d for d in dirs if _leaf(d) not in CHECKPOINT_DIRS and not _leaf(d).startswith(CONSOLE_ROOTS)]
         if any(map_reads(store, lambda d: probe(store, d + METADATA), children)):
             return "container"
-        drfc = [d for d in children if not _leaf(d).startswith(CONSOLE_ROOTS)]
-        if any(map_reads(store, lambda d: self._probe_training(store, d), drfc)):
+        if any(map_reads(store, lambda d: self._probe_training(store, d), children)):
             return "container"
         return None
 
@@ -112,10 +110,12 @@ class FolderLayout(Layout):
     def _child_model(self, store: Store, d: str) -> dict[str, ObjectInfo] | None:
         """The files of child folder d when it is a model: root metadata and a checkpoint folder (DRfC's
         custom_files/ has the metadata and nothing else), or a DRfC training prefix."""
+        if _leaf(d).startswith(CONSOLE_ROOTS):
+            return None
         if store.head(d + METADATA) is not None:
             files = self._files(store, d)
             return files if any(p.startswith("model/") for p in files) else None
-        if _leaf(d).startswith(CONSOLE_ROOTS) or not self._probe_training(store, d):
+        if not self._probe_training(store, d):
             return None
         files = self._files(store, d)
         return files if _drfc_training(files) else None

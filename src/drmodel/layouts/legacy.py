@@ -25,6 +25,10 @@ from drmodel.model import METADATA, REWARD, TRAINING_PARAMS_RE, is_model_file
 from drmodel.stores.base import ObjectInfo, Store
 
 JOB_PREFIX = "DeepRacer-SageMaker-RoboMaker-comm-"
+# a legacy console bucket's own top-level folders: training jobs, metadata, reward functions, metrics. None holds
+# a model_metadata.json at its top, an export or a DRfC training prefix (see ../shared/examples/
+# legacy-bucket-listing.txt): the other layouts' detection does not probe them.
+CONSOLE_ROOTS = (JOB_PREFIX, "model-metadata/", "reward-functions/", "DeepRacer-Metrics/")
 JOB_RE = re.compile(r"^DeepRacer-SageMaker-RoboMaker-comm-(?P<account>\d+)-(?P<ts>\d{14})-(?P<id>.+)$")
 META_KEY_RE = re.compile(r"^model-metadata/(?P<name>[^/]+)/model_metadata\.json$")
 

@@ -31,6 +31,14 @@ class ObjectInfo:
     metadata: Mapping[str, str] = field(default_factory=dict)
     checksums: Mapping[str, str] = field(default_factory=dict)  # every S3 additional checksum, by field name
 
+    @property
+    def md5_etag(self) -> str | None:
+        """The ETag when it has an MD5's form (32 hex digits, no "-N" of a multipart upload), else None. S3 gives a
+        single-part object the MD5 of its bytes as ETag, except under SSE-KMS or SSE-C: a value of this form that
+        equals an MD5 proves the bytes; one that differs proves nothing."""
+        etag = (self.etag or "").strip('"').lower()
+        return etag if len(etag) == 32 and all(c in "0123456789abcdef" for c in etag) else None
+
 
 @dataclass(frozen=True)
 class WriteResult:
