@@ -15,7 +15,7 @@ Scenarios (`--scenarios`, default all nine), each on a fresh server:
   help    drmodel --help
   ls      drmodel ls of A's bucket, against a Python process that imports boto3 and makes the same S3 requests
           (recorded from one untimed drmodel ls) with one client
-  many    a batch of 20 small models (--many-scale) copied A -> B in one command: drmodel copy --all, rclone
+  many    a batch of 20 models (--many-scale) copied A -> B in one command: drmodel copy --all, rclone
           with the batch's 60 key prefixes (a drmodel without --all exits 2: its row says "not available")
   many-rerun  drmodel's batch copy, then the identical command again onto its result
   big     (--big-gb N) drmodel push then copy of a model grown to about N GB, once, for its peak memory
@@ -32,7 +32,7 @@ After every run the target (bucket or folder) must hold the model's files with t
 stops. On loopback the numbers show CPU cost, not network speed; the shaped links show the line's.
 
     .venv/bin/python bench/run.py [--runs 5] [--scale 1.0] [--warmup 1] [--scenarios relay,server,...]
-                                  [--link loopback,home,region] [--many-scale 0.02] [--big-gb 0]
+                                  [--link loopback,home,region] [--many-scale 0.34] [--big-gb 0]
                                   [--out bench/results/latest.json]
 """
 
@@ -142,8 +142,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--link", default="loopback",
                         help=f"comma-separated lines to run the scenarios on, among {','.join(LINKS)} (default "
                              "loopback: no proxy)")
-    parser.add_argument("--many-scale", type=float, default=0.02,
-                        help=f"checkpoint size factor of the {BATCH} models of the many scenarios (default 0.02)")
+    parser.add_argument("--many-scale", type=float, default=0.34,
+                        help=f"checkpoint size factor of the {BATCH} models of the many scenarios (default 0.34: about "
+                        "49 MB each, 1 GB in all; 0.02 gives 2.9 MB models, the per-object overhead)")
     parser.add_argument("--big-gb", type=float, default=0,
                         help="also push and copy a model grown to about this many GB, once (default 0: skip)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json", help="JSON results file")

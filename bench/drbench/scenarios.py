@@ -67,7 +67,7 @@ class Scenario:
     tools: dict[str, Tool]
     moves_model: bool = True  # False: no MB/s
     details: Callable[[Bench], dict[str, Any]] | None = None  # more for the JSON, read after the runs
-    batch: bool = False  # runs on the batch of small models (world.write_batch) instead of the one model
+    batch: bool = False  # runs on the batch of models (world.write_batch) instead of the one model
     shaped: bool = True  # also runs on shaped links (`help` does not: it makes no request)
 
 
@@ -163,7 +163,7 @@ SCENARIOS = {
                        "drmodel ls": Tool(drmodel_ls, exit_status_only),
                        "boto3 + requests": Tool(boto3_requests, exit_status_only)},
                    moves_model=False, details=ls_details),
-    "many": Scenario("copy a batch of small models A -> B in one command (B cannot read A)", upload_batch, {
+    "many": Scenario("copy a batch of models A -> B in one command (B cannot read A)", upload_batch, {
         "drmodel": Tool(drmodel_copy_all, b_holds_batch_copy, optional=True),
         "rclone": Tool(rclone_copy, b_holds_objects)}, batch=True),
     "many-rerun": Scenario("a drmodel batch copy A -> B, then the identical command onto its result", upload_batch, {

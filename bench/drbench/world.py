@@ -130,7 +130,7 @@ def write_model(folder: Path, bucket: str, scale: float) -> Model:
 
 
 def write_batch(folder: Path, bucket: str, scale: float, count: int = BATCH) -> Model:
-    """`count` small models of `bucket` in the legacy layout, written as their objects (folder/KEY); their sizes.
+    """`count` models of `bucket` in the legacy layout, written as their objects (folder/KEY); their sizes.
 
     Each has only the best and the last checkpoint, so that drmodel's default copy (best and last) moves every
     byte, as rclone does: `drmodel copy --all` runs without --checkpoint all, as a user would type it.
