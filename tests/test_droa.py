@@ -396,9 +396,92 @@ def test_every_model_of_a_console_bucket_into_a_deployment_then_between_deployme
     assert "Apex-Hunter" in out and "Slowpoke" not in out
     # a rerun into the same deployment: DRoA itself would import a second model of the same name (its import handler
     # checks the name's pattern only, not that it is unused: aws-solutions/deepracer-on-aws,
-    # source/libs/lambda/src/api/handlers/importModel.ts#L164-L191); refusing it is drmodel's own rule
-    # (droa/transfer.plan_push), applied to each model of the batch with the reason and the fix
+    # source/libs/lambda/src/api/handlers/importModel.ts#L164-L191); drmodel exports the deployment's model of that
+    # name and proves it holds every file the push would upload: up to date, nothing uploaded or imported
+    club = deployments["club"]
+    imports = club.requests.count(("POST", "/api/prod/importmodel"))
     code, out, err = cli("copy", "droa://mine", "droa://club", "--only", "Apex-*", "--report",
                          str(tmp_path / "r3.json"))
+    assert code == 0, out + err
+    assert "Apex-Hunter: up to date" in out and "Done: 1 up to date of 1 model" in out
+    report = json.loads((tmp_path / "r3.json").read_text())
+    assert report["counts"]["up to date"] == 1 and report["counts"]["failed"] == 0
+    assert [m["status"] for m in report["models"]] == ["up to date"] and report["exit_code"] == 0
+    assert club.requests.count(("POST", "/api/prod/importmodel")) == imports
+    assert [m["name"] for m in transfer.client_for("club").list_models()] == ["Apex-Hunter"]
+    # the first run took --only Apex-*: the rerun of every model imports the one missing and skips the one there
+    code, out, err = cli("copy", "droa://mine", "droa://club", "--all", "--dry-run")
+    assert code == 0, out + err
+    assert "exported and downloaded" in out or "Apex-Hunter  up to date" in out
+    code, out, err = cli("copy", "droa://mine", "droa://club", "--all", "--report", str(tmp_path / "r4.json"))
+    assert code == 0, out + err
+    assert "Done: 1 copied, 1 up to date of 2 models" in out and "Apex-Hunter: up to date" in out
+    statuses = {m["name"]: m["status"] for m in json.loads((tmp_path / "r4.json").read_text())["models"]}
+    assert statuses == {"Apex-Hunter": "up to date", "Slowpoke": "copied"}
+    assert club.requests.count(("POST", "/api/prod/importmodel")) == imports + 1
+    assert sorted(m["name"] for m in transfer.client_for("club").list_models()) == ["Apex-Hunter", "Slowpoke"]
+    # from the console bucket, DRoA's model validator rewrote each model's model/.coach_checkpoint (the last
+    # checkpoint) to the best one at import: what DRoA stores differs from what the push uploads, so the rerun
+    # refuses, naming the file, rather than call it up to date
+    code, out, err = cli("copy", f"s3://{bucket}", "droa://mine", "--only", "Apex-*")
     assert code == 12, out + err
-    assert "FAILED Apex-Hunter: droa://club already has a model named 'Apex-Hunter'" in out
+    assert "FAILED Apex-Hunter: droa://mine already has a model named 'Apex-Hunter'" in out
+    assert "model/.coach_checkpoint: names '140_Step-123889.ckpt' in the deployment's model" in out
+
+
+def _pointer_at_best(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The model with its .coach_checkpoint naming the best checkpoint: what DRoA's model validator writes there at
+    import, so DRoA stores the file as uploaded."""
+    best = json.loads(files["model/deepracer_checkpoints.json"])["best_checkpoint"]["name"]
+    return files | {"model/.coach_checkpoint": best.encode()}
+
+
+def test_a_push_rerun_is_up_to_date_when_the_deployment_holds_its_files(deployments, tmp_path):
+    stand = deployments["mine"]
+    folder = write_folder(tmp_path / "Apex-Hunter", _pointer_at_best(model_files()))
+    assert cli("push", str(folder), "droa://mine/Apex-Hunter")[0] == 0
+    model_id = transfer.client_for("mine").find("Apex-Hunter")["modelId"]
+    code, out, err = cli("push", str(folder), "droa://mine/Apex-Hunter", "--dry-run")
+    assert code == 0, err
+    assert f"up to date: droa://mine/Apex-Hunter (model id {model_id}, READY)" in out
+    assert "each rerun does so once per model already imported" in out
+    code, out, err = cli("push", str(folder), "droa://mine/Apex-Hunter")
+    assert code == 0, err
+    assert "Nothing to do: the target already holds every file" in out and "Imported" not in out
+    assert stand.requests.count(("POST", "/api/prod/importmodel")) == 1
+    assert len(transfer.client_for("mine").models_named("Apex-Hunter")) == 1
+
+
+def test_a_rerun_refuses_a_model_of_that_name_holding_other_files(deployments, tmp_path):
+    """The deployment's model of that name was replaced by another model (one checkpoint file of other bytes, of the
+    same size): that model fails naming the file; the others are copied."""
+    for n, name in enumerate(("Apex-Hunter", "Slowpoke")):
+        folder = write_folder(tmp_path / name, _pointer_at_best(synth_model(
+            name, bucket="aws-deepracer-x", prefix=P1, timestamp="20200427103015", scale=0.002, seed=n)))
+        assert cli("push", str(folder), f"droa://mine/{name}")[0] == 0
+    assert cli("pull", "droa://mine/Apex-Hunter", str(tmp_path / "pulled"))[0] == 0
+    pulled = tmp_path / "pulled"
+    files = {p.relative_to(pulled).as_posix(): p.read_bytes() for p in pulled.rglob("*") if p.is_file()}
+    files.pop("drmodel-manifest.json", None)
+    weights = files["model/model_140.pb"]
+    files["model/model_140.pb"] = bytes(b ^ 0xFF for b in weights)
+    club = deployments["club"]
+    club.seed_model(USERS["club"][0], "Apex-Hunter", files)
+    code, out, err = cli("copy", "droa://mine", "droa://club", "--all", "--report", str(tmp_path / "r.json"))
+    assert code == 12, out + err
+    assert ("FAILED Apex-Hunter: droa://club already has a model named 'Apex-Hunter'" in out
+            and "whose files are not this push's: model/model_140.pb: the source's file and the deployment's differ"
+            in out), out
+    assert "ok    Slowpoke: " in out and "Done: 1 copied, 1 failed of 2 models" in out
+    statuses = {m["name"]: m["status"] for m in json.loads((tmp_path / "r.json").read_text())["models"]}
+    assert statuses == {"Apex-Hunter": "failed", "Slowpoke": "copied"}
+    assert sorted(m["name"] for m in transfer.client_for("club").list_models()) == ["Apex-Hunter", "Slowpoke"]
+
+
+def test_a_model_of_that_name_still_importing_is_refused_with_a_wait(deployments, tmp_path, monkeypatch):
+    folder = write_folder(tmp_path / "Apex-Hunter", model_files())
+    importing = [{"modelId": "a" * 15, "name": "Apex-Hunter", "status": "IMPORTING"}]
+    monkeypatch.setattr(transfer.DroaClient, "models_named", lambda self, name: importing)
+    code, _, err = cli("push", str(folder), "droa://mine/Apex-Hunter")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "is importing a model named 'Apex-Hunter'" in err and "wait until" in err
