@@ -412,7 +412,8 @@ def test_every_model_of_a_console_bucket_into_a_deployment_then_between_deployme
     # the first run took --only Apex-*: the rerun of every model imports the one missing and skips the one there
     code, out, err = cli("copy", "droa://mine", "droa://club", "--all", "--dry-run")
     assert code == 0, out + err
-    assert "exported and downloaded" in out or "Apex-Hunter  up to date" in out
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:4]}
+    assert rows == {"Apex-Hunter": "up", "Slowpoke": "new"}, out
     code, out, err = cli("copy", "droa://mine", "droa://club", "--all", "--report", str(tmp_path / "r4.json"))
     assert code == 0, out + err
     assert "Done: 1 copied, 1 up to date of 2 models" in out and "Apex-Hunter: up to date" in out
