@@ -737,3 +737,22 @@ def test_quoted_keys_as_drfc_writes_them_get_the_same_boolean_and_direction_fixe
                                    "ALTERNATE_DRIVING_DIRECTION": False, "WORLD_NAME": "reInvent2019_track_ccw"}
     assert yaml.safe_load(_set_direction(out, "false"))["TRACK_DIRECTION_CLOCKWISE"] is False
     assert _set_direction(out, "false").count(b"TRACK_DIRECTION_CLOCKWISE") == 1
+
+
+def test_the_model_validator_leaves_the_best_else_the_last_checkpoint_in_the_pointer():
+    """deepracer-simapp bundle/markov/validation_worker.py#L68-L93 writes deepracer_checkpoints.json's last, then
+    best, checkpoint name into model/.coach_checkpoint before validating each (rl_coach_checkpoint.py#L159-L182);
+    an unreadable JSON is ignored (deepracer_checkpoint_json.py#L82-L115). A DRoA rerun compares the deployment's
+    pointer with this prediction (droa.rerun.stored_instead)."""
+    from drmodel.droa.rules import validator_pointer
+
+    def read_of(doc: bytes):
+        return lambda path: doc
+
+    both = b'{"best_checkpoint": {"name": "140_Step-1.ckpt"}, "last_checkpoint": {"name": "145_Step-2.ckpt"}}'
+    paths = {"model/deepracer_checkpoints.json", "model/.coach_checkpoint"}
+    assert validator_pointer(paths, read_of(both)) == b"140_Step-1.ckpt"
+    assert validator_pointer(paths, read_of(b'{"last_checkpoint": {"name": "145_Step-2.ckpt"}}')) == b"145_Step-2.ckpt"
+    assert validator_pointer(paths, read_of(b'{"best_checkpoint": {"name": "140_Step-1.ckpt"}}')) is None
+    assert validator_pointer(paths, read_of(b"not json")) is None
+    assert validator_pointer({"model/.coach_checkpoint"}, read_of(both)) is None

@@ -8,18 +8,19 @@ sha256 of the planned bytes; files taken from the source by the proofs of `drmod
 checksum or MD5 ETag against the exported file, else both read and hashed). A member missing, of another size, or
 different is a difference; nothing unproven is called equal.
 
-What DRoA stores is compared, not what was uploaded: where DRoA changes a file at import, the rerun sees a
-difference and refuses (no up-to-date verdict). The one such change known is the model validator's: it writes
+What DRoA stores is compared, not what was uploaded: where DRoA changes a file at import, the bytes it stores are
+predicted and compared (`expected`). The one such change known is the model validator's: it writes
 deepracer_checkpoints.json's best (else last) checkpoint name into the upload's model/.coach_checkpoint before the
 files are copied (aws-deepracer-community/deepracer-simapp @ 01f5f015, bundle/markov/validation_worker.py#L68-L93;
-the stand-in models it), so a model whose pointer named another checkpoint is stored with a different pointer.
+drmodel.droa.rules.validator_pointer, which the stand-in applies too). A change drmodel does not predict is a
+difference: the rerun refuses rather than call the model up to date.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from drmodel.compare import BY_READ, BY_SHA256, BY_SIZE, facts, prove, sha256_of
 from drmodel.layouts.base import ModelLocation
@@ -27,9 +28,6 @@ from drmodel.plan import Action
 from drmodel.stores.base import ObjectInfo, Store
 
 POINTER = "model/.coach_checkpoint"
-POINTER_NOTE = ("; DRoA's model validator writes deepracer_checkpoints.json's best (else last) checkpoint into "
-                "model/.coach_checkpoint at import, so it may be this model with its pointer rewritten, but drmodel "
-                "compares what DRoA stores and calls nothing up to date that differs")
 
 
 @dataclass(frozen=True)
@@ -47,19 +45,23 @@ class Proof:
 
 
 def prove_imported(actions: Iterable[Action], sources: Mapping[str, ObjectInfo], source_store: Store,
-                   export: ModelLocation) -> Proof:
+                   export: ModelLocation, expected: Mapping[str, bytes] | None = None) -> Proof:
     """Compare each planned upload (`sources`: path -> the source object of the files taken from the source) with
-    the export's member of the same path."""
+    the export's member of the same path; `expected`: path -> the bytes DRoA stores there instead of the upload's
+    (rules.validator_pointer's model/.coach_checkpoint)."""
     proofs: dict[str, str] = {}
     for action in sorted(actions, key=lambda a: a.path):
         member = export.store.head(action.path)
         if member is None:
             return Proof(proofs, action.path, "not in the deployment's model")
+        if expected and action.path in expected:
+            data = expected[action.path]
+            action = replace(action, data=data, size=len(data), sha256=hashlib.sha256(data).hexdigest())
         verdict, proof, detail = _compare(action, sources.get(action.path), source_store, member, export.store)
         if not verdict:
             why = detail or ("differs" if verdict is False else "could not be proven equal")
             if action.path == POINTER:
-                why = _pointers(action, sources.get(action.path), source_store, member, export.store) + POINTER_NOTE
+                why = _pointers(action, sources.get(action.path), source_store, member, export.store)
             return Proof(proofs, action.path, why)
         proofs[action.path] = proof
     return Proof(proofs)
@@ -71,7 +73,25 @@ def _pointers(action: Action, source: ObjectInfo | None, source_store: Store, me
     planned = action.data if action.data is not None or source is None else source_store.read_bytes(source.key)
     stored = export_store.read_bytes(member.key)
     return (f"names {stored.decode('utf-8', 'replace').strip()!r} in the deployment's model, "
-            f"{(planned or b'').decode('utf-8', 'replace').strip()!r} in this push")
+            f"{(planned or b'').decode('utf-8', 'replace').strip()!r} after this push's import")
+
+
+def stored_instead(actions: Iterable[Action], sources: Mapping[str, ObjectInfo], source_store: Store
+                   ) -> dict[str, bytes]:
+    """path -> the bytes DRoA stores in place of the upload's: model/.coach_checkpoint as the model validator
+    rewrites it (rules.validator_pointer), when the upload has one and the validator writes one."""
+    from drmodel.droa.rules import validator_pointer
+
+    planned = {a.path: a for a in actions}
+    if POINTER not in planned:
+        return {}
+
+    def read(path: str) -> bytes:
+        action = planned[path]
+        return action.data if action.data is not None else source_store.read_bytes(sources[path].key)
+
+    pointer = validator_pointer(set(planned), read)
+    return {POINTER: pointer} if pointer is not None else {}
 
 
 def _compare(action: Action, source: ObjectInfo | None, source_store: Store, member: ObjectInfo,

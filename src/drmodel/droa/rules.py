@@ -676,6 +676,25 @@ def coach_checkpoint_name(data: bytes) -> str | None:
     return m.group(0)
 
 
+def validator_pointer(paths: Collection[str], read: Callable[[str], bytes]) -> bytes | None:
+    """What DRoA's model validator leaves in the upload's model/.coach_checkpoint before the import copies the
+    upload: it writes deepracer_checkpoints.json's last, then best, checkpoint name there before validating each
+    (S: bundle/markov/validation_worker.py#L68-L93, rl_coach_checkpoint.py#L159-L182), so the best (else the last)
+    stays. None where it writes nothing: no JSON, an unreadable one (deepracer_checkpoint_json.py#L82-L115), or no
+    last checkpoint."""
+    if "model/deepracer_checkpoints.json" not in paths:
+        return None
+    try:
+        doc = json.loads(read("model/deepracer_checkpoints.json"))
+        last = (doc.get("last_checkpoint") or {}).get("name")
+        best = (doc.get("best_checkpoint") or {}).get("name")
+    except (ValueError, AttributeError, TypeError):
+        return None
+    if not isinstance(last, str):
+        return None
+    return (best if isinstance(best, str) else last).encode()
+
+
 def checkpoint_parts(paths: Collection[str]) -> dict[str, set[str]]:
     """checkpoint name -> the parts (index, meta, data) present under model/."""
     parts: dict[str, set[str]] = {}

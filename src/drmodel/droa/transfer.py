@@ -177,12 +177,12 @@ def _up_to_date(src: ModelLocation, sources: dict[str, ObjectInfo], actions: lis
     """A rerun: the deployment's READY model of that name, exported and compared file by file with what this push
     would upload. Proven equal: a plan with nothing to write and no import. Else drmodel's refusal of a second model
     of one name, naming the first file that differs."""
-    from drmodel.droa.rerun import prove_imported
+    from drmodel.droa.rerun import prove_imported, stored_instead
     from drmodel.units import by_count, human
 
     model_id = str(existing.get("modelId"))
     export = open_model(target_name, model_id)
-    proof = prove_imported(actions, sources, src.store, export)
+    proof = prove_imported(actions, sources, src.store, export, stored_instead(actions, sources, src.store))
     if not proof.same:
         raise UsageError(f"droa://{target_name} already has a model named {model!r} ({model_id} READY) whose "
                          f"files are not this push's: {proof.differs}: {proof.why}; DRoA itself would accept a "

@@ -896,18 +896,9 @@ class DroaStandIn:
         """The model validator writes deepracer_checkpoints.json's last, then best, checkpoint name into the upload's
         model/.coach_checkpoint before validating each (S: bundle/markov/validation_worker.py#L68-L93,
         rl_coach_checkpoint.py#L159-L182); an unreadable JSON is ignored (deepracer_checkpoint_json.py)."""
-        if "model/deepracer_checkpoints.json" not in keys:
-            return
-        try:
-            doc = json.loads(read("model/deepracer_checkpoints.json"))
-            last = (doc.get("last_checkpoint") or {}).get("name")
-            best = (doc.get("best_checkpoint") or {}).get("name")
-        except (ValueError, AttributeError, TypeError):
-            return
-        if not isinstance(last, str):
-            return
-        name = best if isinstance(best, str) else last
-        self._s3.put_object(Bucket=bucket, Key=f"{location}/model/.coach_checkpoint", Body=name.encode())
+        pointer = rules.validator_pointer(set(keys), read)
+        if pointer is not None:
+            self._s3.put_object(Bucket=bucket, Key=f"{location}/model/.coach_checkpoint", Body=pointer)
 
     # ------------------------------------------------------------------ assets
     def _getasset(self, model_id: str, query: dict[str, str]) -> dict[str, Any]:
