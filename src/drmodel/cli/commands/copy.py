@@ -50,9 +50,7 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
         from drmodel.cli.batch import run_batch
 
         one_model = [flag for flag, value in (("--name", args.name), ("--training-job", args.training_job),
-                                              ("--target-training-job", args.target_training_job),
-                                              ("--grant-read", getattr(args, "grant_read", False)),
-                                              ("--grant-to", getattr(args, "grant_to", None))) if value]
+                                              ("--target-training-job", args.target_training_job)) if value]
         if one_model:
             from drmodel.errors import UsageError
 
