@@ -293,3 +293,42 @@ def test_a_rerun_after_a_sigkill_removes_the_batchs_grant_and_finishes(two_accou
         assert "Done: 3 up to date of 3 models" in out and "Grant: added" not in err
     assert _policy(acc) == original and not any(_reads(acc, k) for k in keys)
     assert all(_same(acc, name) for name in MODELS)
+
+
+def test_the_policy_command_covers_every_model_of_a_batch():
+    """`drmodel policy --grant-read` with two buckets (a batch's containers): every model's keys, no `//` hole."""
+    code, out, err = cli("policy", "--source", "s3://aws-deepracer-src", "--target", "s3://aws-deepracer-dst",
+                         "--grant-read")
+    assert code == 0, err
+    doc = json.loads(out)
+    reads = next(s for s in doc["grant_target_account_policy"]["Statement"]
+                 if s["Sid"] == "ReadSourceModelThroughTheGrant")["Resource"]
+    assert reads == [f"arn:aws:s3:::aws-deepracer-src/{where}" for where in (
+        "model-metadata/*", "reward-functions/*", "DeepRacer-SageMaker-RoboMaker-comm-*")]
+    assert "//" not in out.replace("https://", "")
+
+
+def test_reads_through_a_dead_batchs_grant_are_not_taken_for_the_targets_own(two_accounts, tmp_path):
+    """A dead batch's grant (same scope, unexpired) that happens to let the target read the source's metadata: the
+    rerun removes it before copying, so planning must not count those reads as a standing permission (the copies
+    would then be refused and relayed); it plans a grant of its own."""
+    from datetime import UTC, datetime, timedelta
+
+    from drmodel.grant import GrantId, grant_scope, grant_statement
+
+    acc = two_accounts
+    _populate(acc)
+    scope = grant_scope(acc.target.principal_arn, f"s3://{acc.target_bucket}")
+    dead = GrantId(scope, "abcdef", datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)).sid
+    statement = grant_statement(acc.source_bucket, ["model-metadata/"], acc.target.principal_arn,
+                                datetime.now(UTC) + timedelta(hours=1), dead)  # the metadata only: what planning asks
+    acc.source_client.put_bucket_policy(Bucket=acc.source_bucket, Policy=json.dumps(
+        {"Version": "2012-10-17", "Statement": [statement]}))
+    assert _reads(acc, "model-metadata/Apex-Hunter/model_metadata.json")
+    code, out, err = cli(*_batch_args(acc, tmp_path), "--yes", "--json")
+    assert code == 0, err
+    assert f"Grant: removed {dead} from" in err and "(left by an earlier run)" in err
+    assert err.count("Grant: added") == 1 and "relaying" not in err
+    doc = json.loads(out)
+    assert all(SERVER_SIDE & set(m["proofs"]) for m in doc["models"]), doc["models"]
+    assert doc["grant"]["restored"] is True and _policy(acc) is None

@@ -274,10 +274,8 @@ def read_policy(client: Any, bucket: str) -> str | None:
 
 
 def _write_policy(client: Any, bucket: str, text: str | None) -> None:
-    if text is None:
-        _call(client, "delete_bucket_policy", bucket)
-    else:
-        _call(client, "put_bucket_policy", bucket, Policy=text)
+    _call(client, "delete_bucket_policy" if text is None else "put_bucket_policy", bucket,
+          **({} if text is None else {"Policy": text}))
 
 
 def _save_record(folder: Path, bucket: str, sid: str, original: str | None, statements: list[Any]) -> Path:
@@ -467,6 +465,13 @@ def sweep_stale_grants(bucket: str, *, source: AccessLike = None, client: Any = 
     if not recorded:
         return Removal(bucket, removed, after, compared=False)
     return Removal(bucket, removed, after, tuple(policy_differences(original, after)))
+
+
+def grants_of(bucket: str, scope: str, *, source: AccessLike = None) -> list[str]:
+    """The Sids of the grants of `scope` in the bucket's policy now: a dead run's, which planning must not trust."""
+    policy = read_policy(_client(source, None), bucket)
+    return [sid for s in _statements(json.loads(policy) if policy else None)
+            if (found := parse_sid(sid := str(s.get("Sid", "")))) is not None and found.scope == scope]
 
 
 @contextmanager

@@ -85,10 +85,11 @@ def with_batch_grant(batch: BatchPlan, request: BatchRequest) -> BatchPlan:
     plans = batch.plans
     if not plans:
         return batch
-    grant, sweep = batch_grant(plans, request.grant_to, request.target.address)
+    grant, sweep, needing = batch_grant(plans, request.grant_to, request.target.address)
     if grant is None:
         return replace(batch, grant_sweep=sweep)
-    entries = tuple(replace(e, plan=under_grant(e.plan)) if e.plan is not None else e for e in batch.entries)
+    entries = tuple(replace(e, plan=under_grant(e.plan)) if e.plan is not None and any(e.plan is p for p in needing)
+                    else e for e in batch.entries)
     folder = folder_for(request.backup_to, f"{request.source.address}-grant")
     return replace(batch, entries=entries, grant=grant, grant_sweep=sweep, grant_folder=folder)
 

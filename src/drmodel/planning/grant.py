@@ -17,7 +17,7 @@ from pathlib import Path
 from drmodel.access import Access
 from drmodel.address import parse
 from drmodel.errors import UsageError
-from drmodel.grant import POLICY_SIZE_LIMIT, GrantPlan, grant_scope, plan_grant, principal_arn
+from drmodel.grant import POLICY_SIZE_LIMIT, GrantPlan, grant_scope, grants_of, plan_grant, principal_arn
 from drmodel.plan import GrantSweep, Plan
 from drmodel.planning.request import ModelRef, TransferRequest
 from drmodel.stores.s3copy import same_service
@@ -64,9 +64,9 @@ def with_grant(plan: Plan, request: TransferRequest, backup_root: Path) -> Plan:
     source = plan.source_store.spec()
     principal = grant_principal(plan, request.grant_to)
     keys = sorted({a.source_key or a.path for a in plan.writes if a.data is None})
-    if not keys or plan.server_side:
+    sweep = GrantSweep(str(source["bucket"]), grant_scope(principal_arn(principal), plan.target_address))
+    if not keys or (plan.server_side and not left_behind(plan, sweep)):
         why = "the target's credentials already read the source" if keys else "nothing is copied from the source"
-        sweep = GrantSweep(str(source["bucket"]), grant_scope(principal_arn(principal), plan.target_address))
         return replace(plan, grant_sweep=sweep, notes=(*plan.notes, f"--grant-read: no grant needed, {why}; a grant "
                                                        "a dead run of this copy left is removed"))
     grant = plan_grant(str(source["bucket"]), keys, principal, expected_time([plan]), prefixes=model_prefixes(keys),
@@ -104,23 +104,25 @@ def model_prefixes(keys: list[str]) -> list[str]:
     return [f for f in folders if not any(o != f and o.endswith("/") and f.startswith(o) for o in folders)]
 
 
-BATCH_TRANSFER = ("server-side copy through the batch's temporary read grant on the source bucket (relayed if S3 "
-                  "refuses a copy anyway)")
+BATCH_TRANSFER = ("server-side copy through the batch's temporary read grant on the source bucket, relayed if S3 "
+                  "refuses a copy anyway")
 SPLIT = "split the batch with --only (a few patterns at a time), or copy without --grant-read"
 
 
-def batch_grant(plans: list[Plan], grant_to: str | None, target: str) -> tuple[GrantPlan | None, GrantSweep]:
+def batch_grant(plans: list[Plan], grant_to: str | None,
+                target: str) -> tuple[GrantPlan | None, GrantSweep, list[Plan]]:
     """The one grant a batch (`copy --all/--only --grant-read`) adds for all its models: the union of the source
     keys the plans copy from the source and cannot read yet (their folders, when the keys do not fit), scoped to
-    the target container `target`. None when no plan needs it. The sweep is what a rerun removes first (a dead
-    batch's grant of the same scope, and expired ones)."""
+    the target container `target`, and the plans that need it; None when none does. The sweep is what a run removes
+    first (a dead batch's grant of the same scope, and expired ones)."""
     first = plans[0]
     principal = grant_principal(first, grant_to)
     bucket = str(first.source_store.spec()["bucket"])
     sweep = GrantSweep(bucket, grant_scope(principal_arn(principal), target))
-    needing = [p for p in plans if needs_grant(p)]
+    left = left_behind(first, sweep)  # then a plan may read the source through a dead run's grant only
+    needing = [p for p in plans if needs_grant(p, despite_reads=left)]
     if not needing:
-        return None, sweep
+        return None, sweep, []
     keys = sorted({a.source_key or a.path for p in needing for a in p.writes if a.data is None})
     grant = plan_grant(bucket, keys, principal, expected_time(needing), prefixes=model_prefixes(keys), target=target)
     size = len(json.dumps({"Version": "2012-10-17", "Statement": grant.statements}).encode())
@@ -128,15 +130,28 @@ def batch_grant(plans: list[Plan], grant_to: str | None, target: str) -> tuple[G
         raise UsageError(f"--grant-read: one grant for the {len(needing)} models to copy names {len(grant.items)} "
                          f"folders, {size} bytes, over the {POLICY_SIZE_LIMIT} bytes a bucket policy may hold",
                          fix=SPLIT)
-    return grant, sweep
+    return grant, sweep, needing
 
 
-def needs_grant(plan: Plan) -> bool:
-    """Whether the plan copies bytes from the source that the target's credentials cannot read yet."""
-    return not plan.server_side and any(a.data is None for a in plan.writes)
+def needs_grant(plan: Plan, *, despite_reads: bool = False) -> bool:
+    """Whether the plan copies bytes from the source that the target's credentials cannot read yet (or, with
+    `despite_reads`, may read only through a grant a dead run left, which the run removes first)."""
+    return (despite_reads or not plan.server_side) and any(a.data is None for a in plan.writes)
 
 
 def under_grant(plan: Plan) -> Plan:
     """A batch model's plan once the batch's grant lets the target read its source keys: server-side by it (the
     grant itself is the batch's: the plan carries none)."""
-    return replace(plan, server_side=True, transfer=BATCH_TRANSFER) if needs_grant(plan) else plan
+    return replace(plan, server_side=True, transfer=BATCH_TRANSFER)
+
+
+def left_behind(plan: Plan, sweep: GrantSweep) -> bool:
+    """Whether a grant of this copy's (or batch's) scope is in the source bucket's policy now: a dead run's, which
+    the run removes before it copies, so the target's reads planning saw prove nothing. False when the policy
+    cannot be read (the run's own grant then says why)."""
+    from drmodel.errors import DrmodelError
+
+    try:
+        return bool(grants_of(sweep.bucket, sweep.scope, source=Access(**plan.source_store.spec().get("access", {}))))
+    except DrmodelError:
+        return False
