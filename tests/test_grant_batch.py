@@ -332,3 +332,48 @@ def test_reads_through_a_dead_batchs_grant_are_not_taken_for_the_targets_own(two
     doc = json.loads(out)
     assert all(SERVER_SIDE & set(m["proofs"]) for m in doc["models"]), doc["models"]
     assert doc["grant"]["restored"] is True and _policy(acc) is None
+
+
+def test_ctrl_c_during_the_batch_removes_the_grant_and_says_so(two_accounts, tmp_path, monkeypatch):
+    acc = two_accounts
+    _populate(acc)
+    from drmodel import cancel
+
+    real, pressed = batchrun.wait, []
+
+    def ctrl_c_once_the_models_run(*args, **kwargs):
+        if not pressed:
+            pressed.append(True)
+            assert len(_ours(_policy(acc))) == 1  # the grant is in place while the models run
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batchrun, "wait", ctrl_c_once_the_models_run)
+    try:
+        code, out, err = cli(*_batch_args(acc, tmp_path), "--yes")
+    finally:
+        cancel.release_interrupts()
+        cancel.reset()  # the process would end here: the next test's planning must not see the Ctrl-C
+    assert code == 130, err
+    assert pressed and "the policy is as it was before the grant" in out
+    assert _policy(acc) is None
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["grant"]["restored"] is True and report["exit_code"] == 130
+
+
+def test_a_grant_that_cannot_be_removed_is_reported_and_exits_9(two_accounts, tmp_path, monkeypatch):
+    acc = two_accounts
+    _populate(acc)
+    import drmodel.grant
+    from drmodel.errors import TransferError
+
+    def refused(grant, **kwargs):
+        raise TransferError("the policy service is down", fix="try later")
+
+    monkeypatch.setattr(drmodel.grant, "remove_grant", refused)
+    code, out, err = cli(*_batch_args(acc, tmp_path), "--yes", "--json")
+    assert code == 9, err
+    doc = json.loads(out)
+    assert doc["counts"]["copied"] == len(MODELS)  # the models' outcomes are all there
+    assert "could not remove the grant" in doc["grant_problem"] and "expires by itself" in doc["grant_problem"]
+    assert doc["grant"]["removed"] == [] and len(_ours(_policy(acc))) == 1  # left to its expiry, or a rerun
