@@ -72,7 +72,7 @@ def execute_batch(batch: BatchPlan, progress_for: Callable[[BatchEntry], Progres
 
     With the batch's read grant (`copy --all --grant-read`), it is added before the first model starts and removed
     after the last one ends, whatever each one's outcome (execute.source_grant; the policy before it saved in a new
-    folder under batch.grant_folder's parent). A refused grant raises before any model starts; a grant that
+    folder, batch.grant_folder or beside it). A refused grant raises before any model starts; a grant that
     could not be removed is `grant_problem` (it ends by itself at its expiry; a rerun removes it). `on_note`:
     the grant's lines as they happen."""
     plans = batch.plans
