@@ -235,7 +235,7 @@ def test_a_bug_in_one_models_planning_leaves_the_others_planned(two_accounts, tm
 
 def test_one_model_options_with_all_are_usage_errors(two_accounts, tmp_path):
     acc = two_accounts
-    for extra in (("--name", "X"), ("--training-job", "2020"), ("--grant-read",)):
+    for extra in (("--name", "X"), ("--training-job", "2020")):
         code, out, err = _copy(acc, tmp_path, "--all", *extra)
         assert code == 2, err
         assert f"{extra[0]} goes with one model, not with --all or --only" in err and len(err.strip().splitlines()) == 1

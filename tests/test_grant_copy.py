@@ -194,12 +194,16 @@ def test_ctrl_c_during_the_copy_removes_the_grant_and_says_so(two_accounts, tmp_
 
     def interrupted(*args, **kwargs):
         assert _ours(_policy(acc))  # the grant is in place while the copy runs
+        execute.cancel.request()  # as Ctrl-C does (cancel._on_sigint): the transfers' requests stop, not the grant's
         raise KeyboardInterrupt
 
     monkeypatch.setattr(execute, "_verify_landed", interrupted)
-    with pytest.raises(InterruptedRun) as caught:
-        api.execute(plan)
-    execute.cancel.release_interrupts()
+    try:
+        with pytest.raises(InterruptedRun) as caught:
+            api.execute(plan)
+    finally:
+        execute.cancel.release_interrupts()
+        execute.cancel.reset()
     assert "the read grant was removed from" in caught.value.message and "the policy is as it was" in str(caught.value)
     assert _policy(acc) is None
 

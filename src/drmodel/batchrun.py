@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from drmodel import cancel
+from drmodel.backup import new_folder
 from drmodel.cancel import Cancelled
 from drmodel.errors import DrmodelError, ExitCode
-from drmodel.execute import Result, execute
+from drmodel.execute import GrantRun, Result, execute, source_grant
 from drmodel.plan import BatchEntry, BatchPlan
 from drmodel.progress import Progress
 
@@ -46,6 +48,9 @@ class BatchResult:
     batch: BatchPlan
     outcomes: list[ModelOutcome] = field(default_factory=list)  # in the batch's order
     seconds: float = 0.0
+    grant: Any = None  # --grant-read: the batch's drmodel.grant.Grant (its record, and its removal once removed)
+    grant_swept: Any = None  # --grant-read with no grant needed: what dead runs left, removed (grant.Removal)
+    grant_problem: str | None = None  # the batch's grant could not be removed: why, and what to do
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -54,13 +59,51 @@ class BatchResult:
     def exit_code(self) -> ExitCode:
         if any(o.status in (INTERRUPTED, NOT_STARTED) for o in self.outcomes):
             return ExitCode.INTERRUPTED
-        return ExitCode.SOME_FAILED if any(o.status == FAILED for o in self.outcomes) else ExitCode.OK
+        if any(o.status == FAILED for o in self.outcomes):
+            return ExitCode.SOME_FAILED
+        return ExitCode.TRANSFER_FAILED if self.grant_problem else ExitCode.OK
 
 
 def execute_batch(batch: BatchPlan, progress_for: Callable[[BatchEntry], Progress] | None = None, *,
-                  break_lock: bool = False, on_done: Callable[[ModelOutcome], Any] | None = None) -> BatchResult:
+                  break_lock: bool = False, on_done: Callable[[ModelOutcome], Any] | None = None,
+                  on_note: Callable[[str], Any] | None = None) -> BatchResult:
     """Run every model's plan, up to batch.parallel at once; `on_done` is called (from the main thread) as each
-    model ends. Never raises for one model's failure; a Ctrl-C ends the batch with the models in flight settled."""
+    model ends. Never raises for one model's failure; a Ctrl-C ends the batch with the models in flight settled.
+
+    With the batch's read grant (`copy --all --grant-read`), it is added before the first model starts and removed
+    after the last one ends, whatever each one's outcome (execute.source_grant; the policy before it saved in a new
+    folder, batch.grant_folder or beside it). A refused grant raises before any model starts; a grant that
+    could not be removed is `grant_problem` (it ends by itself at its expiry; a rerun removes it). `on_note`:
+    the grant's lines as they happen."""
+    plans = batch.plans
+    if not plans or (batch.grant is None and batch.grant_sweep is None):
+        return _run_models(batch, progress_for, break_lock, on_done)
+    done = GrantRun()
+    result: BatchResult | None = None
+
+    def folder() -> Path:
+        assert batch.grant_folder is not None, "a batch with a grant has a folder for the policy"
+        return new_folder(batch.grant_folder)
+
+    try:
+        with source_grant(batch.grant, batch.grant_sweep, plans[0].source_store, folder, on_note or _ignore, done,
+                          own_folder=True):
+            result = _run_models(batch, progress_for, break_lock, on_done)
+    except DrmodelError as exc:
+        if result is None:
+            raise  # the grant was not added: no model ran
+        result.grant_problem = f"{exc.message} - {exc.fix}"
+    assert result is not None
+    result.grant, result.grant_swept = done.grant, done.swept
+    return result
+
+
+def _ignore(text: str) -> None:
+    return None
+
+
+def _run_models(batch: BatchPlan, progress_for: Callable[[BatchEntry], Progress] | None, break_lock: bool,
+                on_done: Callable[[ModelOutcome], Any] | None) -> BatchResult:
     cancel.reset()
     started = time.monotonic()
     outcomes: dict[int, ModelOutcome] = {}

@@ -11,7 +11,7 @@ import io
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,13 +24,13 @@ from drmodel.backup import new_folder, restore_command, store_spec, take_backup
 from drmodel.cancel import Cancelled
 from drmodel.errors import AccessDeniedError, DrmodelError, InterruptedRun, TransferError, VerificationError
 from drmodel.hashing import check_read_sha256
-from drmodel.plan import Action, Plan, write_order
+from drmodel.plan import Action, GrantSweep, Plan, write_order
 from drmodel.progress import Progress
-from drmodel.stores.base import ObjectInfo, WriteResult
+from drmodel.stores.base import ObjectInfo, Store, WriteResult
 from drmodel.units import human, plural
 
 if TYPE_CHECKING:
-    from drmodel.grant import Removal
+    from drmodel.grant import GrantPlan, Removal
 
 
 @dataclass
@@ -380,58 +380,87 @@ def write_manifest(plan: Plan, result: Result) -> None:
 
 @contextmanager
 def granted(plan: Plan, progress: Progress, result: Result) -> Iterator[None]:
-    """The plan's read grant on the source bucket around the block (drmodel.grant.temporary_grant, with the source
-    owner's credentials): this copy's stale grants swept, the policy saved in the backup folder (a new one when the
-    copy overwrites nothing), the grant added, and removed afterwards, also on an error or Ctrl-C; what the removal
-    proved is on `result.grant.removal`. Without a grant, the block alone."""
+    """The plan's read grant on the source bucket around the block (source_grant): the policy saved in the backup
+    folder (a new one when the copy overwrites nothing); what the removal proved is on `result.grant.removal`, what
+    the sweep removed on `result.grant_swept` (or `result.grant.sweep`). Without a grant, the block alone."""
+    def folder() -> Path:
+        assert plan.backup_root is not None, "a plan with a grant has a backup folder"
+        return result.backup or new_folder(plan.backup_root)
+
+    done = GrantRun()
+    try:
+        with source_grant(plan.grant, plan.grant_sweep, plan.source_store, folder, progress.note, done,
+                          own_folder=result.backup is None):
+            result.grant = done.grant
+            yield
+    finally:
+        result.grant, result.grant_swept = done.grant, done.swept
+
+
+@dataclass
+class GrantRun:
+    """What a run did with the source's read grant: the drmodel.grant.Grant put (its record, and its removal once
+    removed), or, when it needed none, what the sweep of dead runs' grants removed (a drmodel.grant.Removal)."""
+
+    grant: Any = None
+    swept: Any = None
+
+
+@contextmanager
+def source_grant(plan: GrantPlan | None, sweep: GrantSweep | None, source_store: Store,
+                 folder: Callable[[], Path], note: Callable[[str], Any], done: GrantRun, *,
+                 own_folder: bool) -> Iterator[None]:
+    """A read grant on the source bucket around the block, with the source owner's credentials (the source store's,
+    as planning reached it), for one model's copy (`granted`) or a whole batch (drmodel.batchrun): the grants a
+    dead run of the same copy left swept (drmodel.grant.temporary_grant), the policy saved in `folder()`, the grant
+    added, and removed afterwards, also on an error or Ctrl-C. Without a grant (`plan` None), only `sweep`'s
+    cleanup, which never stops the run. `own_folder`: `folder()` is made for the saved policy alone (removed again
+    when the grant was refused). What happened is on `done`."""
     from drmodel import grant as grants
     from drmodel.access import Access
 
-    source = Access(**plan.source_store.spec().get("access", {}))  # the source owner's, as planning reached it
-    if plan.grant_sweep is not None:  # no grant needed: what a dead run of this copy left is removed all the same
+    source = Access(**source_store.spec().get("access", {}))
+    if sweep is not None and plan is None:  # no grant needed: what a dead run left is removed all the same
         try:
-            result.grant_swept = grants.sweep_stale_grants(plan.grant_sweep.bucket, source=source,
-                                                           scope=plan.grant_sweep.scope)
+            done.swept = grants.sweep_stale_grants(sweep.bucket, source=source, scope=sweep.scope)
         except DrmodelError as exc:  # the copy needs no grant: a failed cleanup does not stop it
-            progress.note(f"could not look for grants an earlier run left ({exc.message})")
-        _note_swept(result.grant_swept, progress)
-    if plan.grant is None:
+            note(f"could not look for grants an earlier run left ({exc.message})")
+        _note_swept(done.swept, note)
+    if plan is None:
         yield
         return
-    assert plan.backup_root is not None, "a plan with a grant has a backup folder"
-    folder = result.backup or new_folder(plan.backup_root)
+    saved_in = folder()
     try:
-        with grants.temporary_grant(plan.grant, folder, source=source) as grant:
-            result.grant = grant
-            _note_swept(grant.sweep, progress)
-            progress.note(f"Grant: added {grant.sid} to s3://{grant.bucket}'s policy until "
-                          f"{grants.iso(grant.expires_at)}; the policy before it is saved in {grant.record}")
+        with grants.temporary_grant(plan, saved_in, source=source) as grant:
+            done.grant = grant
+            _note_swept(grant.sweep, note)
+            note(f"Grant: added {grant.sid} to s3://{grant.bucket}'s policy until {grants.iso(grant.expires_at)}; "
+                 f"the policy before it is saved in {grant.record}")
             yield
     except BaseException as exc:
-        if result.grant is None and isinstance(exc, AccessDeniedError):
-            _discard(folder, result)  # refused before the grant was put: the saved policy records nothing
+        if done.grant is None and isinstance(exc, AccessDeniedError):
+            if own_folder:
+                _discard(saved_in)  # refused before the grant was put: the saved policy records nothing
             raise AccessDeniedError(f"--grant-read: {exc.message}; nothing was copied",
                                     fix=f"{exc.fix} (`drmodel policy --grant-read` prints what each side needs), "
                                     f"or {WITHOUT_GRANT}") from exc
-        removal = result.grant.removal if result.grant is not None else None
+        removal = done.grant.removal if done.grant is not None else None
         for line in removal.lines() if removal is not None else []:
-            progress.note(line)  # the run ends in an error: no summary will say it
+            note(line)  # the run ends in an error: no summary will say it
         raise
 
 
 WITHOUT_GRANT = "copy without --grant-read"
 
 
-def _note_swept(sweep: Removal | None, progress: Progress) -> None:
+def _note_swept(sweep: Removal | None, note: Callable[[str], Any]) -> None:
     """The grants an earlier run of this copy left, which the sweep removed (nothing when it removed none)."""
     for line in sweep.lines() if sweep is not None and sweep.removed else []:
-        progress.note(line + " (left by an earlier run)")
+        note(line + " (left by an earlier run)")
 
 
-def _discard(folder: Path, result: Result) -> None:
+def _discard(folder: Path) -> None:
     """The folder made for the saved policy of a grant that was never put, and its record, removed."""
-    if result.backup is not None:
-        return  # the copy's backup folder: kept as it is
     from drmodel.grant import RECORD_PREFIX
 
     for record in folder.glob(f"{RECORD_PREFIX}*.json"):

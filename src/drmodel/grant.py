@@ -14,6 +14,9 @@ each put (and starts again when it changed), but a PutBucketPolicy by someone el
 and our put (one round trip) is overwritten, both when adding and when removing; drmodel cannot see it. Every
 change made outside those two windows is kept: removal takes only the statements with our Sid out of the policy
 as it is then, and reports exactly what differs from the original when others changed it.
+
+Over the size limit: the grant's whole life (statement, add, remove and its proof, sweep, the context around a
+copy) stays in one module, so that its race and its guarantees are read in one place.
 """
 
 from __future__ import annotations
@@ -250,9 +253,13 @@ def _client(source: AccessLike, client: Any) -> Any:
     if client is not None:
         return client
     from drmodel.options import TransferOptions
-    from drmodel.stores.s3 import make_client
+    from drmodel.stores.s3 import make_client, no_retry_once_cancelled
 
-    return make_client(Access.of(source), TransferOptions.from_env())
+    made = make_client(Access.of(source), TransferOptions.from_env())
+    # the policy calls are what a Ctrl-C's cleanup does: a failed one (NoSuchBucketPolicy, a 503) is answered or
+    # retried as usual, not cut short as a transfer's request is once the run is interrupted
+    made.meta.events.unregister("needs-retry.s3", no_retry_once_cancelled)
+    return made
 
 
 def _call(client: Any, op: str, bucket: str, **kwargs: Any) -> Any:
@@ -274,10 +281,8 @@ def read_policy(client: Any, bucket: str) -> str | None:
 
 
 def _write_policy(client: Any, bucket: str, text: str | None) -> None:
-    if text is None:
-        _call(client, "delete_bucket_policy", bucket)
-    else:
-        _call(client, "put_bucket_policy", bucket, Policy=text)
+    _call(client, "delete_bucket_policy" if text is None else "put_bucket_policy", bucket,
+          **({} if text is None else {"Policy": text}))
 
 
 def _save_record(folder: Path, bucket: str, sid: str, original: str | None, statements: list[Any]) -> Path:
@@ -467,6 +472,13 @@ def sweep_stale_grants(bucket: str, *, source: AccessLike = None, client: Any = 
     if not recorded:
         return Removal(bucket, removed, after, compared=False)
     return Removal(bucket, removed, after, tuple(policy_differences(original, after)))
+
+
+def grants_of(bucket: str, scope: str, *, source: AccessLike = None) -> list[str]:
+    """The Sids of the grants of `scope` in the bucket's policy now: a dead run's, which planning must not trust."""
+    policy = read_policy(_client(source, None), bucket)
+    return [sid for s in _statements(json.loads(policy) if policy else None)
+            if (found := parse_sid(sid := str(s.get("Sid", "")))) is not None and found.scope == scope]
 
 
 @contextmanager

@@ -217,6 +217,15 @@ class BatchPlan:
     entries: tuple[BatchEntry, ...]
     parallel: int = 4  # models in flight at once, sharing each side's store (one connection pool, one memory budget)
     unmatched: tuple[str, ...] = ()  # --only patterns that matched no model
+    grant: GrantPlan | None = None  # --grant-read: the one read grant on the source bucket around every model's run
+    grant_sweep: GrantSweep | None = None  # --grant-read: the grants a dead run of this batch left, removed first
+    grant_folder: Path | None = None  # a new folder there holds the source bucket's policy before the grant
+
+    def summary(self) -> dict[str, Any]:
+        """What the batch decided besides each model's plan, as JSON-ready values (`--dry-run --json`)."""
+        return {"grant": None if self.grant is None else grant_summary(self.grant),
+                "grant_sweep": None if self.grant_sweep is None else vars(self.grant_sweep),
+                "grant_folder": str(self.grant_folder) if self.grant_folder else None}
 
     @property
     def plans(self) -> list[Plan]:

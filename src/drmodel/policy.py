@@ -21,7 +21,8 @@ def _model_resources(bucket: str, path: str, layout: str, prefix: str | None) ->
     arn = f"arn:aws:s3:::{bucket}"
     if layout == "legacy":
         jobs = f"{prefix}/*" if prefix else LEGACY_JOBS
-        return [f"{arn}/model-metadata/{path}/*", f"{arn}/reward-functions/{path}/*", f"{arn}/{jobs}"]
+        name = f"{path.strip('/')}/" if path.strip("/") else ""  # no name: the bucket, every model of a batch
+        return [f"{arn}/model-metadata/{name}*", f"{arn}/reward-functions/{name}*", f"{arn}/{jobs}"]
     base = f"{path.strip('/')}/" if path.strip("/") else ""
     return [f"{arn}/{base}*"]
 

@@ -25,7 +25,8 @@ def run_batch(args: argparse.Namespace, io: IO, *, source_access: Any, target_ac
         source=api.ModelRef(args.source, source_access, args.layout),
         target=api.ModelRef(args.target, target_access, args.target_layout),
         only=tuple(args.only or ()), archives=args.archives, checkpoint=args.checkpoint, force=args.force,
-        relay=args.relay, backup_to=args.backup_to, account_id=args.account_id, parallel=args.parallel_models))
+        relay=args.relay, backup_to=args.backup_to, account_id=args.account_id, parallel=args.parallel_models,
+        grant_read=args.grant_read, grant_to=args.grant_to))
     if not args.json or args.dry_run or (batch.destructive and not args.yes):
         render_batch_plan(batch, io.err if args.json else io.out, dry_run=args.dry_run)
     if args.dry_run:
@@ -49,7 +50,7 @@ def run_batch(args: argparse.Namespace, io: IO, *, source_access: Any, target_ac
             bar.write_above(outcome_line(outcome), io.out)
 
     result = api.execute_batch(batch, lambda entry: ModelProgress(bar, entry.name), break_lock=args.break_lock,
-                               on_done=done)
+                               on_done=done, on_note=bar.note)
     bar.close()
     doc = batch_json(batch, result)
     report = write_report(doc, args.report)
@@ -57,8 +58,20 @@ def run_batch(args: argparse.Namespace, io: IO, *, source_access: Any, target_ac
     if args.json:
         dump_json(doc, io.out)
     else:
-        io.out.write(summary_line(result) + f"\nReport: {report}\n")
+        io.out.write(summary_line(result) + "\n" + "".join(line + "\n" for line in grant_lines(result))
+                     + f"Report: {report}\n")
     return result.exit_code
+
+
+def grant_lines(result: Any) -> list[str]:
+    """What the batch's read grant came to (--grant-read): its removal's proof and where the policy is saved, or
+    why it could not be removed."""
+    out = []
+    if result.grant is not None and result.grant.removal is not None:
+        out += result.grant.removal.lines() + [f"  the policy before the grant is saved in {result.grant.record}"]
+    if result.grant_problem:
+        out.append(f"Grant: {result.grant_problem}")
+    return out
 
 
 class ModelProgress(Progress):
@@ -122,6 +135,15 @@ def render_batch_plan(batch: Any, out: TextIO, *, dry_run: bool) -> None:
               + (f" ({'; '.join(how)})" if how else "")
               + (f"; {plural(backups, 'model')} overwritten or pruned, each backed up first" if backups else "")
               + (f"; {refused} refused (see the reason on its line)" if refused else "") + ".\n")
+    if batch.grant is not None:
+        from drmodel.cli.render import render_grant
+
+        render_grant(batch.grant, f"a new folder {batch.grant_folder}", out)
+        out.write("  one grant for the whole batch: added before the first model starts, removed after the last one "
+                  "ends\n")
+    elif batch.grant_sweep is not None:
+        out.write("  --grant-read: no grant needed (nothing to copy, or the target's credentials read the source "
+                  "already); a grant a dead run of this batch left is removed\n")
 
 
 # -- the account ------------------------------------------------------------------------------------------------
@@ -177,11 +199,15 @@ def batch_json(batch: Any, result: Any, *, dry_run: bool = False) -> dict[str, A
             "exit_code": (o.exit_code if o else e.exit_code)})
     code = result.exit_code.value if result is not None else ExitCode.OK.value
     seconds = round(result.seconds, 3) if result is not None else 0.0
+    from drmodel.cli.jsonout import grant_json
+
     return {"kind": "copy-batch", "source": batch.source_address, "target": batch.target_address,
             "dry_run": dry_run, "parallel": batch.parallel, "unmatched": list(batch.unmatched), "models": models,
             "counts": {s: result.count(s) for s in ("copied", "up to date", "failed", "interrupted", "not started")}
             if result is not None else None,
-            "seconds": seconds, "exit_code": code}
+            "seconds": seconds, "exit_code": code, "details": batch.summary(),
+            "grant": grant_json(result.grant, result.grant_swept) if result is not None else None,
+            "grant_problem": result.grant_problem if result is not None else None}
 
 
 def write_report(doc: dict[str, Any], wanted: str | None) -> Path:

@@ -59,7 +59,7 @@ def render_plan(plan: Any, out: TextIO, *, dry_run: bool, verbose: bool = False)
     if plan.transfer:
         out.write(f"Bytes: {plan.transfer}\n")
     if plan.grant:
-        render_grant(plan, out)
+        render_grant(plan.grant, plan.backup_root, out)
     if plan.checkpoints:
         out.write(f"Checkpoints: {plan.checkpoints}\n")
     if plan.racing:
@@ -68,15 +68,14 @@ def render_plan(plan: Any, out: TextIO, *, dry_run: bool, verbose: bool = False)
         out.write(f"  {note}\n")
 
 
-def render_grant(plan: Any, out: TextIO) -> None:
-    """The read grant a copy adds to the source bucket's policy (--grant-read): the statement as it will be put,
-    its expiry rule, and where the policy is saved first."""
+def render_grant(grant: Any, saved_in: Any, out: TextIO) -> None:
+    """The read grant a copy (or a batch) adds to the source bucket's policy (--grant-read): the statement as it
+    will be put, its expiry rule, and where the policy is saved first."""
     from drmodel.plan import expiry_rule
 
-    grant = plan.grant
     out.write(grant.lines()[0] + "\n")
     out.write(f"  the grant {expiry_rule(grant)}\n")
-    out.write(f"  the source bucket's policy is saved first in {plan.backup_root}, and compared with the policy "
+    out.write(f"  the source bucket's policy is saved first in {saved_in}, and compared with the policy "
               "after the removal\n  the statement (its time is counted again when it is added):\n")
     for line in json.dumps(grant.statements, indent=2).splitlines():
         out.write(f"  {line}\n")

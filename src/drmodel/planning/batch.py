@@ -20,9 +20,10 @@ from drmodel.errors import DrmodelError, ExitCode, UsageError
 from drmodel.layouts import ModelLocation, ModelSummary, TargetRequest
 from drmodel.options import TransferOptions
 from drmodel.plan import BatchEntry, BatchPlan, Plan
+from drmodel.planning.grant import batch_grant, check_grant, under_grant
 from drmodel.planning.request import ModelRef, TransferRequest
 from drmodel.planning.target import find_target, resolve_target
-from drmodel.planning.transfer import plan_between, planning_reads
+from drmodel.planning.transfer import folder_for, plan_between, planning_reads
 from drmodel.reading import Container, open_container, several_jobs
 
 PLANNING_THREADS = 16  # models planned at once (each plan is a few round trips on the shared stores; the clients
@@ -44,6 +45,8 @@ class BatchRequest:
     account_id: str | None = None
     parallel: int = 4  # models in flight at once when the batch runs
     options: TransferOptions | None = None
+    grant_read: bool = False  # one temporary read grant on the source bucket for the whole batch (drmodel.grant)
+    grant_to: str | None = None  # the grant's principal (account id or IAM ARN); None: the target's STS account
 
 
 def plan_batch(request: BatchRequest) -> BatchPlan:
@@ -51,6 +54,8 @@ def plan_batch(request: BatchRequest) -> BatchPlan:
     if request.parallel < 1:
         raise UsageError(f"--parallel-models {request.parallel} is not a number of models",
                          fix="give 1 or more (default 4)")
+    check_grant(request.source, request.target, grant_read=request.grant_read, grant_to=request.grant_to,
+                relay=request.relay)
     options = request.options or TransferOptions.from_env()
     # the target container is looked at while the source is listed: neither needs the other yet
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="target") as pool:
@@ -69,8 +74,24 @@ def plan_batch(request: BatchRequest) -> BatchPlan:
 
     with ThreadPoolExecutor(max_workers=PLANNING_THREADS, thread_name_prefix="plan") as pool:
         entries = tuple(pool.map(one, names))
-    return BatchPlan(kind="copy", source_address=request.source.address, target_address=request.target.address,
-                     entries=entries, parallel=request.parallel, unmatched=unmatched)
+    batch = BatchPlan(kind="copy", source_address=request.source.address, target_address=request.target.address,
+                      entries=entries, parallel=request.parallel, unmatched=unmatched)
+    return with_batch_grant(batch, request) if request.grant_read else batch
+
+
+def with_batch_grant(batch: BatchPlan, request: BatchRequest) -> BatchPlan:
+    """The batch with its one read grant (--grant-read): every model that copies from the source becomes
+    server-side by it; with no model needing it, only the sweep of what a dead run of this batch left."""
+    plans = batch.plans
+    if not plans:
+        return batch
+    grant, sweep, needing = batch_grant(plans, request.grant_to, request.target.address)
+    if grant is None:
+        return replace(batch, grant_sweep=sweep)
+    entries = tuple(replace(e, plan=under_grant(e.plan)) if e.plan is not None and any(e.plan is p for p in needing)
+                    else e for e in batch.entries)
+    folder = folder_for(request.backup_to, f"{request.source.address}-grant")
+    return replace(batch, entries=entries, grant=grant, grant_sweep=sweep, grant_folder=folder)
 
 
 def _plan_one(name: str, rows: list[ModelSummary], source: Container,

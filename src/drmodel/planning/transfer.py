@@ -169,6 +169,12 @@ def planning_reads(files: Mapping[str, ObjectInfo]) -> list[str]:
 
 
 def backup_folder(backup_to: str | None, target: ModelLocation) -> Path:
+    return folder_for(backup_to, target.address)
+
+
+def folder_for(backup_to: str | None, address: str) -> Path:
+    """A backup folder's path for `address`: under --backup-to (default ./drmodel-backups), named after the address
+    and the UTC time."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{target.address.removeprefix('s3://')}".strip("/"))[-80:]
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{address.removeprefix('s3://')}".strip("/"))[-80:]
     return Path(backup_to or "drmodel-backups").expanduser().absolute() / f"{slug}-{stamp}"

@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grant-read", action="store_true", help="with the source owner's credentials, add a "
                    "temporary, expiring statement to the source bucket's policy that lets the target read exactly "
                    "the model's keys, copy inside S3 with the target's credentials, then remove it and check the "
-                   "policy is as it was (README: \"A temporary, expiring read grant\")")
+                   "policy is as it was; with --all/--only, one grant for the whole batch (README: \"A temporary, "
+                   "expiring read grant\")")
     p.add_argument("--grant-to", metavar="ACCOUNT_OR_ARN", help="the principal --grant-read lets read: an account "
                    "id or an IAM user or role ARN (default: the target credentials' account, from STS)")
     checkpoint_options(p)
@@ -50,9 +51,7 @@ def run(args: argparse.Namespace, io: IO) -> ExitCode:
         from drmodel.cli.batch import run_batch
 
         one_model = [flag for flag, value in (("--name", args.name), ("--training-job", args.training_job),
-                                              ("--target-training-job", args.target_training_job),
-                                              ("--grant-read", getattr(args, "grant_read", False)),
-                                              ("--grant-to", getattr(args, "grant_to", None))) if value]
+                                              ("--target-training-job", args.target_training_job)) if value]
         if one_model:
             from drmodel.errors import UsageError
 
