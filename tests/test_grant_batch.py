@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,7 +28,7 @@ from drmodel.testing.synth import placeholder, put_all
 from helpers import cli, record_requests, snapshot
 from test_batch import _populate
 from test_grant import _policy, _reads, _theirs
-from test_grant_copy import NO_ADMIN_SOURCE, NO_ADMIN_TARGET
+from test_grant_copy import NO_ADMIN_SOURCE, NO_ADMIN_TARGET, PAUSED_COPY
 
 no_admin = test_grant_copy.no_admin  # the fixture: a SeaweedFS whose source identity may not change its policy
 SRC_ROOT = Path(__file__).resolve().parents[1] / "src"
@@ -223,32 +222,6 @@ def test_what_the_batch_grant_cannot_do_is_a_usage_error(two_accounts, tmp_path,
 
 # ---------------------------------------------------------------- a SIGKILL with the grant in place, and the rerun
 
-PAUSED_BATCH = textwrap.dedent("""
-    import sys, threading, time, uuid
-    from pathlib import Path
-    import drmodel.execute
-    import drmodel.stores.s3 as s3
-    from drmodel.cli.main import main
-
-    step, markers = sys.argv[1], Path(sys.argv[2])
-    copy, first = s3.server_side_copy, threading.Lock()
-
-    def hang():
-        (markers / uuid.uuid4().hex).touch()
-        time.sleep(3600)
-
-    def copy_one_then_hang(*args, **kwargs):  # one file lands inside S3, then every copy hangs until killed
-        if not first.acquire(blocking=False):
-            time.sleep(3600)
-        copy(*args, **kwargs)
-        hang()
-
-    if step == "copying":
-        s3.server_side_copy = copy_one_then_hang
-    else:  # every model's files written, the grant still in place
-        drmodel.execute._verify_landed = lambda *args, **kwargs: hang()
-    sys.exit(main(sys.argv[3:]))
-""")
 
 
 @pytest.mark.parametrize("step, had_policy, paused", [("copying", False, 1), ("verifying", True, len(MODELS))],
@@ -268,7 +241,7 @@ def test_a_rerun_after_a_sigkill_removes_the_batchs_grant_and_finishes(two_accou
     markers = tmp_path / "paused"
     markers.mkdir()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC_ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen([sys.executable, "-c", PAUSED_BATCH, step, str(markers), *_batch_args(acc, tmp_path),
+    proc = subprocess.Popen([sys.executable, "-c", PAUSED_COPY, step, str(markers), *_batch_args(acc, tmp_path),
                              "--yes"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120  # a guard against a hang, not a verdict

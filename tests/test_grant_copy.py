@@ -210,18 +210,21 @@ def test_ctrl_c_during_the_copy_removes_the_grant_and_says_so(two_accounts, tmp_
 
 # ---------------------------------------------------------------- a SIGKILL mid-copy, and the rerun
 
+# the copy paused while the grant is in place, for a SIGKILL: at "copying" (one file copied inside S3, every other
+# copy hangs) or once every file is written; each thread that pauses leaves a file in the markers folder (argv[2]).
+# test_grant_batch runs it for a batch too.
 PAUSED_COPY = textwrap.dedent("""
-    import sys, threading, time
+    import sys, threading, time, uuid
     from pathlib import Path
     import drmodel.execute
     import drmodel.stores.s3 as s3
     from drmodel.cli.main import main
 
-    step, marker = sys.argv[1], Path(sys.argv[2])
+    step, markers = sys.argv[1], Path(sys.argv[2])
     copy, first = s3.server_side_copy, threading.Lock()
 
     def hang():
-        marker.touch()
+        (markers / uuid.uuid4().hex).touch()
         time.sleep(3600)
 
     def copy_one_then_hang(*args, **kwargs):  # one file lands inside S3, then every copy hangs until killed
@@ -251,15 +254,17 @@ def test_a_rerun_after_a_sigkill_removes_the_stale_grant_and_finishes(two_accoun
         acc.source_client.put_bucket_policy(Bucket=acc.source_bucket, Policy=json.dumps(
             {"Version": "2012-10-17", "Statement": [_theirs(acc)]}))
     original = _policy(acc)
-    marker = tmp_path / "paused"
+    markers = tmp_path / "paused"
+    markers.mkdir()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC_ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen([sys.executable, "-c", PAUSED_COPY, step, str(marker), *_copy_args(acc, tmp_path),
+    proc = subprocess.Popen([sys.executable, "-c", PAUSED_COPY, step, str(markers), *_copy_args(acc, tmp_path),
                              *_grant_args(acc), "--yes"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120  # a guard against a hang, not a verdict
-        while not (_ours(_policy(acc)) and marker.exists()) and proc.poll() is None and time.monotonic() < deadline:
+        while (not (_ours(_policy(acc)) and any(markers.iterdir())) and proc.poll() is None
+               and time.monotonic() < deadline):
             time.sleep(0.05)
-        assert _ours(_policy(acc)) and marker.exists(), proc.poll()
+        assert _ours(_policy(acc)) and any(markers.iterdir()), proc.poll()
     finally:
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate()
