@@ -9,11 +9,6 @@ SeaweedFS matches a principal ARN literally, so these batches name the target id
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,10 +23,9 @@ from drmodel.testing.synth import placeholder, put_all
 from helpers import cli, record_requests, snapshot
 from test_batch import _populate
 from test_grant import _policy, _reads, _theirs
-from test_grant_copy import NO_ADMIN_SOURCE, NO_ADMIN_TARGET, PAUSED_COPY
+from test_grant_copy import NO_ADMIN_SOURCE, NO_ADMIN_TARGET, kill_while_paused
 
 no_admin = test_grant_copy.no_admin  # the fixture: a SeaweedFS whose source identity may not change its policy
-SRC_ROOT = Path(__file__).resolve().parents[1] / "src"
 SERVER_SIDE = {PROOF_COPY_ETAG, PROOF_COPY_CHECKSUMS}
 MODELS = ("Apex-Hunter", "Apex-Hunter-2", "Zigzag-7")  # --only: three of the four models _populate puts
 
@@ -238,21 +232,7 @@ def test_a_rerun_after_a_sigkill_removes_the_batchs_grant_and_finishes(two_accou
         acc.source_client.put_bucket_policy(Bucket=acc.source_bucket, Policy=json.dumps(
             {"Version": "2012-10-17", "Statement": [_theirs(acc)]}))
     original = _policy(acc)
-    markers = tmp_path / "paused"
-    markers.mkdir()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC_ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen([sys.executable, "-c", PAUSED_COPY, step, str(markers), *_batch_args(acc, tmp_path),
-                             "--yes"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120  # a guard against a hang, not a verdict
-        while (not (_ours(_policy(acc)) and len(list(markers.iterdir())) >= paused) and proc.poll() is None
-               and time.monotonic() < deadline):
-            time.sleep(0.05)
-        assert _ours(_policy(acc)) and len(list(markers.iterdir())) >= paused, proc.poll()
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        _, err = proc.communicate()
-    assert proc.returncode == -signal.SIGKILL, err.decode()
+    kill_while_paused(acc, tmp_path, step, [*_batch_args(acc, tmp_path), "--yes"], paused)
     left = _ours(_policy(acc))
     assert len(left) == 1 and all(_reads(acc, k) for k in keys)  # the dead batch's one grant: it would expire
     assert not any(_reads(acc, k) for k in _checkpoints(acc, left_out=True))  # only the batch's models

@@ -241,6 +241,26 @@ PAUSED_COPY = textwrap.dedent("""
 """)
 
 
+def kill_while_paused(acc, tmp_path: Path, step: str, args: list[str], paused: int = 1) -> None:
+    """Run `drmodel ARGS` with PAUSED_COPY at `step`, wait until our grant is in the policy and `paused` threads
+    paused, then SIGKILL it."""
+    markers = tmp_path / "paused"
+    markers.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC_ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, "-c", PAUSED_COPY, step, str(markers), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120  # a guard against a hang, not a verdict
+        while (not (_ours(_policy(acc)) and len(list(markers.iterdir())) >= paused) and proc.poll() is None
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        assert _ours(_policy(acc)) and len(list(markers.iterdir())) >= paused, proc.poll()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, err.decode()
+
+
 @pytest.mark.parametrize("step, had_policy", [("copying", False), ("copying", True), ("verifying", True)],
                          ids=["copying-no-policy", "copying-owners-policy", "verifying-owners-policy"])
 def test_a_rerun_after_a_sigkill_removes_the_stale_grant_and_finishes(two_accounts, tmp_path, step, had_policy):
@@ -254,21 +274,7 @@ def test_a_rerun_after_a_sigkill_removes_the_stale_grant_and_finishes(two_accoun
         acc.source_client.put_bucket_policy(Bucket=acc.source_bucket, Policy=json.dumps(
             {"Version": "2012-10-17", "Statement": [_theirs(acc)]}))
     original = _policy(acc)
-    markers = tmp_path / "paused"
-    markers.mkdir()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC_ROOT), os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.Popen([sys.executable, "-c", PAUSED_COPY, step, str(markers), *_copy_args(acc, tmp_path),
-                             *_grant_args(acc), "--yes"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120  # a guard against a hang, not a verdict
-        while (not (_ours(_policy(acc)) and any(markers.iterdir())) and proc.poll() is None
-               and time.monotonic() < deadline):
-            time.sleep(0.05)
-        assert _ours(_policy(acc)) and any(markers.iterdir()), proc.poll()
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        _, err = proc.communicate()
-    assert proc.returncode == -signal.SIGKILL, err.decode()
+    kill_while_paused(acc, tmp_path, step, [*_copy_args(acc, tmp_path), *_grant_args(acc), "--yes"])
     left = _ours(_policy(acc))
     assert len(left) == 1 and _reads(acc, key)  # the dead run's grant: it would end by itself at its expiry
     code, out, err = cli(*_copy_args(acc, tmp_path), *_grant_args(acc), "--yes")
