@@ -400,6 +400,41 @@ def test_relayed_bodies_reuse_buffers_within_the_memory_budget() -> None:
     assert len(big) == 500
 
 
+def test_a_relayed_body_sends_its_first_bytes_early_then_reads_whole_chunks() -> None:
+    """A read of a GET body returns only once all the bytes it asked for came: the relay asks 64 KiB first (the PUT's
+    first byte waits for that much of the GET, not a whole MiB), then twice as much per read up to READ_CHUNK; a
+    retry's new GET starts small again."""
+    from drmodel.stores.s3bodies import FIRST_RELAY_READ, READ_CHUNK, StreamBody
+
+    class Source:  # what StreamBody asks of a ResumableBody
+        def __init__(self, data: bytes) -> None:
+            self.data, self.pos, self.asked = data, 0, list[int]()
+
+        def read(self, n: int = -1) -> bytes:
+            self.asked.append(n)
+            chunk = self.data[self.pos:self.pos + n]
+            self.pos += len(chunk)
+            return chunk
+
+        def reopen(self) -> Any:
+            return Source(self.data)
+
+        def close(self) -> None:
+            pass
+
+    data = os.urandom(5 * READ_CHUNK)
+    first = Source(data)
+    body = StreamBody(first, len(data), None)  # type: ignore[arg-type]  # a stand-in source
+    got = b"".join(iter(lambda: bytes(body.read()), b""))
+    assert got == data and body.reader.sha256 == hashlib.sha256(data).hexdigest()
+    assert first.asked[0] == FIRST_RELAY_READ < READ_CHUNK
+    assert first.asked[:5] == [FIRST_RELAY_READ * 2 ** i for i in range(5)] and max(first.asked) == READ_CHUNK
+    assert first.asked.count(READ_CHUNK) >= 3  # whole chunks once under way
+    body.read()
+    body.seek(0)  # a retry: a new GET of the same version, read small first again
+    assert len(body.read()) == FIRST_RELAY_READ and first.pos == len(data)
+
+
 def test_a_relayed_body_is_checked_against_the_source_checksum(two_accounts: Any,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A relayed PUT carries the source object's stored CRC32 and streams the GET body: bytes changed on the way
