@@ -513,3 +513,84 @@ def test_a_new_model_lists_stale_uploads_while_locking_and_aborts_them_once_lock
     first_write = next(i for i, c in enumerate(seq) if c[:2] == ("start", "PutObject") and c[2] != "drmodel.lock")
     assert seq.index(("start", "ListMultipartUploads", "")) < locked  # asked before the lock's answer came
     assert locked < seq.index(("start", "AbortMultipartUpload", "model_metadata.json")) < first_write
+
+
+def _early_reads_watch(monkeypatch: pytest.MonkeyPatch, source_bucket: str) -> tuple[list[Any], list[Any]]:
+    """The lock's conditional PUT waits (up to 10 s) until a checkpoint's GET has started; returns the source bodies
+    opened and those closed."""
+    from drmodel.stores.s3bodies import ResumableBody
+
+    opened, closed, started = list[Any](), list[Any](), threading.Event()
+    real_open, real_close, real_lock = S3Store.open_read, ResumableBody.close, S3Store.put_if_absent
+
+    def open_read(self: S3Store, key: str, **kwargs: Any) -> Any:
+        if self.bucket == source_bucket and ".ckpt.data" in key:
+            started.set()
+        body = real_open(self, key, **kwargs)
+        opened.append(body)
+        return body
+
+    def close(self: Any) -> None:
+        closed.append(self)
+        real_close(self)
+
+    def put_if_absent(self: S3Store, key: str, data: bytes) -> bool:
+        started.wait(10)
+        return real_lock(self, key, data)
+
+    monkeypatch.setattr(S3Store, "open_read", open_read)
+    monkeypatch.setattr(ResumableBody, "close", close)
+    monkeypatch.setattr(S3Store, "put_if_absent", put_if_absent)
+    return opened, closed
+
+
+def test_a_relay_opens_its_first_big_reads_while_the_lock_is_taken(two_accounts: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relay into a new model sends the GETs of its first big files while its lock's PUT is on the way (their
+    bytes are coming when the writes start); no write starts before the lock is held, and every body is closed."""
+    from helpers import record_requests
+
+    acc = two_accounts
+    put_all(acc.source_client, acc.source_bucket, legacy_bucket(acc.source_bucket, scale=0.05))
+    opened, closed = _early_reads_watch(monkeypatch, acc.source_bucket)
+    calls = record_requests(monkeypatch)
+    code, _, err = cli("copy", f"s3://{acc.source_bucket}/Apex-Hunter", f"s3://{acc.target_bucket}/Apex-Hunter",
+                       "--source-profile", "src", "--target-profile", "dst", "--yes", "--create",
+                       "--account-id", "210987654321", "--checkpoint", "all")
+    assert code == 0, err
+    seq = [(c.phase, c.op, c.bucket, c.key.rsplit("/", 1)[-1]) for c in calls]
+    locked = next(i for i, c in enumerate(seq) if c[:2] == ("done", "PutObject") and c[3] == "drmodel.lock")
+    early = [c for c in seq[:locked] if c[:3] == ("start", "GetObject", acc.source_bucket) and ".ckpt.data" in c[3]]
+    assert 1 <= len(early) <= TransferOptions().file_concurrency
+    assert not [c for c in seq[:locked] if c[:2] == ("start", "PutObject") and c[3] != "drmodel.lock"]
+    assert {id(b) for b in opened} <= {id(b) for b in closed}
+    code, out, _ = cli("verify", f"s3://{acc.source_bucket}/Apex-Hunter", f"s3://{acc.target_bucket}/Apex-Hunter",
+                       "--source-profile", "src", "--target-profile", "dst")
+    assert code == 0 and "IDENTICAL" in out
+
+
+def test_early_reads_are_closed_when_the_lock_is_refused(two_accounts: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy that cannot take its lock writes nothing and closes the source reads it opened meanwhile."""
+    from drmodel.errors import LockedError
+
+    acc = two_accounts
+    put_all(acc.source_client, acc.source_bucket, legacy_bucket(acc.source_bucket, scale=0.05))
+    opened, closed = _early_reads_watch(monkeypatch, acc.source_bucket)
+    waited = S3Store.put_if_absent
+
+    def refused(self: S3Store, key: str, data: bytes) -> bool:
+        waited(self, key + ".elsewhere", data)  # waits for the early GETs, as the lock's PUT would
+        raise LockedError("another run is writing this model", fix="wait")
+
+    monkeypatch.setattr(S3Store, "put_if_absent", refused)
+    code, _, err = cli("copy", f"s3://{acc.source_bucket}/Apex-Hunter", f"s3://{acc.target_bucket}/Apex-Hunter",
+                       "--source-profile", "src", "--target-profile", "dst", "--yes", "--create",
+                       "--account-id", "210987654321")
+    assert code != 0 and "another run" in err
+    assert opened
+    deadline = time.monotonic() + 10  # a read still being opened is closed once its answer came
+    while {id(b) for b in opened} - {id(b) for b in closed} and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert {id(b) for b in opened} <= {id(b) for b in closed}
+    keys = [o["Key"] for o in acc.target_client.list_objects_v2(Bucket=acc.target_bucket).get("Contents", [])]
+    assert [k for k in keys if not k.endswith(".elsewhere")] == []
