@@ -24,7 +24,7 @@ from drmodel.backup import new_folder, restore_command, store_spec, take_backup
 from drmodel.cancel import Cancelled
 from drmodel.errors import AccessDeniedError, DrmodelError, InterruptedRun, TransferError, VerificationError
 from drmodel.hashing import check_read_sha256
-from drmodel.plan import Action, Plan, write_order
+from drmodel.plan import Action, Plan, write_order, write_stages
 from drmodel.progress import Progress
 from drmodel.stores.base import ObjectInfo, WriteResult
 from drmodel.units import human, plural
@@ -102,7 +102,7 @@ def early_reads(plan: Plan) -> EarlyReads | None:
             or not plan.target_store.remote):
         return None
     workers = max(1, plan.target_store.options.file_concurrency)
-    first = [a for a in _write_stages(plan.writes)[0] if a.data is None and a.size >= SMALL_WRITE][:workers]
+    first = [a for a in _write_stages(plan)[0] if a.data is None and a.size >= SMALL_WRITE][:workers]
     return EarlyReads(plan, first) if first else None
 
 
@@ -324,7 +324,7 @@ def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progre
             confirmed[action.key] = res.info
 
     try:
-        for stage_writes in _write_stages(writes):
+        for stage_writes in _write_stages(plan):
             if failures:
                 break  # the metadata and reward function only once every other file is there
             futures = [(a, (lane if a.size < SMALL_WRITE else pool).submit(_write, plan, a, progress, copies,
@@ -360,12 +360,11 @@ SMALL_WRITE = 1024 * 1024
 SMALL_LANE = 8
 
 
-def _write_stages(writes: list[Action]) -> list[list[Action]]:
-    """The writes in two batches: the model's files, biggest first (no big file starts last and runs alone while
-    the other workers idle), then, once all of them landed, the metadata and reward function, so that the model
-    only looks complete (the console lists it, a reader finds its metadata) when it is."""
-    files = sorted((a for a in writes if write_order(a)[0] < 2), key=lambda a: -a.size)
-    return [files, [a for a in writes if write_order(a)[0] >= 2]]
+def _write_stages(plan: Plan) -> list[list[Action]]:
+    """plan.write_stages with this run's number of big files in flight at once."""
+    options = plan.target_store.options
+    return write_stages(plan.writes, options.copy_concurrency if plan.server_side else options.file_concurrency,
+                        SMALL_WRITE)
 
 
 def _interrupted_state(stage: str, plan: Plan, result: Result) -> str:
