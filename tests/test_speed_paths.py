@@ -594,3 +594,26 @@ def test_early_reads_are_closed_when_the_lock_is_refused(two_accounts: Any, monk
     assert {id(b) for b in opened} <= {id(b) for b in closed}
     keys = [o["Key"] for o in acc.target_client.list_objects_v2(Bucket=acc.target_bucket).get("Contents", [])]
     assert [k for k in keys if not k.endswith(".elsewhere")] == []
+
+
+def test_a_relayed_put_sends_without_waiting_for_a_go_ahead_other_big_bodies_wait(two_accounts: Any,
+                                                                                  tmp_path: Any) -> None:
+    """A GET streamed into a PUT goes without `Expect: 100-continue` (its copy holds the lock the server just
+    accepted; the wait idles the line); a big body from a file still waits for the server's go-ahead, a small one
+    does not."""
+    acc = two_accounts
+    data = os.urandom(2 * MiB)
+    acc.source_client.put_object(Bucket=acc.source_bucket, Key="crc", Body=data, ChecksumAlgorithm="CRC32")
+    source, target = _stores(acc)
+    sent: dict[str, Any] = {}
+    target.client.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **kw: sent.update({request.url.rsplit("/", 1)[-1]:
+                                                                       request.headers.get("Expect")}))
+    target.write_stream("relayed", source.open_read("crc"), len(data))
+    (tmp_path / "f").write_bytes(data)
+    with open(tmp_path / "f", "rb") as f:
+        target.write_stream("from-file", f, len(data))
+    target.write_stream("small", io.BytesIO(b"x" * 1000), 1000)
+    assert sent["relayed"] is None and sent["small"] is None
+    assert sent["from-file"] in (b"100-continue", "100-continue")
+    assert acc.target_client.get_object(Bucket=acc.target_bucket, Key="relayed")["Body"].read() == data
