@@ -617,3 +617,43 @@ def test_a_relayed_put_sends_without_waiting_for_a_go_ahead_other_big_bodies_wai
     assert sent["relayed"] is None and sent["small"] is None
     assert sent["from-file"] in (b"100-continue", "100-continue")
     assert acc.target_client.get_object(Bucket=acc.target_bucket, Key="relayed")["Body"].read() == data
+
+
+def test_planning_lists_a_new_targets_bucket_once_and_reads_the_named_files_with_the_index(
+        two_accounts: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planning a copy into a new model of an empty console bucket lists each of the target's folders once (the
+    index read ahead during detection is the one used), and reads the source model's metadata and reward function
+    while the source's training params are still being read."""
+    acc = two_accounts
+    put_all(acc.source_client, acc.source_bucket, legacy_bucket(acc.source_bucket, scale=0.02))
+    listed: list[tuple[str, str]] = []
+    named_started = threading.Event()
+    params_done: list[bool] = []  # whether the training params had been read when the named read started
+    real_call, real_read = S3Store.call, S3Store.read_bytes
+
+    def call(self: S3Store, op: str, key: str = "", **kwargs: Any) -> Any:
+        if op == "list_objects_v2":
+            listed.append((self.bucket, str(kwargs.get("Prefix"))))
+        return real_call(self, op, key, **kwargs)
+
+    def read_bytes(self: S3Store, key: str, *args: Any, **kwargs: Any) -> bytes:
+        if "training_params" in key:
+            named_started.wait(10)  # the params' answer comes after the named read went out
+            try:
+                return real_read(self, key, *args, **kwargs)
+            finally:
+                params_done.append(True)
+        if key == "model-metadata/Apex-Hunter/model_metadata.json" and self.bucket == acc.source_bucket:
+            params_done.append(False)
+            named_started.set()
+        return real_read(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(S3Store, "call", call)
+    monkeypatch.setattr(S3Store, "read_bytes", read_bytes)
+    plan = api.plan_transfer("copy", f"s3://{acc.source_bucket}/Apex-Hunter", f"s3://{acc.target_bucket}/Apex-Hunter",
+                             source_profile="src", target_profile="dst", create=True, account_id="210987654321")
+    assert plan.writes and not plan.target_exists
+    target_lists = [prefix for bucket, prefix in listed if bucket == acc.target_bucket]
+    assert sorted(p for p in target_lists if p not in ("", "None")) == sorted(
+        ["model-metadata/", "reward-functions/", "DeepRacer-SageMaker-RoboMaker-comm-"])
+    assert params_done[0] is False  # the named read started before the params were read
