@@ -69,45 +69,7 @@ class ServerSideCopies:
         return first
 
 
-class EarlyReads:
-    """A relay's first source reads (at the planned version), opened while the lock is taken: their first bytes are
-    on the way when the writes, which still wait for the lock, start. `close` closes those no write took."""
-
-    def __init__(self, plan: Plan, actions: list[Action]) -> None:
-        pool = ThreadPoolExecutor(max_workers=len(actions), thread_name_prefix="drmodel-open")
-        self._opened = {a.key: pool.submit(_open_source, plan, a) for a in actions}
-        pool.shutdown(wait=False)  # its threads end with these reads
-        self._lock = threading.Lock()
-
-    def take(self, action: Action) -> Future[Any] | None:
-        with self._lock:
-            return self._opened.pop(action.key, None)
-
-    def close(self) -> None:
-        with self._lock:
-            left, self._opened = list(self._opened.values()), {}
-        for fut in left:
-            fut.add_done_callback(lambda f: f.exception() is None and f.result().close())
-
-
-def _open_source(plan: Plan, action: Action) -> Any:
-    # the version planned: the target's drmodel-source-etag then tells the truth
-    return plan.source_store.open_read(action.source_key or action.path, etag=action.source_etag)
-
-
-def early_reads(plan: Plan) -> EarlyReads | None:
-    """A relay between two remote stores that backs nothing up first: its first wave of big files (as _run_writes
-    starts them) opened while the lock is taken."""
-    if (plan.destructive or plan.server_side or plan.grant is not None or not plan.source_store.remote
-            or not plan.target_store.remote):
-        return None
-    workers = max(1, plan.target_store.options.file_concurrency)
-    first = [a for a in _write_stages(plan)[0] if a.data is None and a.size >= SMALL_WRITE][:workers]
-    return EarlyReads(plan, first) if first else None
-
-
-def _write(plan: Plan, action: Action, progress: Progress, copies: ServerSideCopies,
-           early: EarlyReads | None = None) -> WriteResult:
+def _write(plan: Plan, action: Action, progress: Progress, copies: ServerSideCopies) -> WriteResult:
     if action.data is None and copies.on:
         try:
             res = plan.target_store.copy_from(
@@ -118,11 +80,11 @@ def _write(plan: Plan, action: Action, progress: Progress, copies: ServerSideCop
         except AccessDeniedError as exc:  # e.g. the source's KMS key is not shared: the relay needs no grant
             if copies.refuse(exc.message):
                 progress.note(f"server-side copy refused ({exc.message}); relaying the bytes instead")
-    opened = early.take(action) if early is not None else None
     if action.data is not None:
         stream: Any = io.BytesIO(action.data)
     else:
-        stream = opened.result() if opened is not None else _open_source(plan, action)
+        # the version planned: the target's drmodel-source-etag then tells the truth
+        stream = plan.source_store.open_read(action.source_key or action.path, etag=action.source_etag)
     try:
         res = plan.target_store.write_stream(action.key, stream, action.size, progress=progress.advance,
                                              metadata=action.metadata or None)
@@ -166,19 +128,14 @@ def execute(plan: Plan, progress: Progress | None = None, *, break_lock: bool = 
         # taken (one round trip instead of two); they are aborted only once the lock is held (_write_all)
         listed = (ahead.submit(plan.target_store.unfinished_uploads, {a.key for a in plan.writes})
                   if plan.writes and not plan.destructive else None)
-        early = early_reads(plan)  # a relay's first source reads, opened meanwhile too
-        try:
-            with model_lock(plan.target_store, lock.key, plan.kind, break_lock=break_lock, notes=notes):
-                for note in notes:
-                    progress.note(note)
-                return _execute(plan, progress, in_batch, listed, early)
-        finally:
-            if early is not None:
-                early.close()
+        with model_lock(plan.target_store, lock.key, plan.kind, break_lock=break_lock, notes=notes):
+            for note in notes:
+                progress.note(note)
+            return _execute(plan, progress, in_batch, listed)
 
 
 def _execute(plan: Plan, progress: Progress, in_batch: bool = False,
-             listed: Future[list[tuple[str, str]]] | None = None, early: EarlyReads | None = None) -> Result:
+             listed: Future[list[tuple[str, str]]] | None = None) -> Result:
     if in_batch:
         cancel.check()  # the batch was interrupted before this model started
     else:
@@ -193,7 +150,7 @@ def _execute(plan: Plan, progress: Progress, in_batch: bool = False,
         stage = "grant" if plan.grant else "write"
         with granted(plan, progress, result):  # copy --grant-read: the source's grant around the writes
             stage = "write"
-            confirmed = _write_all(plan, progress, result, listed, early)
+            confirmed = _write_all(plan, progress, result, listed)
             stage = "verify"
             _verify_landed(plan, progress, confirmed)
         stage = "delete"
@@ -220,8 +177,8 @@ def _execute(plan: Plan, progress: Progress, in_batch: bool = False,
     return result
 
 
-def _write_all(plan: Plan, progress: Progress, result: Result, listed: Future[list[tuple[str, str]]] | None = None,
-               early: EarlyReads | None = None) -> dict[str, ObjectInfo]:
+def _write_all(plan: Plan, progress: Progress, result: Result,
+               listed: Future[list[tuple[str, str]]] | None = None) -> dict[str, ObjectInfo]:
     """Every write of the plan, after aborting the uploads a killed run left on its keys (`listed`: their list,
     asked for while the lock was taken); what the store answered right after each write (a write so confirmed is
     not looked up again). Raises when any file was not written."""
@@ -237,7 +194,7 @@ def _write_all(plan: Plan, progress: Progress, result: Result, listed: Future[li
     options = plan.target_store.options
     workers = max(1, options.copy_concurrency if plan.server_side else options.file_concurrency)
     copies = ServerSideCopies(plan.server_side)
-    _run_writes(plan, writes, workers, progress, result, confirmed, failures, copies, early)
+    _run_writes(plan, writes, workers, progress, result, confirmed, failures, copies)
     result.relayed = copies.refused
     if failures:
         first = failures[0][1]
@@ -300,7 +257,7 @@ def _resume_fix(stage: str, plan: Plan, result: Result) -> str:
 
 def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progress, result: Result,
                 confirmed: dict[str, ObjectInfo], failures: list[tuple[Action, BaseException]],
-                copies: ServerSideCopies, early: EarlyReads | None = None) -> None:
+                copies: ServerSideCopies) -> None:
     """Write in parallel, stage after stage (the small files in a lane of their own, SMALL_WRITE), recording what
     landed in `result`, `confirmed` and `failures`.
 
@@ -327,8 +284,7 @@ def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progre
         for stage_writes in _write_stages(plan):
             if failures:
                 break  # the metadata and reward function only once every other file is there
-            futures = [(a, (lane if a.size < SMALL_WRITE else pool).submit(_write, plan, a, progress, copies,
-                                                                              early))
+            futures = [(a, (lane if a.size < SMALL_WRITE else pool).submit(_write, plan, a, progress, copies))
                        for a in stage_writes]
             started += futures
             for action, fut in futures:
