@@ -201,7 +201,7 @@ def _write_all(plan: Plan, progress: Progress, result: Result,
         detail = first.message if isinstance(first, DrmodelError) else f"{first.__class__.__name__}: {first}"
         err_cls = VerificationError if isinstance(first, VerificationError) else TransferError
         tried = set(result.written) | {a.key for a, _ in failures}
-        held = " and ".join(f"its {a.path}" for a in writes if a.key not in tried)  # held back: see _write_stages
+        held = " and ".join(f"its {a.path}" for a in writes if a.key not in tried)  # held back: see plan.write_stages
         raise err_cls(f"{len(failures)} of {plural(len(writes), 'file')} {'was' if len(failures) == 1 else 'were'} "
                       f"not written ({failures[0][0].path}: "
                       f"{detail}); nothing was deleted" + (f", and {held} left as before so that the model does "
@@ -281,7 +281,7 @@ def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progre
             confirmed[action.key] = res.info
 
     try:
-        for stage_writes in _write_stages(plan):
+        for stage_writes in write_stages(writes, workers, SMALL_WRITE):
             if failures:
                 break  # the metadata and reward function only once every other file is there
             futures = [(a, (lane if a.size < SMALL_WRITE else pool).submit(_write, plan, a, progress, copies))
@@ -314,13 +314,6 @@ SETTLE = 1.5  # seconds a Ctrl-C waits for the writes in flight to stop and say 
 # land while the big files keep the line full.
 SMALL_WRITE = 1024 * 1024
 SMALL_LANE = 8
-
-
-def _write_stages(plan: Plan) -> list[list[Action]]:
-    """plan.write_stages with this run's number of big files in flight at once."""
-    options = plan.target_store.options
-    return write_stages(plan.writes, options.copy_concurrency if plan.server_side else options.file_concurrency,
-                        SMALL_WRITE)
 
 
 def _interrupted_state(stage: str, plan: Plan, result: Result) -> str:
