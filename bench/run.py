@@ -32,7 +32,8 @@ After every run the target (bucket or folder) must hold the model's files with t
 stops. On loopback the numbers show CPU cost, not network speed; the shaped links show the line's.
 
     .venv/bin/python bench/run.py [--runs 5] [--scale 1.0] [--warmup 1] [--scenarios relay,server,...]
-                                  [--link loopback,home,region] [--many-scale 0.34] [--big-gb 0]
+                                  [--link loopback,home,region] [--tools drmodel,rclone] [--many-scale 0.34]
+                                  [--big-gb 0]
                                   [--out bench/results/latest.json]
 """
 
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -109,7 +111,7 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         if link != "loopback":
             print(f"link {PROFILES[link]} (through drbench/shaper.py)", flush=True)
         for name in args.scenarios:
-            sc = SCENARIOS[name]
+            sc = only_tools(SCENARIOS[name], args.tools)
             if link != "loopback" and not sc.shaped:
                 continue
             which = (batch, work / "batch") if sc.batch and batch else (model, work / "model")
@@ -132,6 +134,17 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "scenarios": scenarios}
 
 
+def only_tools(sc: Scenario, tools: list[str] | None) -> Scenario:
+    """The scenario with only the tools `--tools` names (all of them without --tools), in its own order; a rerun
+    keeps the run it repeats."""
+    if not tools:
+        return sc
+    kept = {name: tool for name, tool in sc.tools.items() if name in tools}
+    if any(tool.rerun for tool in kept.values()):
+        kept = {name: tool for name, tool in sc.tools.items() if name in tools or not tool.rerun}
+    return dataclasses.replace(sc, tools=kept or sc.tools)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5, help="timed runs per tool (median reported; default 5)")
@@ -145,6 +158,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--many-scale", type=float, default=0.34,
                         help=f"checkpoint size factor of the {BATCH} models of the many scenarios (default 0.34: about "
                         "49 MB each, 1 GB in all; 0.02 gives 2.9 MB models, the per-object overhead)")
+    parser.add_argument("--tools", default="",
+                        help="comma-separated tools to time in each scenario, e.g. drmodel,rclone (default all; a "
+                             "scenario with none of them keeps all of its own)")
     parser.add_argument("--big-gb", type=float, default=0,
                         help="also push and copy a model grown to about this many GB, once (default 0: skip)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json", help="JSON results file")
@@ -153,6 +169,10 @@ def parse_args() -> argparse.Namespace:
     unknown = [name for name in args.scenarios if name not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}: choose among {', '.join(SCENARIOS)}")
+    args.tools = [name.strip() for name in args.tools.split(",") if name.strip()] or None
+    known = {tool for sc in (*SCENARIOS.values(), BIG) for tool in sc.tools}
+    if args.tools and (strange := [name for name in args.tools if name not in known]):
+        parser.error(f"unknown tool(s) {', '.join(strange)}: choose among {', '.join(sorted(known))}")
     args.link = [link.strip() for link in args.link.split(",") if link.strip()]
     bad = [link for link in args.link if link not in LINKS]
     if bad or not args.link:

@@ -134,3 +134,22 @@ def test_files_with_the_same_size_and_md5_etag_are_read_once(tmp_path: Path) -> 
     src.read(METADATA), src.read(EVAL_COPY)
     assert len([k for k in src.store.reads if k.endswith("model_metadata.json")]) == 2  # type: ignore[attr-defined]
 
+def test_writes_go_biggest_first_without_a_first_wave_of_equal_files() -> None:
+    """Files before the metadata and reward function, biggest first; when the first wave of big files would all be
+    of one size (they would end together and leave the line idle while every worker starts its next file), one of
+    another size takes the wave's last place; small files and a wave of mixed sizes keep their order."""
+    from drmodel.plan import Action, write_stages
+
+    def a(path: str, size: int) -> Action:
+        return Action("create", path, path, size)
+
+    data = [a(f"model/{n}.ckpt.data", 47) for n in range(5)]
+    pb = [a(f"model/model_{n}.pb", 23) for n in range(5)]
+    small = [a("model/.coach_checkpoint", 1), a("training_params.yaml", 2)]
+    finals = [a("model_metadata.json", 3), a("reward_function.py", 4)]
+    files, last = write_stages([*small, *finals, *pb, *data], 4, 10)
+    assert last == finals and sorted(x.path for x in files) == sorted(x.path for x in [*data, *pb, *small])
+    assert [x.size for x in files] == [47, 47, 47, 23, 47, 47, 23, 23, 23, 23, 2, 1]
+    assert [x.size for x in write_stages([*data, *pb], 8, 10)[0]][:8] == [47] * 5 + [23] * 3  # mixed already
+    assert [x.size for x in write_stages(data, 4, 10)[0]] == [47] * 5  # nothing else to stagger with
+    assert [x.size for x in write_stages([*data[:3], *small], 4, 1)[0]] == [47, 47, 47, 2, 1]

@@ -400,6 +400,41 @@ def test_relayed_bodies_reuse_buffers_within_the_memory_budget() -> None:
     assert len(big) == 500
 
 
+def test_a_relayed_body_sends_its_first_bytes_early_then_reads_whole_chunks() -> None:
+    """A read of a GET body returns only once all the bytes it asked for came: the relay asks 64 KiB first (the PUT's
+    first byte waits for that much of the GET, not a whole MiB), then twice as much per read up to READ_CHUNK; a
+    retry's new GET starts small again."""
+    from drmodel.stores.s3bodies import FIRST_RELAY_READ, READ_CHUNK, StreamBody
+
+    class Source:  # what StreamBody asks of a ResumableBody
+        def __init__(self, data: bytes) -> None:
+            self.data, self.pos, self.asked = data, 0, list[int]()
+
+        def read(self, n: int = -1) -> bytes:
+            self.asked.append(n)
+            chunk = self.data[self.pos:self.pos + n]
+            self.pos += len(chunk)
+            return chunk
+
+        def reopen(self) -> Any:
+            return Source(self.data)
+
+        def close(self) -> None:
+            pass
+
+    data = os.urandom(5 * READ_CHUNK)
+    first = Source(data)
+    body = StreamBody(first, len(data), None)  # type: ignore[arg-type]  # a stand-in source
+    got = b"".join(iter(lambda: bytes(body.read()), b""))
+    assert got == data and body.reader.sha256 == hashlib.sha256(data).hexdigest()
+    assert first.asked[0] == FIRST_RELAY_READ < READ_CHUNK
+    assert first.asked[:5] == [FIRST_RELAY_READ * 2 ** i for i in range(5)] and max(first.asked) == READ_CHUNK
+    assert first.asked.count(READ_CHUNK) >= 3  # whole chunks once under way
+    body.read()
+    body.seek(0)  # a retry: a new GET of the same version, read small first again
+    assert len(body.read()) == FIRST_RELAY_READ and first.pos == len(data)
+
+
 def test_a_relayed_body_is_checked_against_the_source_checksum(two_accounts: Any,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A relayed PUT carries the source object's stored CRC32 and streams the GET body: bytes changed on the way
@@ -478,3 +513,66 @@ def test_a_new_model_lists_stale_uploads_while_locking_and_aborts_them_once_lock
     first_write = next(i for i, c in enumerate(seq) if c[:2] == ("start", "PutObject") and c[2] != "drmodel.lock")
     assert seq.index(("start", "ListMultipartUploads", "")) < locked  # asked before the lock's answer came
     assert locked < seq.index(("start", "AbortMultipartUpload", "model_metadata.json")) < first_write
+
+
+def test_a_relayed_put_sends_without_waiting_for_a_go_ahead_other_big_bodies_wait(two_accounts: Any,
+                                                                                  tmp_path: Any) -> None:
+    """A GET streamed into a PUT goes without `Expect: 100-continue` (its copy holds the lock the server just
+    accepted; the wait idles the line); a big body from a file still waits for the server's go-ahead, a small one
+    does not."""
+    acc = two_accounts
+    data = os.urandom(2 * MiB)
+    acc.source_client.put_object(Bucket=acc.source_bucket, Key="crc", Body=data, ChecksumAlgorithm="CRC32")
+    source, target = _stores(acc)
+    sent: dict[str, Any] = {}
+    target.client.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **kw: sent.update({request.url.rsplit("/", 1)[-1]:
+                                                                       request.headers.get("Expect")}))
+    target.write_stream("relayed", source.open_read("crc"), len(data))
+    (tmp_path / "f").write_bytes(data)
+    with open(tmp_path / "f", "rb") as f:
+        target.write_stream("from-file", f, len(data))
+    target.write_stream("small", io.BytesIO(b"x" * 1000), 1000)
+    assert sent["relayed"] is None and sent["small"] is None
+    assert sent["from-file"] in (b"100-continue", "100-continue")
+    assert acc.target_client.get_object(Bucket=acc.target_bucket, Key="relayed")["Body"].read() == data
+
+
+def test_planning_lists_a_new_targets_bucket_once_and_reads_the_named_files_with_the_index(
+        two_accounts: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planning a copy into a new model of an empty console bucket lists each of the target's folders once (the
+    index read ahead during detection is the one used), and reads the source model's metadata and reward function
+    while the source's training params are still being read."""
+    acc = two_accounts
+    put_all(acc.source_client, acc.source_bucket, legacy_bucket(acc.source_bucket, scale=0.02))
+    listed: list[tuple[str, str]] = []
+    named_started = threading.Event()
+    params_done: list[bool] = []  # whether the training params had been read when the named read started
+    real_call, real_read = S3Store.call, S3Store.read_bytes
+
+    def call(self: S3Store, op: str, key: str = "", **kwargs: Any) -> Any:
+        if op == "list_objects_v2":
+            listed.append((self.bucket, str(kwargs.get("Prefix"))))
+        return real_call(self, op, key, **kwargs)
+
+    def read_bytes(self: S3Store, key: str, *args: Any, **kwargs: Any) -> bytes:
+        if "training_params" in key:
+            named_started.wait(10)  # the params' answer comes after the named read went out
+            try:
+                return real_read(self, key, *args, **kwargs)
+            finally:
+                params_done.append(True)
+        if key == "model-metadata/Apex-Hunter/model_metadata.json" and self.bucket == acc.source_bucket:
+            params_done.append(False)
+            named_started.set()
+        return real_read(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(S3Store, "call", call)
+    monkeypatch.setattr(S3Store, "read_bytes", read_bytes)
+    plan = api.plan_transfer("copy", f"s3://{acc.source_bucket}/Apex-Hunter", f"s3://{acc.target_bucket}/Apex-Hunter",
+                             source_profile="src", target_profile="dst", create=True, account_id="210987654321")
+    assert plan.writes and not plan.target_exists
+    target_lists = [prefix for bucket, prefix in listed if bucket == acc.target_bucket]
+    assert sorted(p for p in target_lists if p not in ("", "None")) == sorted(
+        ["model-metadata/", "reward-functions/", "DeepRacer-SageMaker-RoboMaker-comm-"])
+    assert params_done[0] is False  # the named read started before the params were read

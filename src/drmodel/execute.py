@@ -24,7 +24,7 @@ from drmodel.backup import new_folder, restore_command, store_spec, take_backup
 from drmodel.cancel import Cancelled
 from drmodel.errors import AccessDeniedError, DrmodelError, InterruptedRun, TransferError, VerificationError
 from drmodel.hashing import check_read_sha256
-from drmodel.plan import Action, GrantSweep, Plan, write_order
+from drmodel.plan import Action, GrantSweep, Plan, write_order, write_stages
 from drmodel.progress import Progress
 from drmodel.stores.base import ObjectInfo, Store, WriteResult
 from drmodel.units import human, plural
@@ -201,7 +201,7 @@ def _write_all(plan: Plan, progress: Progress, result: Result,
         detail = first.message if isinstance(first, DrmodelError) else f"{first.__class__.__name__}: {first}"
         err_cls = VerificationError if isinstance(first, VerificationError) else TransferError
         tried = set(result.written) | {a.key for a, _ in failures}
-        held = " and ".join(f"its {a.path}" for a in writes if a.key not in tried)  # held back: see _write_stages
+        held = " and ".join(f"its {a.path}" for a in writes if a.key not in tried)  # held back: see plan.write_stages
         raise err_cls(f"{len(failures)} of {plural(len(writes), 'file')} {'was' if len(failures) == 1 else 'were'} "
                       f"not written ({failures[0][0].path}: "
                       f"{detail}); nothing was deleted" + (f", and {held} left as before so that the model does "
@@ -281,7 +281,7 @@ def _run_writes(plan: Plan, writes: list[Action], workers: int, progress: Progre
             confirmed[action.key] = res.info
 
     try:
-        for stage_writes in _write_stages(writes):
+        for stage_writes in write_stages(writes, workers, SMALL_WRITE):
             if failures:
                 break  # the metadata and reward function only once every other file is there
             futures = [(a, (lane if a.size < SMALL_WRITE else pool).submit(_write, plan, a, progress, copies))
@@ -314,14 +314,6 @@ SETTLE = 1.5  # seconds a Ctrl-C waits for the writes in flight to stop and say 
 # land while the big files keep the line full.
 SMALL_WRITE = 1024 * 1024
 SMALL_LANE = 8
-
-
-def _write_stages(writes: list[Action]) -> list[list[Action]]:
-    """The writes in two batches: the model's files, biggest first (no big file starts last and runs alone while
-    the other workers idle), then, once all of them landed, the metadata and reward function, so that the model
-    only looks complete (the console lists it, a reader finds its metadata) when it is."""
-    files = sorted((a for a in writes if write_order(a)[0] < 2), key=lambda a: -a.size)
-    return [files, [a for a in writes if write_order(a)[0] >= 2]]
 
 
 def _interrupted_state(stage: str, plan: Plan, result: Result) -> str:

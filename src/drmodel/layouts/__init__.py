@@ -48,7 +48,9 @@ def detect(store: Store, path: str, forced: str | None = None, *, default: str |
         raise AmbiguousError(f"{store.describe(path)} matches several layouts: {names}",
                              fix="choose one with --layout")
     if default:
-        return get_layout(default), "model"
+        fresh = get_layout(default)
+        # that layout's candidate keeps what it read ahead (a legacy bucket's index: not listed a second time)
+        return next((lay for lay in candidates if type(lay) is type(fresh)), fresh), "model"
     if cached.refused is not None:  # a probe the credentials may not make: that is why nothing matched
         raise cached.refused
     raise InvalidModelError(f"{store.describe(path)} is not a DeepRacer model layout drmodel knows",

@@ -103,6 +103,10 @@ class ModelLocation:
         done.set_result(data)
         self._reads[path] = done
 
+    def reading(self, path: str, read: Future[bytes]) -> None:
+        """The store's bytes for path, being read by someone else already (`read` waits for them)."""
+        self._reads[path] = read
+
     def already_read(self, path: str) -> bytes | None:
         """The store's bytes for path if this run has read them already (never waits, never reads)."""
         f = self._reads.get(path)

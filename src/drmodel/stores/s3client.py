@@ -109,15 +109,22 @@ def no_retry_once_cancelled(response: Any = None, caught_exception: Any = None, 
 
 
 def expect_continue_for_big_bodies_only(params: Any, **kwargs: Any) -> None:
-    """botocore `before-call.s3` handler: no `Expect: 100-continue` on bodies under 1 MiB.
+    """botocore `before-call.s3` handler: no `Expect: 100-continue` on bodies under 1 MiB, nor on relayed ones.
 
     botocore asks every PUT with a body to wait for the server's go-ahead first; that spares a big body sent to a
     server that refuses it, but a small body costs less than the wait, and SeaweedFS 4.48 was seen to answer the
-    conditional PUT of drmodel's lock only after about 200 ms.
+    conditional PUT of drmodel's lock only after about 200 ms. A relayed body (a GET streamed into the PUT,
+    s3bodies.StreamBody) goes without the wait too: its copy holds the model's lock, whose conditional PUT the
+    server just accepted with the same credentials, and the wait is a round trip during which the GET's bytes pile
+    up while the line idles (at the start of a copy; on a 40 ms line with its downlink full of GETs, 0.1 s). A
+    refusal still ends the PUT (the server answers with its error, or the connection is cut and the request fails).
     """
     from botocore.utils import determine_content_length
 
+    from drmodel.stores.s3bodies import StreamBody
+
     headers, body = params.get("headers", {}), params.get("body")
-    if "Expect" in headers and body is not None and (determine_content_length(body) or 0) < 1024 * 1024:
+    if "Expect" in headers and body is not None and (
+            isinstance(body, StreamBody) or (determine_content_length(body) or 0) < 1024 * 1024):
         del headers["Expect"]
 
