@@ -495,3 +495,24 @@ def test_a_model_of_that_name_still_importing_is_refused_with_a_wait(deployments
     code, _, err = cli("push", str(folder), "droa://mine/Apex-Hunter")
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "is importing a model named 'Apex-Hunter'" in err and "wait until" in err
+
+
+def test_the_droa_demo_tells_its_story_and_every_step_ends_as_it_says(tmp_path):
+    """`drmodel demo --droa` (README quick start): its own two stand-ins, every step's exit code as expected, among
+    them the rerun that is up to date and the other model refused under a taken name."""
+    import io
+
+    from drmodel.cli.main import main
+    from drmodel.droa.transfer import forget_clients
+    from drmodel.testing.demo import run_droa_demo
+
+    out = io.StringIO()
+    forget_clients()
+    try:
+        code = run_droa_demo(main, out, scale=0.01, workdir=str(tmp_path / "demo"))
+    finally:
+        forget_clients()
+    text = out.getvalue()
+    assert code == 0 and text.rstrip().endswith("Demo OK."), text
+    assert "Nothing to do: the target already holds every file" in text
+    assert "whose files are not this push's: reward_function.py" in text

@@ -142,6 +142,9 @@ def run_droa_demo(cli: Cli, out: TextIO, *, scale: float = 0.1, workdir: str | N
                                      timestamp="20200427103015", scale=scale).items():
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             (folder / rel).write_bytes(data)
+        other = root / "Apex-Hunter-v2"  # the same model with another reward function
+        shutil.copytree(folder, other)
+        (other / "reward_function.py").write_text("def reward_function(params):\n    return float(params['speed'])\n")
         env = {"DRMODEL_CONFIG": str(config), "DRMODEL_DROA_PASSWORD_MINE": passwords["mine"],
                "DRMODEL_DROA_PASSWORD_CLUB": passwords["club"]}
         out.write(f"drmodel DRoA demo: two local DeepRacer-on-AWS stand-ins, config in {config}\n\n")
@@ -153,7 +156,10 @@ def run_droa_demo(cli: Cli, out: TextIO, *, scale: float = 0.1, workdir: str | N
             ("Share it with another deployment (another account): export, download, import",
              ["copy", "droa://mine/Apex-Hunter", "droa://club/Apex-Hunter"], 0),
             ("Proof", ["diff", "droa://mine/Apex-Hunter", "droa://club/Apex-Hunter"], 0),
-            ("A name already taken is refused", ["copy", "droa://mine/Apex-Hunter", "droa://club/Apex-Hunter"], 2),
+            ("The same copy again: the deployment holds every file already (proven on its export), nothing imported",
+             ["copy", "droa://mine/Apex-Hunter", "droa://club/Apex-Hunter"], 0),
+            ("Another model under a name already taken is refused, naming the file that differs",
+             ["push", str(other), "droa://club/Apex-Hunter"], 2),
         ]
         with _env(env):
             for title, argv, expected in steps:
