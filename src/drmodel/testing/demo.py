@@ -148,19 +148,7 @@ def run_droa_demo(cli: Cli, out: TextIO, *, scale: float = 0.1, workdir: str | N
         env = {"DRMODEL_CONFIG": str(config), "DRMODEL_DROA_PASSWORD_MINE": passwords["mine"],
                "DRMODEL_DROA_PASSWORD_CLUB": passwords["club"]}
         out.write(f"drmodel DRoA demo: two local DeepRacer-on-AWS stand-ins, config in {config}\n\n")
-        steps: list[tuple[str, list[str], int]] = [
-            ("Check the login (the password comes from $DRMODEL_DROA_PASSWORD_MINE)", ["droa", "login", "mine"], 0),
-            ("Import a folder model: pre-flight fixes shown, then upload, import, poll",
-             ["push", str(folder), "droa://mine/Apex-Hunter", "--description", "demo model"], 0),
-            ("The deployment's models", ["ls", "droa://mine"], 0),
-            ("Share it with another deployment (another account): export, download, import",
-             ["copy", "droa://mine/Apex-Hunter", "droa://club/Apex-Hunter"], 0),
-            ("Proof", ["diff", "droa://mine/Apex-Hunter", "droa://club/Apex-Hunter"], 0),
-            ("The same copy again: the deployment holds every file already (proven on its export), nothing imported",
-             ["copy", "droa://mine/Apex-Hunter", "droa://club/Apex-Hunter"], 0),
-            ("Another model under a name already taken is refused, naming the file that differs",
-             ["push", str(other), "droa://club/Apex-Hunter"], 2),
-        ]
+        steps = _droa_steps(folder, other)
         with _env(env):
             for title, argv, expected in steps:
                 out.write(f"== {title}\n$ drmodel {' '.join(argv)}\n")
@@ -179,3 +167,20 @@ def run_droa_demo(cli: Cli, out: TextIO, *, scale: float = 0.1, workdir: str | N
     if not workdir:
         shutil.rmtree(root, ignore_errors=True)
     return 0 if not failures else 1
+
+
+def _droa_steps(folder: Path, other: Path) -> list[tuple[str, list[str], int]]:
+    """The DRoA demo's steps: (title, drmodel's arguments, the exit code expected)."""
+    return [
+        ("Check the login (the password comes from $DRMODEL_DROA_PASSWORD_MINE)", ["droa", "login", "mine"], 0),
+        ("Import a folder model: pre-flight fixes shown, then upload, import, poll",
+         ["push", str(folder), "droa://mine/Apex-Hunter", "--description", "demo model"], 0),
+        ("The deployment's models", ["ls", "droa://mine"], 0),
+        ("Share it with another deployment (another account): export, download, import",
+         ["copy", "droa://mine/Apex-Hunter", "droa://club/Apex-Hunter"], 0),
+        ("Proof", ["diff", "droa://mine/Apex-Hunter", "droa://club/Apex-Hunter"], 0),
+        ("The same copy again: the deployment holds every file already (proven on its export), nothing imported",
+         ["copy", "droa://mine/Apex-Hunter", "droa://club/Apex-Hunter"], 0),
+        ("Another model under a name already taken is refused, naming the file that differs",
+         ["push", str(other), "droa://club/Apex-Hunter"], 2),
+    ]
