@@ -62,6 +62,12 @@ def _plan(acc, *, expected: timedelta = timedelta(minutes=5), **kwargs) -> grant
                             target=f"s3://{acc.target_bucket}/Copy", **kwargs)
 
 
+def _put_policy(acc, *statements: dict) -> None:
+    """The source bucket's policy set to these statements, with the owner's credentials."""
+    acc.source_client.put_bucket_policy(Bucket=acc.source_bucket, Policy=json.dumps(
+        {"Version": "2012-10-17", "Statement": list(statements)}))
+
+
 def _theirs(acc, sid: str = "TheirReadOfPublic") -> dict:
     """A statement of the bucket's owner: another principal may read another folder."""
     return {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:user/auditor"},
@@ -200,8 +206,7 @@ def test_a_change_between_the_read_and_the_put_is_not_overwritten(two_accounts, 
         path = save(*args, **kwargs)
         if not changed:
             changed.append("TheirReadOfPublic")
-            acc.source_client.put_bucket_policy(Bucket=acc.source_bucket, Policy=json.dumps(
-                {"Version": "2012-10-17", "Statement": [_theirs(acc)]}))
+            _put_policy(acc, _theirs(acc))
         return path
 
     monkeypatch.setattr(grant, "_save_record", save_then_someone_changes_it)
@@ -217,23 +222,22 @@ def test_seaweedfs_ends_a_grant_at_its_expiry_and_limits_listing_by_prefix(two_a
     acc = two_accounts
     _populate(acc)
     principal, bucket = acc.target.principal_arn, acc.source_bucket
-
-    def put(*statements) -> None:
-        acc.source_client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(
-            {"Version": "2012-10-17", "Statement": list(statements)}))
-
     past, future = NOW - timedelta(minutes=1), NOW + timedelta(hours=1)
-    put(grant.grant_statement(bucket, KEYS, principal, past, grant.GrantId("00000000", "000000", past).sid))
+
+    def sid_until(until: datetime) -> str:
+        return grant.GrantId("00000000", "000000", until).sid
+
+    _put_policy(acc, grant.grant_statement(bucket, KEYS, principal, past, sid_until(past)))
     assert not _reads(acc, KEYS[0])  # expired: denied
-    put(grant.grant_statement(bucket, KEYS, principal, future, grant.GrantId("00000000", "000000", future).sid))
+    _put_policy(acc, grant.grant_statement(bucket, KEYS, principal, future, sid_until(future)))
     assert _reads(acc, KEYS[0])
     not_yet = grant.grant_statement(bucket, KEYS, principal, future, "NotYet")
     not_yet["Condition"]["DateGreaterThan"] = {"aws:CurrentTime": grant.iso(NOW + timedelta(minutes=30))}
-    put(not_yet)
+    _put_policy(acc, not_yet)
     assert not _reads(acc, KEYS[0])  # the server compares aws:CurrentTime, not only the presence of a condition
-    sid = grant.GrantId("00000000", "000000", future).sid
-    put(grant.grant_statement(bucket, KEYS, principal, future, sid),
-        grant.list_statement(bucket, ["m/"], principal, future, sid))
+    sid = sid_until(future)
+    _put_policy(acc, grant.grant_statement(bucket, KEYS, principal, future, sid),
+                grant.list_statement(bucket, ["m/"], principal, future, sid))
 
     def lists(prefix: str) -> bool:
         try:
@@ -243,7 +247,7 @@ def test_seaweedfs_ends_a_grant_at_its_expiry_and_limits_listing_by_prefix(two_a
             return False
 
     assert lists("m/") and lists("m/model/") and not lists("elsewhere/") and not lists("")
-    put(grant.list_statement(bucket, ["m/"], principal, past, sid))
+    _put_policy(acc, grant.list_statement(bucket, ["m/"], principal, past, sid))
     assert not lists("m/")
 
 
@@ -343,8 +347,7 @@ def test_sigkill_leaves_at_most_an_expiring_grant_that_a_rerun_sweeps(two_accoun
     acc = two_accounts
     _populate(acc)
     if had_policy:
-        acc.source_client.put_bucket_policy(Bucket=acc.source_bucket, Policy=json.dumps(
-            {"Version": "2012-10-17", "Statement": [_theirs(acc)]}))
+        _put_policy(acc, _theirs(acc))
     original = _policy(acc)
     started = datetime.now(UTC).replace(microsecond=0)
     _run_until(step, acc, tmp_path / "bk")

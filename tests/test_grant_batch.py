@@ -22,7 +22,7 @@ from drmodel.testing.localserver import s3_client, write_aws_profiles
 from drmodel.testing.synth import placeholder, put_all
 from helpers import cli, record_requests, snapshot
 from test_batch import _populate
-from test_grant import _policy, _reads, _theirs
+from test_grant import _policy, _put_policy, _reads, _theirs
 from test_grant_copy import NO_ADMIN_SOURCE, NO_ADMIN_TARGET, kill_while_paused
 
 no_admin = test_grant_copy.no_admin  # the fixture: a SeaweedFS whose source identity may not change its policy
@@ -99,8 +99,7 @@ def test_an_owners_policy_is_as_it_was_and_the_plan_shows_the_statement_once(two
     acc = two_accounts
     _populate(acc)
     keys = _checkpoints(acc)
-    acc.source_client.put_bucket_policy(Bucket=acc.source_bucket, Policy=json.dumps(
-        {"Version": "2012-10-17", "Statement": [_theirs(acc)]}))
+    _put_policy(acc, _theirs(acc))
     original = _policy(acc)
     code, out, err = cli(*_batch_args(acc, tmp_path), "--dry-run")
     assert code == 0, err
@@ -229,8 +228,7 @@ def test_a_rerun_after_a_sigkill_removes_the_batchs_grant_and_finishes(two_accou
     _populate(acc)
     keys = _checkpoints(acc)
     if had_policy:
-        acc.source_client.put_bucket_policy(Bucket=acc.source_bucket, Policy=json.dumps(
-            {"Version": "2012-10-17", "Statement": [_theirs(acc)]}))
+        _put_policy(acc, _theirs(acc))
     original = _policy(acc)
     kill_while_paused(acc, tmp_path, step, [*_batch_args(acc, tmp_path), "--yes"], paused)
     left = _ours(_policy(acc))
@@ -275,8 +273,7 @@ def test_reads_through_a_dead_batchs_grant_are_not_taken_for_the_targets_own(two
     dead = GrantId(scope, "abcdef", datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)).sid
     statement = grant_statement(acc.source_bucket, ["model-metadata/"], acc.target.principal_arn,
                                 datetime.now(UTC) + timedelta(hours=1), dead)  # the metadata only: what planning asks
-    acc.source_client.put_bucket_policy(Bucket=acc.source_bucket, Policy=json.dumps(
-        {"Version": "2012-10-17", "Statement": [statement]}))
+    _put_policy(acc, statement)
     assert _reads(acc, "model-metadata/Apex-Hunter/model_metadata.json")
     code, out, err = cli(*_batch_args(acc, tmp_path), "--yes", "--json")
     assert code == 0, err

@@ -28,7 +28,7 @@ from drmodel.stores.base import PROOF_COPY_CHECKSUMS, PROOF_COPY_ETAG
 from drmodel.testing.localserver import ACTIONS, Identity, SeaweedS3, s3_client, write_aws_profiles
 from drmodel.testing.synth import legacy_bucket, placeholder, put_all
 from helpers import cli, record_requests, snapshot
-from test_grant import _policy, _reads, _theirs
+from test_grant import _policy, _put_policy, _reads, _theirs
 
 SRC_ROOT = Path(__file__).resolve().parents[1] / "src"
 SERVER_SIDE = {PROOF_COPY_ETAG, PROOF_COPY_CHECKSUMS}
@@ -98,8 +98,7 @@ def test_a_policy_the_owner_had_is_as_it_was_and_restore_ignores_the_saved_polic
     acc = two_accounts
     _populate(acc)
     key = _model_key(acc)
-    acc.source_client.put_bucket_policy(Bucket=acc.source_bucket, Policy=json.dumps(
-        {"Version": "2012-10-17", "Statement": [_theirs(acc)]}))
+    _put_policy(acc, _theirs(acc))
     original = _policy(acc)
     target_before = snapshot(acc.target_client, acc.target_bucket)
     code, out, err = cli(*_copy_args(acc, tmp_path), *_grant_args(acc), "--yes")
@@ -271,8 +270,7 @@ def test_a_rerun_after_a_sigkill_removes_the_stale_grant_and_finishes(two_accoun
     _populate(acc)
     key = _model_key(acc)
     if had_policy:
-        acc.source_client.put_bucket_policy(Bucket=acc.source_bucket, Policy=json.dumps(
-            {"Version": "2012-10-17", "Statement": [_theirs(acc)]}))
+        _put_policy(acc, _theirs(acc))
     original = _policy(acc)
     kill_while_paused(acc, tmp_path, step, [*_copy_args(acc, tmp_path), *_grant_args(acc), "--yes"])
     left = _ours(_policy(acc))
